@@ -1,0 +1,145 @@
+//! The one error type of this crate.
+
+use core::fmt;
+
+use embedded_storage::nor_flash::NorFlashErrorKind;
+use sbsfu_format::KeyId;
+
+/// Why an install (or a boot-time verification) failed. Every variant means: nothing was reported
+/// valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The container is structurally invalid (bad magic, unknown version, malformed header, ...).
+    Format(sbsfu_format::Error),
+    /// The header names a signing key this device does not trust.
+    UnknownSigner(KeyId),
+    /// A signature, chunk tag, hash-chain link, key unwrap or image digest did not verify.
+    /// Deliberately opaque.
+    Authentication,
+    /// The image is for another device class.
+    WrongTarget,
+    /// The image's security counter is below the device's minimum (a downgrade).
+    Rollback {
+        /// Counter in the image.
+        counter: u32,
+        /// The device's minimum.
+        minimum: u32,
+    },
+    /// The device requires encrypted images and this one is signed only.
+    EncryptionRequired,
+    /// The content key is wrapped under a device key this device does not have.
+    UnknownDeviceKey(KeyId),
+    /// The container's chunks are larger than this installer's buffer.
+    ChunkTooLarge {
+        /// Chunk size in the header.
+        chunk_size: u32,
+        /// The installer's buffer.
+        capacity: u32,
+    },
+    /// The header names a region this device does not have.
+    UnknownRegion,
+    /// The header's load address is not where the region is.
+    WrongLoadAddress {
+        /// The region's address.
+        expected: u32,
+        /// The header's load address.
+        found: u32,
+    },
+    /// The image does not fit the region.
+    RegionTooSmall {
+        /// Image length (padded to the write size).
+        image_len: u32,
+        /// Region capacity.
+        capacity: u32,
+    },
+    /// The chunk size is not a multiple of the region's write size.
+    ChunkMisaligned {
+        /// Chunk size in the header.
+        chunk_size: u32,
+        /// The region's write size.
+        write_size: u32,
+    },
+    /// The container ended before its last chunk.
+    Truncated,
+    /// Bytes followed the last chunk.
+    TrailingBytes,
+    /// The flash driver failed.
+    Flash(NorFlashErrorKind),
+    /// A trusted key is not a valid Ed25519 public key (or is a weak, small-order one).
+    InvalidKey,
+    /// A region does not start and end on sector boundaries, overlaps the flash end, or has a
+    /// write size above [`crate::flash::MAX_WRITE_SIZE`].
+    InvalidRegion,
+    /// The byte source of the pull helper failed.
+    Source,
+}
+
+impl From<sbsfu_format::Error> for Error {
+    fn from(e: sbsfu_format::Error) -> Self {
+        match e {
+            sbsfu_format::Error::Authentication => Error::Authentication,
+            sbsfu_format::Error::TrailingBytes => Error::TrailingBytes,
+            other => Error::Format(other),
+        }
+    }
+}
+
+impl From<NorFlashErrorKind> for Error {
+    fn from(e: NorFlashErrorKind) -> Self {
+        Error::Flash(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Format(e) => write!(f, "invalid container: {e}"),
+            Error::UnknownSigner(id) => write!(f, "signed by untrusted key {id}"),
+            Error::Authentication => f.write_str("authentication failed"),
+            Error::WrongTarget => f.write_str("image is for another target"),
+            Error::Rollback { counter, minimum } => write!(
+                f,
+                "security counter {counter} is below the device minimum {minimum} (downgrade)"
+            ),
+            Error::EncryptionRequired => f.write_str("device accepts only encrypted images"),
+            Error::UnknownDeviceKey(id) => {
+                write!(f, "content key wrapped for unknown device key {id}")
+            }
+            Error::ChunkTooLarge {
+                chunk_size,
+                capacity,
+            } => write!(
+                f,
+                "chunk size {chunk_size} exceeds the installer buffer of {capacity}"
+            ),
+            Error::UnknownRegion => f.write_str("image targets a region this device does not have"),
+            Error::WrongLoadAddress { expected, found } => write!(
+                f,
+                "load address {found:#010x} does not match the region at {expected:#010x}"
+            ),
+            Error::RegionTooSmall {
+                image_len,
+                capacity,
+            } => write!(
+                f,
+                "image of {image_len} bytes does not fit the region of {capacity}"
+            ),
+            Error::ChunkMisaligned {
+                chunk_size,
+                write_size,
+            } => write!(
+                f,
+                "chunk size {chunk_size} is not a multiple of the write size {write_size}"
+            ),
+            Error::Truncated => f.write_str("container is truncated"),
+            Error::TrailingBytes => f.write_str("container has trailing bytes after the payload"),
+            Error::Flash(k) => write!(f, "flash error: {k:?}"),
+            Error::InvalidKey => f.write_str("invalid trusted key"),
+            Error::InvalidRegion => f.write_str("invalid flash region layout"),
+            Error::Source => f.write_str("reading the container failed"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

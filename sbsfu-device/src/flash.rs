@@ -1,0 +1,358 @@
+//! Flash regions: named windows onto a `NorFlash`, with the sector map `NorFlash` cannot express.
+//!
+//! embedded-storage's `NorFlash` has a single `ERASE_SIZE`, but the STM32F4 erases in uneven
+//! sectors (4 x 16K, 64K, 7 x 128K). A [`SectorMap`] supplies the real sector boundaries; a
+//! [`FlashRegion`] checks at construction that the region starts and ends on them, so erasing
+//! the sector under any offset of the region never touches anything outside it.
+
+use core::cell::RefCell;
+use core::ops::Range;
+
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+
+use crate::Error;
+
+/// The largest write granularity a region may have (a QSPI page); the installer pads the final
+/// write in a stack buffer of this size.
+pub const MAX_WRITE_SIZE: usize = 256;
+
+/// Sector sizes of the STM32F405/407 main flash, in order from 0x0800_0000.
+pub const STM32F405_SECTORS: [u32; 12] = [
+    16 * 1024,
+    16 * 1024,
+    16 * 1024,
+    16 * 1024,
+    64 * 1024,
+    128 * 1024,
+    128 * 1024,
+    128 * 1024,
+    128 * 1024,
+    128 * 1024,
+    128 * 1024,
+    128 * 1024,
+];
+
+/// Where the erase sectors of a flash are.
+pub trait SectorMap {
+    /// The sector containing flash offset `offset`, or `None` past the end.
+    fn sector(&self, offset: u32) -> Option<Range<u32>>;
+}
+
+/// Equal sectors of `size` bytes over `capacity` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Uniform {
+    /// Sector size.
+    pub size: u32,
+    /// Flash size.
+    pub capacity: u32,
+}
+
+impl SectorMap for Uniform {
+    fn sector(&self, offset: u32) -> Option<Range<u32>> {
+        if offset >= self.capacity || self.size == 0 {
+            return None;
+        }
+        let start = offset.checked_sub(offset.checked_rem(self.size)?)?;
+        Some(start..start.checked_add(self.size)?.min(self.capacity))
+    }
+}
+
+/// Sectors of the listed sizes, back to back from offset 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Sectors<'a>(pub &'a [u32]);
+
+impl SectorMap for Sectors<'_> {
+    fn sector(&self, offset: u32) -> Option<Range<u32>> {
+        let mut start = 0u32;
+        for size in self.0 {
+            let end = start.checked_add(*size)?;
+            if offset < end {
+                return Some(start..end);
+            }
+            start = end;
+        }
+        None
+    }
+}
+
+impl<M: SectorMap + ?Sized> SectorMap for &M {
+    fn sector(&self, offset: u32) -> Option<Range<u32>> {
+        (**self).sector(offset)
+    }
+}
+
+/// A named destination the installer can program. Object-safe, so one installer can serve
+/// regions on different flashes (internal flash, external QSPI, ...).
+pub trait Region {
+    /// The region's name, as headers refer to it.
+    fn name(&self) -> &str;
+    /// The address at which offset 0 of the region is seen by the CPU (a header's load address).
+    fn address(&self) -> u32;
+    /// Size in bytes.
+    fn capacity(&self) -> u32;
+    /// Program granularity in bytes.
+    fn write_size(&self) -> u32;
+    /// Erases the sector containing `offset` (region-relative) and returns the offset where it
+    /// ends.
+    fn erase_sector_at(&mut self, offset: u32) -> Result<u32, Error>;
+    /// Programs `bytes` at `offset`; both multiples of [`Region::write_size`].
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error>;
+    /// Reads `bytes.len()` bytes at `offset`.
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Error>;
+}
+
+/// A window `[start, start + len)` of a `NorFlash` with a sector map.
+pub struct FlashRegion<'n, F, M> {
+    name: &'n str,
+    flash: F,
+    map: M,
+    address: u32,
+    start: u32,
+    len: u32,
+}
+
+impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
+    /// A region named `name`, seen by the CPU at `address`, covering flash offsets
+    /// `start..start + len`. Both ends must be sector boundaries inside the flash.
+    pub fn new(
+        name: &'n str,
+        flash: F,
+        map: M,
+        address: u32,
+        start: u32,
+        len: u32,
+    ) -> Result<Self, Error> {
+        let end = start.checked_add(len).ok_or(Error::InvalidRegion)?;
+        let capacity = u32::try_from(flash.capacity()).unwrap_or(u32::MAX);
+        let starts_on_sector = map.sector(start).is_some_and(|s| s.start == start);
+        let last_ok = end
+            .checked_sub(1)
+            .and_then(|l| map.sector(l))
+            .is_some_and(|s| s.end == end);
+        let write_ok = F::WRITE_SIZE > 0 && F::WRITE_SIZE <= MAX_WRITE_SIZE;
+        if len == 0 || end > capacity || !starts_on_sector || !last_ok || !write_ok {
+            return Err(Error::InvalidRegion);
+        }
+        address.checked_add(len).ok_or(Error::InvalidRegion)?;
+        Ok(Self {
+            name,
+            flash,
+            map,
+            address,
+            start,
+            len,
+        })
+    }
+
+    /// Gives the flash back.
+    pub fn into_inner(self) -> F {
+        self.flash
+    }
+
+    /// The underlying flash.
+    pub fn flash(&self) -> &F {
+        &self.flash
+    }
+
+    /// The underlying flash, mutably.
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
+    fn absolute(&self, offset: u32, len: usize) -> Result<u32, Error> {
+        let len = u32::try_from(len).map_err(|_| Error::Flash(NorFlashErrorKind::OutOfBounds))?;
+        let end = offset
+            .checked_add(len)
+            .ok_or(Error::Flash(NorFlashErrorKind::OutOfBounds))?;
+        if end > self.len {
+            return Err(Error::Flash(NorFlashErrorKind::OutOfBounds));
+        }
+        self.start
+            .checked_add(offset)
+            .ok_or(Error::Flash(NorFlashErrorKind::OutOfBounds))
+    }
+}
+
+fn flash_err<E: NorFlashError>(e: E) -> Error {
+    Error::Flash(e.kind())
+}
+
+impl<F: NorFlash, M: SectorMap> Region for FlashRegion<'_, F, M> {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn address(&self) -> u32 {
+        self.address
+    }
+
+    fn capacity(&self) -> u32 {
+        self.len
+    }
+
+    fn write_size(&self) -> u32 {
+        u32::try_from(F::WRITE_SIZE).unwrap_or(u32::MAX)
+    }
+
+    fn erase_sector_at(&mut self, offset: u32) -> Result<u32, Error> {
+        let abs = self.absolute(offset, 1)?;
+        let sector = self
+            .map
+            .sector(abs)
+            .ok_or(Error::Flash(NorFlashErrorKind::OutOfBounds))?;
+        self.flash
+            .erase(sector.start, sector.end)
+            .map_err(flash_err)?;
+        // Construction guarantees the sector lies inside the region.
+        sector
+            .end
+            .checked_sub(self.start)
+            .ok_or(Error::InvalidRegion)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        let abs = self.absolute(offset, bytes.len())?;
+        self.flash.write(abs, bytes).map_err(flash_err)
+    }
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Error> {
+        let abs = self.absolute(offset, bytes.len())?;
+        self.flash.read(abs, bytes).map_err(flash_err)
+    }
+}
+
+/// Shares one `NorFlash` between several regions (say `app` and `data` on the internal flash):
+/// each region gets a `Shared` over the same `RefCell`, borrowed only for one operation at a time.
+pub struct Shared<'a, F>(pub &'a RefCell<F>);
+
+/// Error of a [`Shared`] flash: the inner error, or the cell being borrowed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedError(pub NorFlashErrorKind);
+
+impl NorFlashError for SharedError {
+    fn kind(&self) -> NorFlashErrorKind {
+        self.0
+    }
+}
+
+impl<F: NorFlash> ErrorType for Shared<'_, F> {
+    type Error = SharedError;
+}
+
+impl<F: NorFlash> Shared<'_, F> {
+    fn with<T>(&self, f: impl FnOnce(&mut F) -> Result<T, F::Error>) -> Result<T, SharedError> {
+        let mut inner = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| SharedError(NorFlashErrorKind::Other))?;
+        f(&mut inner).map_err(|e| SharedError(e.kind()))
+    }
+}
+
+impl<F: NorFlash> ReadNorFlash for Shared<'_, F> {
+    const READ_SIZE: usize = F::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.with(|f| f.read(offset, bytes))
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.try_borrow().map(|f| f.capacity()).unwrap_or(0)
+    }
+}
+
+impl<F: NorFlash> NorFlash for Shared<'_, F> {
+    const WRITE_SIZE: usize = F::WRITE_SIZE;
+    const ERASE_SIZE: usize = F::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.with(|f| f.erase(from, to))
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.with(|f| f.write(offset, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimFlash;
+
+    #[test]
+    fn stm32f405_map() {
+        let m = Sectors(&STM32F405_SECTORS);
+        assert_eq!(m.sector(0), Some(0..0x4000));
+        assert_eq!(m.sector(0xFFFF), Some(0xC000..0x10000));
+        assert_eq!(m.sector(0x10000), Some(0x10000..0x20000));
+        assert_eq!(m.sector(0x20000), Some(0x20000..0x40000));
+        assert_eq!(m.sector(0xFFFFF), Some(0xE0000..0x100000));
+        assert_eq!(m.sector(0x100000), None);
+        assert_eq!(STM32F405_SECTORS.iter().sum::<u32>(), 1024 * 1024);
+    }
+
+    #[test]
+    fn uniform_map() {
+        let m = Uniform {
+            size: 4096,
+            capacity: 10000,
+        };
+        assert_eq!(m.sector(4095), Some(0..4096));
+        assert_eq!(m.sector(9000), Some(8192..10000));
+        assert_eq!(m.sector(10000), None);
+    }
+
+    #[test]
+    fn regions_must_follow_sector_boundaries() {
+        let mut f = SimFlash::stm32f405();
+        let map = Sectors(&STM32F405_SECTORS);
+        assert!(FlashRegion::new("app", &mut f, map, 0x0802_0000, 0x20000, 0xE0000).is_ok());
+        for (start, len) in [
+            (0x1000, 0x3000),
+            (0, 0x5000),
+            (0x10000, 0x20000),
+            (0xE0000, 0x40000),
+            (0, 0),
+        ] {
+            assert_eq!(
+                FlashRegion::new("x", &mut f, map, 0, start, len).err(),
+                Some(Error::InvalidRegion),
+                "{start:#x}+{len:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn erase_stays_inside_the_region_and_reports_the_sector_end() {
+        let mut f = SimFlash::stm32f405();
+        let map = Sectors(&STM32F405_SECTORS);
+        let mut r = FlashRegion::new("app", &mut f, map, 0x0801_0000, 0x10000, 0x30000).unwrap();
+        assert_eq!(r.erase_sector_at(0), Ok(0x10000));
+        assert_eq!(r.erase_sector_at(0x10000), Ok(0x30000));
+        assert_eq!(
+            r.erase_sector_at(0x30000),
+            Err(Error::Flash(NorFlashErrorKind::OutOfBounds))
+        );
+        assert_eq!(
+            r.write(0x2FFFC, &[0; 8]),
+            Err(Error::Flash(NorFlashErrorKind::OutOfBounds))
+        );
+    }
+
+    #[test]
+    fn shared_flash_serves_two_regions() {
+        let cell = RefCell::new(SimFlash::stm32f405());
+        let map = Sectors(&STM32F405_SECTORS);
+        let mut a = FlashRegion::new("a", Shared(&cell), map, 0, 0, 0x4000).unwrap();
+        let mut b = FlashRegion::new("b", Shared(&cell), map, 0x4000, 0x4000, 0x4000).unwrap();
+        a.erase_sector_at(0).unwrap();
+        b.erase_sector_at(0).unwrap();
+        a.write(0, &[1, 2, 3, 4]).unwrap();
+        b.write(0, &[5, 6, 7, 8]).unwrap();
+        let f = cell.borrow();
+        assert_eq!(&f.data()[..4], &[1, 2, 3, 4]);
+        assert_eq!(&f.data()[0x4000..0x4004], &[5, 6, 7, 8]);
+    }
+}

@@ -1,0 +1,526 @@
+//! Programming a verified container into flash.
+//!
+//! The [`Installer`] drives an [`Opener`] and writes each authenticated chunk to the region the
+//! header names. Region, load address, size and write alignment are checked when the verified
+//! header arrives, before the first erase; sectors are then erased one at a time as writing
+//! reaches them, so uneven sectors cost exactly one erase each. The final write is padded with
+//! the erased value `0xFF` up to the write size.
+
+use sbsfu_format::Header;
+use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
+
+use crate::Error;
+use crate::flash::{MAX_WRITE_SIZE, Region};
+use crate::keys::Policy;
+use crate::stream::{Event, Opener};
+
+/// A completed install: the image is in flash and matched its signed digest.
+///
+/// Holds the signed head so that the caller can store it next to the image and verify both again
+/// at boot ([`crate::verify::verify_region`]).
+#[derive(Clone)]
+pub struct Installed {
+    header: Header,
+    head: [u8; MAX_HEAD_LEN],
+    head_len: usize,
+}
+
+impl Installed {
+    fn new(header: Header, message: &SignedMessage, signature: &[u8; SIGNATURE_LEN]) -> Self {
+        let mut head = [0u8; MAX_HEAD_LEN];
+        let body = message.container_bytes();
+        let head_len = body.len().saturating_add(SIGNATURE_LEN).min(MAX_HEAD_LEN);
+        let (a, b) = head.split_at_mut(body.len().min(MAX_HEAD_LEN));
+        a.copy_from_slice(body.get(..a.len()).unwrap_or(&[]));
+        if let Some(s) = b.get_mut(..SIGNATURE_LEN) {
+            s.copy_from_slice(signature);
+        }
+        Self {
+            header,
+            head,
+            head_len,
+        }
+    }
+
+    /// The verified header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The container's head exactly as received: prefix, header, signature.
+    pub fn signed_head(&self) -> &[u8] {
+        self.head.get(..self.head_len).unwrap_or(&[])
+    }
+}
+
+/// Installs one container into one of `regions`, with a chunk buffer of `N` bytes.
+pub struct Installer<'a, const N: usize> {
+    opener: Opener<'a, N>,
+    regions: &'a mut [&'a mut dyn Region],
+    target: Option<usize>,
+    erased_until: u32,
+    failed: Option<Error>,
+}
+
+impl<'a, const N: usize> Installer<'a, N> {
+    /// An installer enforcing `policy` that may write to `regions`.
+    pub fn new(policy: &'a Policy<'a>, regions: &'a mut [&'a mut dyn Region]) -> Self {
+        Self {
+            opener: Opener::new(policy),
+            regions,
+            target: None,
+            erased_until: 0,
+            failed: None,
+        }
+    }
+
+    /// The verified header, once enough of the container arrived.
+    pub fn header(&self) -> Option<&Header> {
+        self.opener.header()
+    }
+
+    /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let result = self.drive(bytes);
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+        result
+    }
+
+    /// Ends the container. Succeeds only if every chunk arrived, authenticated and was programmed,
+    /// and the image digest matched.
+    pub fn finish(mut self) -> Result<Installed, Error> {
+        self.feed(&[])?;
+        if !self.opener.is_done() {
+            return Err(Error::Truncated);
+        }
+        match (self.opener.header(), self.opener.signed_message()) {
+            (Some(h), Some((m, s))) => Ok(Installed::new(*h, m, s)),
+            _ => Err(Error::Truncated),
+        }
+    }
+
+    fn drive(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let mut rest = bytes;
+        loop {
+            let (used, event) = self.opener.push(rest)?;
+            rest = rest.get(used..).unwrap_or(&[]);
+            let Some(event) = event else {
+                if rest.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            };
+            match event {
+                Event::Header(h) => {
+                    self.target = Some(select_region(self.regions, h)?);
+                }
+                Event::Chunk { offset, data, .. } => {
+                    let region = self
+                        .target
+                        .and_then(|i| self.regions.get_mut(i))
+                        .ok_or(Error::UnknownRegion)?;
+                    program(&mut **region, &mut self.erased_until, offset, data)?;
+                }
+            }
+        }
+    }
+}
+
+/// Picks the region the verified header names and checks that the image fits it.
+fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error> {
+    let index = regions
+        .iter()
+        .position(|r| r.name() == h.region.as_str())
+        .ok_or(Error::UnknownRegion)?;
+    let region = regions.get(index).ok_or(Error::UnknownRegion)?;
+    if region.address() != h.load_address {
+        return Err(Error::WrongLoadAddress {
+            expected: region.address(),
+            found: h.load_address,
+        });
+    }
+    let write_size = region.write_size();
+    if write_size == 0 || !h.chunk_size.is_multiple_of(write_size) {
+        return Err(Error::ChunkMisaligned {
+            chunk_size: h.chunk_size,
+            write_size,
+        });
+    }
+    let padded = h
+        .image_len
+        .checked_next_multiple_of(write_size)
+        .unwrap_or(u32::MAX);
+    if padded > region.capacity() {
+        return Err(Error::RegionTooSmall {
+            image_len: padded,
+            capacity: region.capacity(),
+        });
+    }
+    Ok(index)
+}
+
+/// Erases the sectors `data` reaches that are not erased yet, then programs it, padding the
+/// final partial word with `0xFF`.
+fn program(
+    region: &mut dyn Region,
+    erased_until: &mut u32,
+    offset: u32,
+    data: &[u8],
+) -> Result<(), Error> {
+    let write_size = usize::try_from(region.write_size()).unwrap_or(MAX_WRITE_SIZE);
+    let len = u32::try_from(data.len()).map_err(|_| Error::RegionTooSmall {
+        image_len: u32::MAX,
+        capacity: region.capacity(),
+    })?;
+    let end = offset
+        .checked_add(len)
+        .and_then(|e| e.checked_next_multiple_of(region.write_size()))
+        .ok_or(Error::Flash(
+            embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds,
+        ))?;
+    while *erased_until < end {
+        *erased_until = region.erase_sector_at(*erased_until)?;
+    }
+    let whole = data
+        .len()
+        .saturating_sub(data.len().checked_rem(write_size).unwrap_or(0));
+    let (aligned, partial) = data.split_at(whole);
+    if !aligned.is_empty() {
+        region.write(offset, aligned)?;
+    }
+    if !partial.is_empty() {
+        let mut pad = [0xFFu8; MAX_WRITE_SIZE];
+        let pad = pad.get_mut(..write_size).ok_or(Error::InvalidRegion)?;
+        pad.get_mut(..partial.len())
+            .ok_or(Error::InvalidRegion)?
+            .copy_from_slice(partial);
+        let at = offset.saturating_add(u32::try_from(whole).unwrap_or(u32::MAX));
+        region.write(at, pad)?;
+    }
+    Ok(())
+}
+
+/// A byte source for [`install_from`]: a UART driver, a file, external flash.
+pub trait Source {
+    /// Reads up to `buf.len()` bytes; `Ok(0)` means the end of the container.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
+}
+
+/// The pull helper: reads `source` to its end in `scratch`-sized pieces, feeding `installer`.
+pub fn install_from<const N: usize>(
+    mut installer: Installer<'_, N>,
+    source: &mut dyn Source,
+    scratch: &mut [u8],
+) -> Result<Installed, Error> {
+    loop {
+        let n = source.read(scratch)?;
+        if n == 0 {
+            return installer.finish();
+        }
+        installer.feed(scratch.get(..n).ok_or(Error::Source)?)?;
+    }
+}
+
+#[cfg(feature = "std")]
+mod io {
+    use super::Source;
+    use crate::Error;
+
+    /// Adapts a `std::io::Read` as a [`Source`], keeping the I/O error for the caller.
+    pub struct IoSource<R> {
+        /// The reader.
+        pub inner: R,
+        /// The last I/O error, if reading failed.
+        pub error: Option<std::io::Error>,
+    }
+
+    impl<R: std::io::Read> IoSource<R> {
+        /// Wraps `inner`.
+        pub fn new(inner: R) -> Self {
+            Self { inner, error: None }
+        }
+    }
+
+    impl<R: std::io::Read> Source for IoSource<R> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+            loop {
+                match self.inner.read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.error = Some(e);
+                        return Err(Error::Source);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use io::IoSource;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash::{FlashRegion, STM32F405_SECTORS};
+    use crate::sim::{Op, SimFlash};
+    use crate::testkit::*;
+    use crate::verify::verify_region;
+    use std::vec::Vec;
+
+    const BUF: usize = 1024;
+
+    /// Installs `c` into the F405 `app` region (sectors 5..11), feeding `step` bytes at a time.
+    fn install(
+        policy: &Policy<'_>,
+        flash: &mut SimFlash,
+        c: &[u8],
+        step: usize,
+    ) -> Result<Installed, Error> {
+        let map = flash.geometry();
+        let mut app = FlashRegion::new("app", flash, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+        let mut regions: [&mut dyn Region; 1] = [&mut app];
+        let mut inst = Installer::<BUF>::new(policy, &mut regions);
+        for piece in c.chunks(step.max(1)) {
+            inst.feed(piece)?;
+        }
+        inst.finish()
+    }
+
+    #[test]
+    fn one_byte_at_a_time_installs_byte_exact_and_verifies_at_boot() {
+        for encrypted in [true, false] {
+            let img = image(3000);
+            let c = container(encrypted, 512, &img);
+            with_policy(|p| {
+                let mut f = SimFlash::stm32f405();
+                let done = install(p, &mut f, &c, 1).unwrap();
+                assert_eq!(&f.data()[0x20000..0x20000 + 3000], &img[..]);
+                assert_eq!(done.header().image_len, 3000);
+                assert_eq!(done.signed_head(), &c[..done.signed_head().len()]);
+                // Boot-time verification from flash.
+                let map = f.geometry();
+                let mut app =
+                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+                let mut scratch = [0u8; 256];
+                verify_region(&mut app, done.signed_head(), p, &mut scratch).unwrap();
+                app.flash_mut().data_mut()[0x20000 + 2999] ^= 1;
+                assert_eq!(
+                    verify_region(&mut app, done.signed_head(), p, &mut scratch).err(),
+                    Some(Error::Authentication)
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn each_sector_is_erased_once_as_writing_reaches_it() {
+        // 300 KiB crosses from the first 128K sector of the app region into the third.
+        let img = image(300 * 1024);
+        let c = container(true, 1024, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            install(p, &mut f, &c, 4096).unwrap();
+            let erases: Vec<_> = f
+                .log()
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Erase { from, to } => Some((*from, *to)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                erases,
+                [(0x20000, 0x40000), (0x40000, 0x60000), (0x60000, 0x80000)]
+            );
+            // Nothing outside the region was touched.
+            assert!(f.data()[..0x20000].iter().all(|b| *b == 0xFF));
+        });
+    }
+
+    #[test]
+    fn uneven_sectors_of_the_first_64k() {
+        // A region over sectors 1..=4 (16K, 16K, 16K, 64K).
+        let img = image(100 * 1024);
+        let c = container(false, 1024, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            let map = crate::flash::Sectors(&STM32F405_SECTORS);
+            let mut r = FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x1C000).unwrap();
+            let mut regions: [&mut dyn Region; 1] = [&mut r];
+            let mut inst = Installer::<BUF>::new(p, &mut regions);
+            inst.feed(&c).unwrap();
+            inst.finish().unwrap();
+            assert_eq!(f.erase_count(), 4);
+            assert_eq!(&f.data()[0x4000..0x4000 + img.len()], &img[..]);
+        });
+    }
+
+    #[test]
+    fn final_write_is_padded_with_erased_value() {
+        let img = image(1001);
+        let c = container(true, 512, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            install(p, &mut f, &c, 100).unwrap();
+            assert_eq!(&f.data()[0x20000..0x20000 + 1001], &img[..]);
+            assert!(
+                f.data()[0x20000 + 1001..0x20000 + 1004]
+                    .iter()
+                    .all(|b| *b == 0xFF)
+            );
+            assert_eq!(f.bytes_written(), 1004);
+        });
+    }
+
+    #[test]
+    fn nothing_touches_flash_before_the_signature_checks_out() {
+        let c = container(true, 512, &image(2000));
+        let head = c.len() - (2000 + 4 * 16);
+        let mut bad = c.clone();
+        bad[head - 1] ^= 1; // last signature byte
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            assert_eq!(
+                install(p, &mut f, &bad, 1).err(),
+                Some(Error::Authentication)
+            );
+            assert!(f.log().is_empty());
+            // The full head of a good container, but not one payload byte: still nothing.
+            let mut f = SimFlash::stm32f405();
+            assert_eq!(
+                install(p, &mut f, &c[..head], 1).err(),
+                Some(Error::Truncated)
+            );
+            assert!(f.log().is_empty());
+        });
+    }
+
+    #[test]
+    fn errors_are_latched() {
+        let c = container(true, 512, &image(10));
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            let map = f.geometry();
+            let mut app =
+                FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+            let mut regions: [&mut dyn Region; 1] = [&mut app];
+            let mut inst = Installer::<BUF>::new(p, &mut regions);
+            assert!(inst.feed(b"garbage").is_err());
+            assert_eq!(
+                inst.feed(&c),
+                Err(Error::Format(sbsfu_format::Error::BadMagic))
+            );
+            assert_eq!(
+                inst.finish().err(),
+                Some(Error::Format(sbsfu_format::Error::BadMagic))
+            );
+        });
+    }
+
+    #[test]
+    fn region_checks_happen_before_erasing() {
+        let c = container(true, 512, &image(10));
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            let map = f.geometry();
+            {
+                let mut data =
+                    FlashRegion::new("data", &mut f, map.clone(), 0x0800_C000, 0xC000, 0x4000)
+                        .unwrap();
+                let mut regions: [&mut dyn Region; 1] = [&mut data];
+                let mut inst = Installer::<BUF>::new(p, &mut regions);
+                assert_eq!(inst.feed(&c), Err(Error::UnknownRegion));
+            }
+            assert!(f.log().is_empty());
+            {
+                let mut app =
+                    FlashRegion::new("app", &mut f, map, 0x0801_0000, 0x20000, 0xE0000).unwrap();
+                let mut regions: [&mut dyn Region; 1] = [&mut app];
+                let mut inst = Installer::<BUF>::new(p, &mut regions);
+                assert_eq!(
+                    inst.feed(&c),
+                    Err(Error::WrongLoadAddress {
+                        expected: 0x0801_0000,
+                        found: APP_ADDRESS
+                    })
+                );
+            }
+            assert!(f.log().is_empty());
+        });
+    }
+
+    #[test]
+    fn image_larger_than_the_region_is_refused_before_erasing() {
+        let img = image(20 * 1024);
+        let c = container(false, 1024, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            let map = f.geometry();
+            {
+                let mut small =
+                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x4000).unwrap();
+                let mut regions: [&mut dyn Region; 1] = [&mut small];
+                let mut inst = Installer::<BUF>::new(p, &mut regions);
+                assert_eq!(
+                    inst.feed(&c),
+                    Err(Error::RegionTooSmall {
+                        image_len: 20 * 1024,
+                        capacity: 0x4000
+                    })
+                );
+            }
+            assert!(f.log().is_empty());
+        });
+    }
+
+    #[test]
+    fn chunks_larger_than_the_buffer_are_refused() {
+        let c = container(true, 2048, &image(10));
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            assert_eq!(
+                install(p, &mut f, &c, 7).err(),
+                Some(Error::ChunkTooLarge {
+                    chunk_size: 2048,
+                    capacity: BUF as u32
+                })
+            );
+            assert!(f.log().is_empty());
+        });
+    }
+
+    struct Slices<'a>(&'a [u8], usize);
+
+    impl Source for Slices<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn pull_helper_reads_to_the_end() {
+        let img = image(5000);
+        let c = container(true, 1024, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            let map = f.geometry();
+            let mut app =
+                FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+            let mut regions: [&mut dyn Region; 1] = [&mut app];
+            let inst = Installer::<BUF>::new(p, &mut regions);
+            let mut scratch = [0u8; 64];
+            install_from(inst, &mut Slices(&c, 33), &mut scratch).unwrap();
+            assert_eq!(&f.data()[0x20000..0x20000 + 5000], &img[..]);
+        });
+    }
+}

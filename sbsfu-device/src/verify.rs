@@ -1,0 +1,75 @@
+//! Verification of an installed image from what is in flash, as at every boot.
+//!
+//! Nothing cached from the install is trusted: the stored head is parsed and its signature checked
+//! again, and the image is hashed from flash, exactly `image_len` bytes.
+
+use sbsfu_format::Header;
+use sbsfu_format::signed::SignedHeader;
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::flash::Region;
+use crate::head::verify_head;
+use crate::keys::Policy;
+
+/// Verifies `head` (prefix, header, signature, as stored) against `policy` and the image in
+/// `region` against the header's digest. Reads flash in `scratch`-sized pieces. Returns the
+/// verified header.
+///
+/// The head passes the same [`verify_head`] as at install time (so the security counter is
+/// checked against `policy.min_security_counter`); the device keys are not needed, the image in
+/// flash being plaintext.
+pub fn verify_region(
+    region: &mut dyn Region,
+    head: &[u8],
+    policy: &Policy<'_>,
+    scratch: &mut [u8],
+) -> Result<Header, Error> {
+    let (signed, used) = SignedHeader::parse(head)?;
+    if used != head.len() {
+        return Err(Error::TrailingBytes);
+    }
+    let h = verify_head(&signed.message, &signed.signature, policy)?;
+    if h.region.as_str() != region.name() {
+        return Err(Error::UnknownRegion);
+    }
+    if h.load_address != region.address() {
+        return Err(Error::WrongLoadAddress {
+            expected: region.address(),
+            found: h.load_address,
+        });
+    }
+    if h.image_len > region.capacity() {
+        return Err(Error::RegionTooSmall {
+            image_len: h.image_len,
+            capacity: region.capacity(),
+        });
+    }
+    if region_digest(region, h.image_len, scratch)? != h.digest {
+        return Err(Error::Authentication);
+    }
+    Ok(h)
+}
+
+/// SHA-256 of the first `len` bytes of `region`.
+pub fn region_digest(
+    region: &mut dyn Region,
+    len: u32,
+    scratch: &mut [u8],
+) -> Result<[u8; 32], Error> {
+    if scratch.is_empty() {
+        return Err(Error::Source);
+    }
+    let mut hasher = Sha256::new();
+    let mut offset = 0u32;
+    while offset < len {
+        let n = usize::try_from(len.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(scratch.len());
+        let buf = scratch.get_mut(..n).ok_or(Error::Source)?;
+        region.read(offset, buf)?;
+        hasher.update(&*buf);
+        offset = offset.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    Ok(hasher.finalize().into())
+}

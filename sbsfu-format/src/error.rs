@@ -1,0 +1,76 @@
+//! The one error type of this crate.
+
+use core::fmt;
+
+/// Why a container (or a piece of one) was rejected.
+///
+/// Structural problems get a precise variant; every cryptographic failure (signature, chunk tag,
+/// hash-chain link, key unwrap, image digest) is the single opaque [`Error::Authentication`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input ended before the structure it declares was complete.
+    Truncated,
+    /// The first eight bytes are not the sbsfu magic.
+    BadMagic,
+    /// The format version is not one this parser implements.
+    UnsupportedVersion(u16),
+    /// The declared header length is zero or above [`crate::header::MAX_HEADER_LEN`].
+    HeaderLength(u16),
+    /// The header bytes do not decode as a header.
+    MalformedHeader,
+    /// The header decodes, but is not in its one canonical encoding (e.g. an overlong varint).
+    NonCanonicalHeader,
+    /// The header is followed by bytes that its declared length covers but it does not use.
+    TrailingHeaderBytes,
+    /// A target or region name is empty, too long, or uses characters outside `[a-z0-9._-]`.
+    InvalidName,
+    /// The declared image is larger than [`crate::header::MAX_IMAGE_LEN`].
+    ImageTooLarge(u32),
+    /// The declared chunk size is not a power of two within the allowed range.
+    InvalidChunkSize(u32),
+    /// The load address plus the image length runs past the 32-bit address space.
+    AddressOverflow,
+    /// Bytes follow the last chunk of the payload.
+    TrailingBytes,
+    /// An output buffer given to an encoder is too small.
+    BufferTooSmall,
+    /// A signature, tag, link, wrapped key or digest did not verify.
+    Authentication,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Truncated => f.write_str("container is truncated"),
+            Error::BadMagic => f.write_str("not an sbsfu container (bad magic)"),
+            Error::UnsupportedVersion(v) => write!(f, "unsupported container format version {v}"),
+            Error::HeaderLength(n) => write!(
+                f,
+                "header length {n} is outside 1..={}",
+                crate::header::MAX_HEADER_LEN
+            ),
+            Error::MalformedHeader => f.write_str("header is malformed"),
+            Error::NonCanonicalHeader => f.write_str("header is not canonically encoded"),
+            Error::TrailingHeaderBytes => f.write_str("header has trailing bytes"),
+            Error::InvalidName => f.write_str("invalid target or region name"),
+            Error::ImageTooLarge(n) => write!(
+                f,
+                "image length {n} exceeds the maximum of {} bytes",
+                crate::header::MAX_IMAGE_LEN
+            ),
+            Error::InvalidChunkSize(n) => write!(
+                f,
+                "chunk size {n} is not a power of two in {}..={}",
+                crate::header::MIN_CHUNK_SIZE,
+                crate::header::MAX_CHUNK_SIZE
+            ),
+            Error::AddressOverflow => f.write_str("load address plus image length overflows"),
+            Error::TrailingBytes => f.write_str("container has trailing bytes after the payload"),
+            Error::BufferTooSmall => f.write_str("output buffer too small"),
+            Error::Authentication => f.write_str("authentication failed"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

@@ -1,0 +1,463 @@
+//! The signed header: what the image is, where it goes, and how the payload is protected.
+//!
+//! The header is postcard-encoded. Decoding is strict: the declared length must be used exactly,
+//! the encoding must be canonical (re-encoding gives the same bytes, so an overlong varint is
+//! rejected), and every field is range-checked before anything uses it.
+
+use core::fmt;
+use core::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::keys::KeyId;
+use crate::name::Name;
+
+/// Upper bound on the encoded header; the largest valid header is about 200 bytes.
+pub const MAX_HEADER_LEN: usize = 256;
+/// Upper bound on a target (device class) name.
+pub const MAX_TARGET_LEN: usize = 32;
+/// Upper bound on a region name.
+pub const MAX_REGION_LEN: usize = 16;
+/// Upper bound on the plaintext image: 1 GiB. A header claiming more (e.g. a corrupt ~4 GiB length)
+/// fails at once instead of starting hours of hashing.
+pub const MAX_IMAGE_LEN: u32 = 1 << 30;
+/// Smallest chunk size.
+pub const MIN_CHUNK_SIZE: u32 = 64;
+/// Largest chunk size; a device may accept less (its installer buffer).
+pub const MAX_CHUNK_SIZE: u32 = 64 * 1024;
+/// The chunk size the CLI uses unless told otherwise.
+pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
+/// Length of SHA-256 output.
+pub const DIGEST_LEN: usize = 32;
+
+/// Image version, major.minor.patch. For display and policy; anti-rollback uses
+/// [`Header::security_counter`], never this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Version {
+    /// Major version.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version.
+    pub patch: u32,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl FromStr for Version {
+    type Err = Error;
+
+    /// Parses `major.minor.patch`, each a decimal `u32` without sign or leading `+`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let mut parts = s.split('.');
+        let mut next = || -> Result<u32, Error> {
+            let p = parts.next().ok_or(Error::MalformedHeader)?;
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::MalformedHeader);
+            }
+            p.parse().map_err(|_| Error::MalformedHeader)
+        };
+        let v = Version {
+            major: next()?,
+            minor: next()?,
+            patch: next()?,
+        };
+        if parts.next().is_some() {
+            return Err(Error::MalformedHeader);
+        }
+        Ok(v)
+    }
+}
+
+/// How the payload chunks are protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protection {
+    /// Signed only: chunks are plaintext, each followed by the SHA-256 link of the next chunk, and
+    /// `chain_head` (the link of chunk 0) is signed here. Every chunk is thus authenticated before
+    /// it is used, without any secret.
+    SignedOnly {
+        /// Link of chunk 0, see [`crate::chunk::chain_link`].
+        chain_head: [u8; DIGEST_LEN],
+    },
+    /// AES-256-GCM STREAM under a fresh random content key, wrapped under a device key.
+    Aes256Gcm(Encryption),
+}
+
+/// Parameters of an encrypted payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// Which device key wraps the content key.
+    pub device_key: KeyId,
+    /// Random nonce of the key wrap.
+    pub wrap_nonce: [u8; 12],
+    /// The content key, encrypted under the device key.
+    pub wrapped_key: [u8; 32],
+    /// GCM tag of the key wrap.
+    pub wrap_tag: [u8; 16],
+    /// Random 7-byte STREAM nonce prefix.
+    pub nonce_prefix: [u8; 7],
+}
+
+/// The container header. Field order is wire order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Key id of the Ed25519 key that signed this header.
+    pub signer: KeyId,
+    /// Device class this image is for, e.g. `stm32f405`.
+    pub target: Name<MAX_TARGET_LEN>,
+    /// Display version.
+    pub version: Version,
+    /// Anti-rollback counter: a device refuses images below its stored minimum.
+    pub security_counter: u32,
+    /// Destination region, e.g. `app` or `data`.
+    pub region: Name<MAX_REGION_LEN>,
+    /// Address at which the image is installed (the region's start).
+    pub load_address: u32,
+    /// Plaintext length in bytes, at most [`MAX_IMAGE_LEN`].
+    pub image_len: u32,
+    /// Plaintext bytes per chunk (a power of two), the last chunk holding the remainder.
+    pub chunk_size: u32,
+    /// SHA-256 of the plaintext image, exactly `image_len` bytes.
+    pub digest: [u8; DIGEST_LEN],
+    /// How the payload is protected.
+    pub protection: Protection,
+}
+
+/// The header as it is encoded: names are plain strings here and validated on the way in.
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    signer: KeyId,
+    target: &'a str,
+    version: Version,
+    security_counter: u32,
+    region: &'a str,
+    load_address: u32,
+    image_len: u32,
+    chunk_size: u32,
+    digest: [u8; DIGEST_LEN],
+    protection: Protection,
+}
+
+impl Header {
+    fn as_wire(&self) -> Wire<'_> {
+        Wire {
+            signer: self.signer,
+            target: self.target.as_str(),
+            version: self.version,
+            security_counter: self.security_counter,
+            region: self.region.as_str(),
+            load_address: self.load_address,
+            image_len: self.image_len,
+            chunk_size: self.chunk_size,
+            digest: self.digest,
+            protection: self.protection,
+        }
+    }
+
+    fn from_wire(w: &Wire<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            signer: w.signer,
+            target: Name::new(w.target)?,
+            version: w.version,
+            security_counter: w.security_counter,
+            region: Name::new(w.region)?,
+            load_address: w.load_address,
+            image_len: w.image_len,
+            chunk_size: w.chunk_size,
+            digest: w.digest,
+            protection: w.protection,
+        })
+    }
+
+    /// Parses exactly `bytes` as a header: strict, canonical and range-checked.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.is_empty() || bytes.len() > MAX_HEADER_LEN {
+            return Err(Error::HeaderLength(
+                u16::try_from(bytes.len()).unwrap_or(u16::MAX),
+            ));
+        }
+        let (wire, rest) = postcard::take_from_bytes::<Wire<'_>>(bytes).map_err(|e| match e {
+            postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+            _ => Error::MalformedHeader,
+        })?;
+        if !rest.is_empty() {
+            return Err(Error::TrailingHeaderBytes);
+        }
+        let header = Self::from_wire(&wire)?;
+        let mut canonical = [0u8; MAX_HEADER_LEN];
+        if header.encode(&mut canonical)? != bytes {
+            return Err(Error::NonCanonicalHeader);
+        }
+        header.validate()?;
+        Ok(header)
+    }
+
+    /// Checks the ranges of the numeric fields.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.image_len > MAX_IMAGE_LEN {
+            return Err(Error::ImageTooLarge(self.image_len));
+        }
+        if !self.chunk_size.is_power_of_two()
+            || !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size)
+        {
+            return Err(Error::InvalidChunkSize(self.chunk_size));
+        }
+        self.load_address
+            .checked_add(self.image_len)
+            .ok_or(Error::AddressOverflow)?;
+        Ok(())
+    }
+
+    /// Encodes the header into `out`, returning the encoded bytes.
+    pub fn encode<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], Error> {
+        postcard::to_slice(&self.as_wire(), out)
+            .map(|b| &*b)
+            .map_err(|_| Error::BufferTooSmall)
+    }
+
+    /// The device key id, if the payload is encrypted.
+    pub fn device_key(&self) -> Option<KeyId> {
+        match &self.protection {
+            Protection::Aes256Gcm(e) => Some(e.device_key),
+            Protection::SignedOnly { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn sample(protection: Protection) -> Header {
+        Header {
+            signer: KeyId([1, 2, 3, 4, 5, 6, 7, 8]),
+            target: Name::new("stm32f405").unwrap(),
+            version: Version {
+                major: 1,
+                minor: 2,
+                patch: 3,
+            },
+            security_counter: 7,
+            region: Name::new("app").unwrap(),
+            load_address: 0x0802_0000,
+            image_len: 300,
+            chunk_size: 128,
+            digest: [0xd1; 32],
+            protection,
+        }
+    }
+
+    fn encrypted() -> Protection {
+        Protection::Aes256Gcm(Encryption {
+            device_key: KeyId([9; 8]),
+            wrap_nonce: [0xa0; 12],
+            wrapped_key: [0xb0; 32],
+            wrap_tag: [0xc0; 16],
+            nonce_prefix: [0xe0; 7],
+        })
+    }
+
+    /// Known-answer postcard encoding of `sample(SignedOnly { chain_head: [0xcc; 32] })`:
+    /// fixed-size arrays are raw bytes, integers are LEB128 varints, strings are varint length
+    /// plus bytes, the enum tag is a varint.
+    const SIGNED_ONLY_KAT: &[u8] = &hex_literal::hex!(
+        "0102030405060708"                  // signer
+        "09 73746d3332663430 35"            // target "stm32f405"
+        "01 02 03"                          // version
+        "07"                                // security counter
+        "03 617070"                         // region "app"
+        "80808840"                          // load address 0x0802_0000
+        "ac02"                              // image length 300
+        "8001"                              // chunk size 128
+        "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1" // digest
+        "00"                                // SignedOnly
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" // chain head
+    );
+
+    #[test]
+    fn encoding_matches_known_answer() {
+        let h = sample(Protection::SignedOnly {
+            chain_head: [0xcc; 32],
+        });
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert_eq!(h.encode(&mut buf).unwrap(), SIGNED_ONLY_KAT);
+        assert_eq!(Header::parse(SIGNED_ONLY_KAT), Ok(h));
+    }
+
+    #[test]
+    fn largest_header_fits_the_bound() {
+        let mut h = sample(encrypted());
+        h.target = Name::new("abcdefghijklmnopqrstuvwxyz012345").unwrap();
+        h.region = Name::new("abcdefghijklmnop").unwrap();
+        h.version = Version {
+            major: u32::MAX,
+            minor: u32::MAX,
+            patch: u32::MAX,
+        };
+        h.security_counter = u32::MAX;
+        h.load_address = 0;
+        h.image_len = MAX_IMAGE_LEN;
+        h.chunk_size = MAX_CHUNK_SIZE;
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let n = h.encode(&mut buf).unwrap().len();
+        assert!(n <= MAX_HEADER_LEN, "{n}");
+        assert_eq!(Header::parse(&buf[..n]), Ok(h));
+    }
+
+    #[test]
+    fn overlong_varint_is_not_canonical() {
+        // Security counter 7 re-encoded as the two-byte varint 0x87 0x00.
+        let mut v = SIGNED_ONLY_KAT.to_vec();
+        let pos = 8 + 10 + 3;
+        assert_eq!(v[pos], 0x07);
+        v.splice(pos..=pos, [0x87, 0x00]);
+        assert_eq!(Header::parse(&v), Err(Error::NonCanonicalHeader));
+    }
+
+    #[test]
+    fn trailing_bytes_inside_the_header_are_rejected() {
+        let mut v = SIGNED_ONLY_KAT.to_vec();
+        v.push(0);
+        assert_eq!(Header::parse(&v), Err(Error::TrailingHeaderBytes));
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        for n in 0..SIGNED_ONLY_KAT.len() {
+            assert!(Header::parse(&SIGNED_ONLY_KAT[..n]).is_err(), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_four_gib_image_fails_at_once() {
+        let mut h = sample(encrypted());
+        h.image_len = u32::MAX;
+        h.load_address = 0;
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let n = h.encode(&mut buf).unwrap().len();
+        assert_eq!(
+            Header::parse(&buf[..n]),
+            Err(Error::ImageTooLarge(u32::MAX))
+        );
+    }
+
+    #[test]
+    fn chunk_size_and_address_are_range_checked() {
+        for bad in [0, 1, 63, 100, 96, MAX_CHUNK_SIZE * 2, u32::MAX] {
+            let mut h = sample(encrypted());
+            h.chunk_size = bad;
+            assert_eq!(h.validate(), Err(Error::InvalidChunkSize(bad)));
+        }
+        let mut h = sample(encrypted());
+        h.load_address = u32::MAX - 10;
+        assert_eq!(h.validate(), Err(Error::AddressOverflow));
+    }
+
+    #[test]
+    fn invalid_names_are_reported_as_such() {
+        let mut v = SIGNED_ONLY_KAT.to_vec();
+        v[9] = b'S';
+        assert_eq!(Header::parse(&v), Err(Error::InvalidName));
+    }
+
+    #[test]
+    fn unknown_protection_tag_is_malformed() {
+        let mut v = SIGNED_ONLY_KAT.to_vec();
+        let tag = v.len() - 33;
+        v[tag] = 2;
+        assert_eq!(Header::parse(&v), Err(Error::MalformedHeader));
+    }
+
+    #[test]
+    fn version_parses_strictly() {
+        assert_eq!(
+            "1.2.3".parse(),
+            Ok(Version {
+                major: 1,
+                minor: 2,
+                patch: 3
+            })
+        );
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "1.2.-3",
+            "1.2.+3",
+            "a.b.c",
+            "1..3",
+            "4294967296.0.0",
+        ] {
+            assert!(bad.parse::<Version>().is_err(), "{bad}");
+        }
+    }
+
+    fn arb_name<const N: usize>() -> impl Strategy<Value = Name<N>> {
+        proptest::string::string_regex(&std::format!("[a-z0-9][a-z0-9._-]{{0,{}}}", N - 1))
+            .unwrap()
+            .prop_map(|s| Name::new(&s).unwrap())
+    }
+
+    prop_compose! {
+        fn arb_header()(
+            signer in any::<[u8; 8]>(),
+            target in arb_name::<MAX_TARGET_LEN>(),
+            v in any::<(u32, u32, u32)>(),
+            security_counter in any::<u32>(),
+            region in arb_name::<MAX_REGION_LEN>(),
+            image_len in 0..=MAX_IMAGE_LEN,
+            load in any::<u32>(),
+            shift in 6u32..=16,
+            digest in any::<[u8; 32]>(),
+            enc in any::<Option<([u8; 8], [u8; 12], [u8; 32], [u8; 16], [u8; 7])>>(),
+        ) -> Header {
+            Header {
+                signer: KeyId(signer),
+                target,
+                version: Version { major: v.0, minor: v.1, patch: v.2 },
+                security_counter,
+                region,
+                load_address: load.min(u32::MAX - image_len),
+                image_len,
+                chunk_size: 1 << shift,
+                digest,
+                protection: match enc {
+                    None => Protection::SignedOnly { chain_head: digest },
+                    Some((k, n, w, t, p)) => Protection::Aes256Gcm(Encryption {
+                        device_key: KeyId(k), wrap_nonce: n, wrapped_key: w, wrap_tag: t, nonce_prefix: p,
+                    }),
+                },
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn encode_parse_round_trip(h in arb_header()) {
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            let bytes = h.encode(&mut buf).unwrap();
+            prop_assert_eq!(Header::parse(bytes), Ok(h));
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Header::parse(&bytes);
+        }
+
+        #[test]
+        fn single_byte_changes_never_parse_to_the_same_header(h in arb_header(), pos in any::<usize>(), x in 1u8..) {
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            let mut bytes = h.encode(&mut buf).unwrap().to_vec();
+            let i = pos % bytes.len();
+            bytes[i] ^= x;
+            prop_assert_ne!(Header::parse(&bytes).ok(), Some(h));
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! What the Ed25519 signature covers, and the parsed signed head of a container.
+//!
+//! The signed message is [`SIGNATURE_CONTEXT`] followed by the exact prefix and header bytes as
+//! they appear in the container: the bytes are never re-serialized before verifying. The context
+//! keeps a container signature from being valid for anything else signed by the same key.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::header::{Header, MAX_HEADER_LEN};
+use crate::prefix::{PREFIX_LEN, Prefix};
+use crate::reader::Reader;
+
+/// Domain separation prepended to the signed bytes (25 bytes plus a NUL).
+pub const SIGNATURE_CONTEXT: &[u8; 26] = b"sbsfu/v1/container-header\0";
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Upper bound on the signed message.
+pub const MAX_SIGNED_MESSAGE_LEN: usize = SIGNATURE_CONTEXT.len() + PREFIX_LEN + MAX_HEADER_LEN;
+/// Upper bound on prefix, header and signature together: the most a device buffers before the
+/// payload starts.
+pub const MAX_HEAD_LEN: usize = PREFIX_LEN + MAX_HEADER_LEN + SIGNATURE_LEN;
+
+/// The signed message: context, prefix, header, held in one fixed buffer so that it can be
+/// verified with `verify_strict` without a copy.
+#[derive(Clone)]
+pub struct SignedMessage {
+    buf: [u8; MAX_SIGNED_MESSAGE_LEN],
+    len: usize,
+}
+
+impl Default for SignedMessage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SignedMessage {
+    /// A message holding only the context; append the prefix and header with [`Self::extend`].
+    pub fn new() -> Self {
+        let mut buf = [0u8; MAX_SIGNED_MESSAGE_LEN];
+        buf.iter_mut()
+            .zip(SIGNATURE_CONTEXT.iter())
+            .for_each(|(o, c)| *o = *c);
+        Self {
+            buf,
+            len: SIGNATURE_CONTEXT.len(),
+        }
+    }
+
+    /// The message for `header`: context, prefix, canonical header encoding.
+    pub fn for_header(header: &Header) -> Result<Self, Error> {
+        let mut enc = [0u8; MAX_HEADER_LEN];
+        let bytes = header.encode(&mut enc)?;
+        let header_len = u16::try_from(bytes.len()).map_err(|_| Error::BufferTooSmall)?;
+        let mut m = Self::new();
+        m.extend(&Prefix { header_len }.encode())?;
+        m.extend(bytes)?;
+        Ok(m)
+    }
+
+    /// Appends bytes (a streaming receiver adds the prefix and header as they arrive).
+    pub fn extend(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(Error::BufferTooSmall)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(Error::BufferTooSmall)?
+            .copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Bytes appended after the context so far (prefix and header).
+    pub fn body_len(&self) -> usize {
+        self.len.saturating_sub(SIGNATURE_CONTEXT.len())
+    }
+
+    /// The whole message, as signed: the "to be signed" bytes for an external signer.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The prefix and header, as they appear in the container.
+    pub fn container_bytes(&self) -> &[u8] {
+        self.buf
+            .get(SIGNATURE_CONTEXT.len()..self.len)
+            .unwrap_or(&[])
+    }
+
+    /// The header bytes alone.
+    pub fn header_bytes(&self) -> &[u8] {
+        self.container_bytes().get(PREFIX_LEN..).unwrap_or(&[])
+    }
+
+    /// Parses a "to be signed" blob back into a message (for `attach-signature`): it must be
+    /// exactly a context, a valid prefix and the header that prefix declares.
+    pub fn from_tbs(tbs: &[u8]) -> Result<Self, Error> {
+        let body = tbs
+            .strip_prefix(SIGNATURE_CONTEXT.as_slice())
+            .ok_or(Error::BadMagic)?;
+        let mut r = Reader::new(body);
+        let prefix = Prefix::parse(r.take(PREFIX_LEN.min(body.len()))?)?;
+        Header::parse(r.take(usize::from(prefix.header_len))?)?;
+        r.expect_end(Error::TrailingHeaderBytes)?;
+        let mut m = Self::new();
+        m.extend(body)?;
+        Ok(m)
+    }
+
+    /// SHA-256 of the whole signed message.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.as_bytes()).into()
+    }
+
+    /// Signs the message (host side).
+    pub fn sign(&self, key: &SigningKey) -> [u8; SIGNATURE_LEN] {
+        key.sign(self.as_bytes()).to_bytes()
+    }
+
+    /// Verifies `signature` with `verify_strict` (rejects small-order keys and points and
+    /// non-canonical scalars). Every failure is [`Error::Authentication`].
+    pub fn verify(&self, key: &VerifyingKey, signature: &[u8; SIGNATURE_LEN]) -> Result<(), Error> {
+        key.verify_strict(self.as_bytes(), &Signature::from_bytes(signature))
+            .map_err(|_| Error::Authentication)
+    }
+}
+
+/// The head of a container: its signed message, parsed header and signature.
+#[derive(Clone)]
+pub struct SignedHeader {
+    /// Context, prefix and header bytes.
+    pub message: SignedMessage,
+    /// The parsed header. Not to be trusted before [`SignedHeader::verify`] succeeds.
+    pub header: Header,
+    /// The Ed25519 signature.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl SignedHeader {
+    /// Parses the head at the start of `bytes`, returning it and how many bytes it spans.
+    /// The payload that follows is not looked at.
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), Error> {
+        let mut r = Reader::new(bytes);
+        let prefix_bytes = r.take(PREFIX_LEN.min(bytes.len()))?;
+        let prefix = Prefix::parse(prefix_bytes)?;
+        let header_bytes = r.take(usize::from(prefix.header_len))?;
+        let header = Header::parse(header_bytes)?;
+        let signature = r.take_array::<SIGNATURE_LEN>()?;
+        let mut message = SignedMessage::new();
+        message.extend(prefix_bytes)?;
+        message.extend(header_bytes)?;
+        let used = bytes.len().saturating_sub(r.rest().len());
+        Ok((
+            Self {
+                message,
+                header,
+                signature,
+            },
+            used,
+        ))
+    }
+
+    /// Verifies the signature under `key`.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<(), Error> {
+        self.message.verify(key, &self.signature)
+    }
+
+    /// Length of prefix, header and signature in the container.
+    pub fn len(&self) -> usize {
+        self.message
+            .container_bytes()
+            .len()
+            .saturating_add(SIGNATURE_LEN)
+    }
+
+    /// Always false: a head holds at least a prefix.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Version;
+    use crate::header::Protection;
+    use crate::keys::KeyId;
+    use crate::name::Name;
+
+    fn header() -> Header {
+        Header {
+            signer: KeyId([0; 8]),
+            target: Name::new("t").unwrap(),
+            version: Version {
+                major: 0,
+                minor: 0,
+                patch: 1,
+            },
+            security_counter: 0,
+            region: Name::new("app").unwrap(),
+            load_address: 0,
+            image_len: 0,
+            chunk_size: 64,
+            digest: [0; 32],
+            protection: Protection::SignedOnly {
+                chain_head: [0; 32],
+            },
+        }
+    }
+
+    #[test]
+    fn message_is_context_prefix_header() {
+        let h = header();
+        let m = SignedMessage::for_header(&h).unwrap();
+        let mut enc = [0u8; MAX_HEADER_LEN];
+        let hb = h.encode(&mut enc).unwrap();
+        assert!(m.as_bytes().starts_with(SIGNATURE_CONTEXT));
+        assert_eq!(m.header_bytes(), hb);
+        assert_eq!(
+            &m.container_bytes()[..PREFIX_LEN],
+            &Prefix {
+                header_len: hb.len() as u16
+            }
+            .encode()
+        );
+        assert_eq!(
+            SignedMessage::from_tbs(m.as_bytes()).unwrap().as_bytes(),
+            m.as_bytes()
+        );
+    }
+
+    #[test]
+    fn sign_verify_and_any_flip_fails() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let (m, sig) = {
+            let m = SignedMessage::for_header(&header()).unwrap();
+            let s = m.sign(&key);
+            (m, s)
+        };
+        assert!(m.verify(&key.verifying_key(), &sig).is_ok());
+        for i in 0..SIGNATURE_LEN {
+            let mut bad = sig;
+            bad[i] ^= 1;
+            assert_eq!(
+                m.verify(&key.verifying_key(), &bad),
+                Err(Error::Authentication)
+            );
+        }
+        let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
+        assert_eq!(m.verify(&other, &sig), Err(Error::Authentication));
+    }
+
+    #[test]
+    fn tbs_must_be_exact() {
+        let m = SignedMessage::for_header(&header()).unwrap();
+        let mut long = m.as_bytes().to_vec();
+        long.push(0);
+        assert_eq!(
+            SignedMessage::from_tbs(&long).err(),
+            Some(Error::TrailingHeaderBytes)
+        );
+        let short = &m.as_bytes()[..m.as_bytes().len() - 1];
+        assert_eq!(SignedMessage::from_tbs(short).err(), Some(Error::Truncated));
+        assert_eq!(
+            SignedMessage::from_tbs(b"nope").err(),
+            Some(Error::BadMagic)
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sbsfu_format::Version;
+use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
+
+/// Secure firmware update containers: sign, encrypt, inspect and verify.
+#[derive(Debug, Parser)]
+#[command(name = "sbsfu", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a signing key (Ed25519, PKCS#8 PEM) or a device key (AES-256).
+    Keygen(KeygenArgs),
+    /// Export the public half of a signing key, as PEM or as a constant for firmware.
+    Pubkey(PubkeyArgs),
+    /// Turn a firmware image into a signed (and optionally encrypted) update container.
+    Sign(SignArgs),
+    /// Print every header field of a container (no key needed, nothing verified).
+    Inspect(InspectArgs),
+    /// Check a container exactly as a device would, by running the device installer.
+    Verify(VerifyArgs),
+    /// Verify a container and write the image a device would install.
+    Decrypt(DecryptArgs),
+}
+
+/// Kinds of key `keygen` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyType {
+    /// Ed25519 signing key.
+    Ed25519,
+    /// AES-256 device key (wraps the per-image content keys).
+    Aes256,
+}
+
+/// `sbsfu keygen`
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Kind of key.
+    #[arg(long = "type", value_enum)]
+    pub key_type: KeyType,
+    /// Where to write the key (created with mode 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Output formats of `pubkey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PubkeyFormat {
+    /// SubjectPublicKeyInfo PEM, as `openssl pkey -pubout` writes.
+    Pem,
+    /// A Rust constant.
+    Rust,
+    /// A C array.
+    C,
+    /// The 32 raw bytes.
+    Raw,
+}
+
+/// `sbsfu pubkey`
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// The signing key (or a public key PEM, to convert it).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Where to write; standard output if absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PubkeyFormat::Pem)]
+    pub format: PubkeyFormat,
+}
+
+/// `sbsfu sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Ed25519 signing key (PKCS#8 PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Encrypt the payload for devices holding this AES-256 device key.
+    #[arg(long)]
+    pub encrypt_key: Option<PathBuf>,
+    /// Image version, major.minor.patch (informational; rollback uses --security-counter).
+    #[arg(long, value_parser = parse_version)]
+    pub version: Version,
+    /// Anti-rollback counter: devices refuse images below their stored minimum.
+    #[arg(long, value_parser = parse_u32)]
+    pub security_counter: u32,
+    /// Device class the image is for, e.g. stm32f405.
+    #[arg(long)]
+    pub target: String,
+    /// Plaintext bytes per chunk: a power of two from 64 to 65536, at most the device's buffer.
+    #[arg(long, value_parser = parse_u32, default_value_t = DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u32,
+    /// Address the image is installed at (the start of its region on the device).
+    #[arg(long, value_parser = parse_u32)]
+    pub load_address: Option<u32>,
+    /// Destination region on the device.
+    #[arg(long, default_value = "app")]
+    pub region: String,
+    /// The firmware image (raw binary).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The container to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Accept the published development keys from keys-example/.
+    #[arg(long)]
+    pub allow_dev_key: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbsfu inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The container.
+    pub container: PathBuf,
+    /// Print the fields as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options shared by `verify` and `decrypt`: what the simulated device trusts.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// A trusted signing public key (PEM); repeat for several.
+    #[arg(long = "pubkey", required = true)]
+    pub pubkeys: Vec<PathBuf>,
+    /// A device key to unwrap content keys with; repeat for several.
+    #[arg(long = "decrypt-key")]
+    pub decrypt_keys: Vec<PathBuf>,
+    /// The device's target; defaults to the one in the header.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The device's minimum security counter.
+    #[arg(long, value_parser = parse_u32, default_value_t = 0)]
+    pub min_security_counter: u32,
+    /// Refuse signed-only (unencrypted) containers, as a device configured so would.
+    #[arg(long)]
+    pub require_encryption: bool,
+}
+
+/// `sbsfu verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What the device trusts.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// The container.
+    pub container: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbsfu decrypt`
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// What the device trusts.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// The container.
+    pub container: PathBuf,
+    /// Where to write the installed image.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Sign(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Verify(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// Parses a `u32` in decimal or `0x` hexadecimal; `_` may separate digits.
+pub fn parse_u32(s: &str) -> Result<u32, String> {
+    let clean: String = s.chars().filter(|c| *c != '_').collect();
+    let parsed = match clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => clean.parse(),
+    };
+    parsed.map_err(|_| format!("`{s}` is not a 32-bit number (decimal or 0x hex)"))
+}
+
+/// Parses `major.minor.patch`.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a version of the form major.minor.patch"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u32("0x0802_0000"), Ok(0x0802_0000));
+        assert_eq!(parse_u32("4096"), Ok(4096));
+        assert!(parse_u32("0x1_0000_0000").is_err());
+        assert!(parse_u32("-1").is_err());
+        assert!(parse_u32("").is_err());
+    }
+}

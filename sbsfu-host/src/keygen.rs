@@ -1,0 +1,92 @@
+//! `sbsfu keygen` and `sbsfu pubkey`.
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sbsfu_format::{DeviceKey, KeyId};
+
+use crate::cli::{KeyType, KeygenArgs, PubkeyArgs, PubkeyFormat};
+use crate::error::{Error, Result};
+use crate::keys::{device_key_pem, public_key_pem, random_bytes, read_public_key, signing_key_pem};
+use crate::output::{Output, PRIVATE, PUBLIC};
+
+/// Generates a key into `args.out` (mode 0600, never over an existing file unless `--force`).
+pub fn keygen(args: &KeygenArgs) -> Result<String> {
+    let mut out = Output::create(&args.out, args.force, PRIVATE)?;
+    let seed = zeroize::Zeroizing::new(random_bytes::<32>().map_err(|e| Error::io(&args.out, e))?);
+    let (pem, id) = match args.key_type {
+        KeyType::Ed25519 => {
+            let key = SigningKey::from_bytes(&seed);
+            (
+                signing_key_pem(&key)?,
+                KeyId::of_ed25519(key.verifying_key().as_bytes()),
+            )
+        }
+        KeyType::Aes256 => {
+            let key = DeviceKey::from_bytes(*seed);
+            (device_key_pem(&key)?, key.id())
+        }
+    };
+    out.write_all(pem.as_bytes())?;
+    out.commit()?;
+    Ok(format!("wrote {} (key id {id})", args.out.display()))
+}
+
+/// Exports a public key in `args.format`: into `--out`, or returned for standard output.
+pub fn pubkey(args: &PubkeyArgs) -> Result<Vec<u8>> {
+    let key = read_public_key(&args.key)?;
+    let bytes = render(&key, args.format)?;
+    match &args.out {
+        Some(path) => {
+            let mut out = Output::create(path, true, PUBLIC)?;
+            out.write_all(&bytes)?;
+            out.commit()?;
+            Ok(format!("wrote {}\n", path.display()).into_bytes())
+        }
+        None => Ok(bytes),
+    }
+}
+
+fn render(key: &VerifyingKey, format: PubkeyFormat) -> Result<Vec<u8>> {
+    let id = KeyId::of_ed25519(key.as_bytes());
+    let bytes = key.as_bytes();
+    // Eight bytes per line, each line ending in a comma: valid Rust and C, as rustfmt writes it.
+    let list: String = bytes
+        .chunks(8)
+        .map(|row| {
+            let items: Vec<String> = row.iter().map(|b| format!("0x{b:02x}")).collect();
+            format!("    {},\n", items.join(", "))
+        })
+        .collect();
+    Ok(match format {
+        PubkeyFormat::Pem => public_key_pem(key)?.into_bytes(),
+        PubkeyFormat::Raw => bytes.to_vec(),
+        PubkeyFormat::Rust => format!(
+            "/// Ed25519 public key trusted to sign sbsfu images (key id {id}).\n\
+             pub const SBSFU_SIGNING_KEY: [u8; 32] = [\n{}];\n",
+            list
+        )
+        .into_bytes(),
+        PubkeyFormat::C => format!(
+            "/* Ed25519 public key trusted to sign sbsfu images (key id {id}). */\n\
+             static const unsigned char sbsfu_signing_key[32] = {{\n{}}};\n",
+            list
+        )
+        .into_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_list_every_byte_once() {
+        let key = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let rust = String::from_utf8(render(&key, PubkeyFormat::Rust).unwrap()).unwrap();
+        assert_eq!(rust.matches("0x").count(), 32);
+        assert!(rust.contains("pub const SBSFU_SIGNING_KEY: [u8; 32] = ["));
+        assert!(rust.ends_with(",\n];\n"), "{rust}");
+        let c = String::from_utf8(render(&key, PubkeyFormat::C).unwrap()).unwrap();
+        assert_eq!(c.matches("0x").count(), 32);
+        assert_eq!(render(&key, PubkeyFormat::Raw).unwrap(), key.as_bytes());
+    }
+}

@@ -1,0 +1,32 @@
+//! The `sbsfu` binary: parse, run, print one line on failure, exit with its code.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sbsfu_host::cli::Cli;
+use sbsfu_host::error::EXIT_FAILURE;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (stdout, code) = match sbsfu_host::run(&cli) {
+        Ok(out) => (out, ExitCode::SUCCESS),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "sbsfu: error: {e}");
+            let out = if cli.command.json() {
+                sbsfu_host::json_error(&e)
+            } else {
+                Vec::new()
+            };
+            (out, ExitCode::from(e.exit_code()))
+        }
+    };
+    if let Err(e) = sbsfu_host::write_stdout(&stdout) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "sbsfu: error: writing to standard output: {e}"
+        );
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    code
+}

@@ -1,0 +1,92 @@
+//! Atomic output files: written to a temporary file next to the destination and renamed over it
+//! only when the command succeeded, so a failed command leaves no file behind.
+
+use std::fs::{File, Permissions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, Result};
+
+/// File mode of private key files.
+pub const PRIVATE: u32 = 0o600;
+/// File mode of everything else.
+pub const PUBLIC: u32 = 0o644;
+
+/// An output being written.
+pub struct Output {
+    tmp: NamedTempFile,
+    path: PathBuf,
+    replace: bool,
+}
+
+impl Output {
+    /// Starts writing `path`. Unless `replace`, an existing file is an error, checked now (before
+    /// any work) and again at the final rename (without a race).
+    pub fn create(path: &Path, replace: bool, mode: u32) -> Result<Self> {
+        if !replace && path.exists() {
+            return Err(Error::Exists(path.to_owned()));
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".sbsfu-").suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(Permissions::from_mode(mode));
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            tmp,
+            path: path.to_owned(),
+            replace,
+        })
+    }
+
+    /// The destination path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The temporary file, to write to.
+    pub fn file(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Writes all of `bytes`.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = self.path.clone();
+        self.file()
+            .write_all(bytes)
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// A buffered writer over the temporary file.
+    pub fn writer(&mut self) -> BufWriter<&mut File> {
+        BufWriter::with_capacity(1 << 16, self.tmp.as_file_mut())
+    }
+
+    /// Flushes to disk and moves the file into place.
+    pub fn commit(self) -> Result<()> {
+        let Output { tmp, path, replace } = self;
+        tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        let result = if replace {
+            tmp.persist(&path).map(drop)
+        } else {
+            tmp.persist_noclobber(&path).map(drop)
+        };
+        result.map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Exists(path.clone())
+            } else {
+                Error::io(&path, e.error)
+            }
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! `sbsfu verify` and `sbsfu decrypt`: the device installer itself, run against a simulated
+//! flash, so the host accepts exactly what a device accepts.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sbsfu_device::flash::{FlashRegion, Region};
+use sbsfu_device::head::verify_head;
+use sbsfu_device::sim::SinkFlash;
+use sbsfu_device::{Installer, Policy, TrustedKey};
+use sbsfu_format::header::MAX_CHUNK_SIZE;
+use sbsfu_format::{DeviceKey, Header};
+
+use crate::cli::DeviceArgs;
+use crate::error::{Error, Result};
+use crate::inspect::read_head;
+use crate::keys::{read_device_key, read_public_key};
+
+/// Bytes read from the container per `feed`.
+const READ_SIZE: usize = 64 * 1024;
+
+/// What verification established.
+pub struct Verdict {
+    /// The verified header.
+    pub header: Header,
+    /// Its encoded length.
+    pub header_len: usize,
+    /// True: every chunk authenticated, the digest matched and the container ended where
+    /// declared, so a device would install it. False: the container is encrypted and no device
+    /// key was given, so only the signed header (signature, target, security counter) was checked.
+    pub payload_checked: bool,
+}
+
+/// The trusted keys and policy options of `args`, loaded.
+struct Device {
+    signers: Vec<TrustedKey>,
+    device_keys: Vec<DeviceKey>,
+}
+
+impl Device {
+    fn load(args: &DeviceArgs) -> Result<Self> {
+        let signers = args
+            .pubkeys
+            .iter()
+            .map(|p| {
+                let k = read_public_key(p)?;
+                TrustedKey::from_bytes(k.as_bytes())
+                    .map_err(|_| Error::key(p, "is a weak or invalid Ed25519 key"))
+            })
+            .collect::<Result<_>>()?;
+        let device_keys = args
+            .decrypt_keys
+            .iter()
+            .map(|p| read_device_key(p))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            signers,
+            device_keys,
+        })
+    }
+}
+
+/// Verifies the container at `path` as a device configured by `args` would, writing the
+/// installed image to `image` (a sink for `verify`, the output file for `decrypt`).
+pub fn run_device(path: &Path, args: &DeviceArgs, image: &mut dyn Write) -> Result<Verdict> {
+    let (head, file_len) = read_head(path)?;
+    let device = Device::load(args)?;
+    let target = args
+        .target
+        .clone()
+        .unwrap_or_else(|| head.header.target.as_str().to_owned());
+    let policy = Policy {
+        target: &target,
+        signers: &device.signers,
+        device_keys: &device.device_keys,
+        min_security_counter: args.min_security_counter,
+        require_encryption: args.require_encryption,
+    };
+    let h = head.header;
+    let header_len = head.message.header_bytes().len();
+    if h.device_key().is_some() && device.device_keys.is_empty() {
+        let header = verify_head(&head.message, &head.signature, &policy)
+            .map_err(|e| Error::rejected(path, e))?;
+        return Ok(Verdict {
+            header,
+            header_len,
+            payload_checked: false,
+        });
+    }
+
+    // A flash just large enough for the declared image, at the declared place: the installer
+    // itself checks the header before it erases a byte of it.
+    let capacity = h
+        .image_len
+        .max(1)
+        .next_multiple_of(SinkFlash::<io::Sink>::SECTOR);
+    let mut flash = SinkFlash::new(image, capacity);
+    let map = flash.sectors();
+    let mut region = FlashRegion::new(
+        h.region.as_str(),
+        &mut flash,
+        map,
+        h.load_address,
+        0,
+        capacity,
+    )
+    .map_err(|e| Error::rejected(path, e))?;
+    let mut regions: [&mut dyn Region; 1] = [&mut region];
+    let mut installer = Box::new(Installer::<{ MAX_CHUNK_SIZE as usize }>::new(
+        &policy,
+        &mut regions,
+    ));
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        total += n as u64;
+        installer
+            .feed(&buf[..n])
+            .map_err(|e| Error::rejected(path, e))?;
+    }
+    if total != file_len {
+        return Err(Error::io(
+            path,
+            io::Error::other("file changed while it was read"),
+        ));
+    }
+    let installed = installer.finish().map_err(|e| Error::rejected(path, e))?;
+    Ok(Verdict {
+        header: *installed.header(),
+        header_len,
+        payload_checked: true,
+    })
+}
