@@ -328,3 +328,28 @@ fn a_signed_but_wrong_digest_never_completes() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_chunk_never_reaches_flash() {
+    // Chunks before the damaged one are programmed (each authenticated); the damaged chunk and
+    // everything after it are not: their flash stays erased.
+    let cfg = DeviceConfig::default();
+    let img = image(3 * CHUNK as usize + 40, 1);
+    for encrypted in [true, false] {
+        let c = small(encrypted);
+        let spans = chunk_spans(&c);
+        for damaged in 0..spans.len() {
+            let mut bad = c.clone();
+            bad[spans[damaged].0] ^= 0x01;
+            let out = install(&cfg, &bad, Split::Every(1));
+            assert_eq!(out.error(), Some(Error::Authentication));
+            let app = &out.flash.data()[APP_OFFSET as usize..];
+            let good_end = damaged * CHUNK as usize;
+            assert_eq!(&app[..good_end], &img[..good_end]);
+            assert!(
+                app[good_end..img.len()].iter().all(|b| *b == 0xFF),
+                "plaintext of damaged chunk {damaged} (or later) reached flash"
+            );
+        }
+    }
+}

@@ -10,6 +10,42 @@
 //!
 //! RAM is bounded by the const-generic chunk buffer (`N` bytes, at least the container's chunk
 //! size) plus about 1 KiB of state; plaintext and keys are wiped after use.
+//!
+//! ```
+//! use sbsfu_device::{FlashRegion, Installer, Policy, Region, Sectors, TrustedKey, STM32F405_SECTORS};
+//! use sbsfu_device::format::DeviceKey;
+//! # use sbsfu_device::sim::SimFlash;
+//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/");
+//! # let container = std::fs::read(format!("{dir}kat-encrypted.sfu")).unwrap();
+//! # let signer_public_key: [u8; 32] = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes();
+//! # let device_key_bytes = [2u8; 32];
+//! # let mut flash = SimFlash::stm32f405(); // on a board: the real flash driver
+//!
+//! // Once, at start-up: what this device trusts.
+//! let signers = [TrustedKey::from_bytes(&signer_public_key)?];
+//! let device_keys = [DeviceKey::from_bytes(device_key_bytes)];
+//! let policy = Policy {
+//!     target: "stm32f405",
+//!     signers: &signers,
+//!     device_keys: &device_keys,
+//!     min_security_counter: 10, // from the device's monotonic counter store
+//!     require_encryption: true,
+//! };
+//! // The `app` region: sectors 5..=11 of the F405, seen by the CPU at 0x0802_0000.
+//! let mut app = FlashRegion::new(
+//!     "app", &mut flash, Sectors(&STM32F405_SECTORS), 0x0802_0000, 0x2_0000, 0xE_0000)?;
+//! let mut regions: [&mut dyn Region; 1] = [&mut app];
+//! let mut installer = Installer::<4096>::new(&policy, &mut regions);
+//!
+//! // As bytes arrive (here: 3 at a time, as from a UART).
+//! for piece in container.chunks(3) {
+//!     installer.feed(piece)?;
+//! }
+//! let installed = installer.finish()?;
+//! assert_eq!(installed.header().image_len, 700);
+//! // Store `installed.signed_head()` next to the image to verify both again at every boot.
+//! # Ok::<(), sbsfu_device::Error>(())
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

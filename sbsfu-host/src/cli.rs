@@ -8,7 +8,12 @@ use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
 
 /// Secure firmware update containers: sign, encrypt, inspect and verify.
 #[derive(Debug, Parser)]
-#[command(name = "sbsfu", version, about, long_about = None)]
+#[command(
+    name = "sbsfu",
+    version,
+    about = "Secure firmware update containers: sign, encrypt, inspect, verify",
+    after_help = "Exit codes: 0 success, 1 I/O or input error, 2 usage error, 3 container rejected, 4 key error."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -48,7 +53,7 @@ pub struct KeygenArgs {
     #[arg(long = "type", value_enum)]
     pub key_type: KeyType,
     /// Where to write the key (created with mode 0600).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Replace an existing file.
     #[arg(long)]
@@ -72,10 +77,10 @@ pub enum PubkeyFormat {
 #[derive(Debug, Args)]
 pub struct PubkeyArgs {
     /// The signing key (or a public key PEM, to convert it).
-    #[arg(long)]
+    #[arg(long, value_name = "PEM")]
     pub key: PathBuf,
     /// Where to write; standard output if absent.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PubkeyFormat::Pem)]
@@ -86,34 +91,34 @@ pub struct PubkeyArgs {
 #[derive(Debug, Args)]
 pub struct SignArgs {
     /// Ed25519 signing key (PKCS#8 PEM).
-    #[arg(long)]
+    #[arg(long, value_name = "PEM")]
     pub key: PathBuf,
     /// Encrypt the payload for devices holding this AES-256 device key.
-    #[arg(long)]
+    #[arg(long, value_name = "KEY")]
     pub encrypt_key: Option<PathBuf>,
     /// Image version, major.minor.patch (informational; rollback uses --security-counter).
-    #[arg(long, value_parser = parse_version)]
+    #[arg(long, value_parser = parse_version, value_name = "X.Y.Z")]
     pub version: Version,
     /// Anti-rollback counter: devices refuse images below their stored minimum.
-    #[arg(long, value_parser = parse_u32)]
+    #[arg(long, value_parser = parse_u32, value_name = "N")]
     pub security_counter: u32,
     /// Device class the image is for, e.g. stm32f405.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub target: String,
     /// Plaintext bytes per chunk: a power of two from 64 to 65536, at most the device's buffer.
-    #[arg(long, value_parser = parse_u32, default_value_t = DEFAULT_CHUNK_SIZE)]
+    #[arg(long, value_parser = parse_u32, default_value_t = DEFAULT_CHUNK_SIZE, value_name = "BYTES")]
     pub chunk_size: u32,
     /// Address the image is installed at (the start of its region on the device).
-    #[arg(long, value_parser = parse_u32)]
+    #[arg(long, value_parser = parse_u32, value_name = "ADDR")]
     pub load_address: Option<u32>,
     /// Destination region on the device.
-    #[arg(long, default_value = "app")]
+    #[arg(long, default_value = "app", value_name = "NAME")]
     pub region: String,
     /// The firmware image (raw binary).
-    #[arg(long = "in")]
+    #[arg(long = "in", value_name = "IMAGE")]
     pub input: PathBuf,
     /// The container to write.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Accept the published development keys from keys-example/.
     #[arg(long)]
@@ -127,6 +132,7 @@ pub struct SignArgs {
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// The container.
+    #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
     /// Print the fields as JSON.
     #[arg(long)]
@@ -137,16 +143,16 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
     /// A trusted signing public key (PEM); repeat for several.
-    #[arg(long = "pubkey", required = true)]
+    #[arg(long = "pubkey", required = true, value_name = "PEM")]
     pub pubkeys: Vec<PathBuf>,
     /// A device key to unwrap content keys with; repeat for several.
-    #[arg(long = "decrypt-key")]
+    #[arg(long = "decrypt-key", value_name = "KEY")]
     pub decrypt_keys: Vec<PathBuf>,
     /// The device's target; defaults to the one in the header.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     /// The device's minimum security counter.
-    #[arg(long, value_parser = parse_u32, default_value_t = 0)]
+    #[arg(long, value_parser = parse_u32, default_value_t = 0, value_name = "N")]
     pub min_security_counter: u32,
     /// Refuse signed-only (unencrypted) containers, as a device configured so would.
     #[arg(long)]
@@ -160,6 +166,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
     /// The container.
+    #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
     /// Print the result as JSON.
     #[arg(long)]
@@ -173,9 +180,10 @@ pub struct DecryptArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
     /// The container.
+    #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
     /// Where to write the installed image.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }
 

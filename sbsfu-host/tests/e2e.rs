@@ -1,0 +1,441 @@
+//! End-to-end tests of the `sbsfu` binary, as a release engineer uses it: fresh keys, real files,
+//! exit codes, OpenSSL interoperability, atomic outputs, flat memory, no panic on any input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+fn sbsfu(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run sbsfu")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = sbsfu(dir, args);
+    assert!(
+        out.status.success(),
+        "sbsfu {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally, not by a signal")
+}
+
+/// A directory with fresh (non-development) keys.
+fn workspace() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &["keygen", "--type", "ed25519", "--out", "signing.pem"],
+    );
+    ok(
+        dir.path(),
+        &["pubkey", "--key", "signing.pem", "--out", "signing.pub.pem"],
+    );
+    ok(
+        dir.path(),
+        &["keygen", "--type", "aes256", "--out", "device.key"],
+    );
+    dir
+}
+
+fn sign_args<'a>(encrypted: bool, input: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut v = vec![
+        "sign",
+        "--key",
+        "signing.pem",
+        "--version",
+        "1.2.3",
+        "--security-counter",
+        "7",
+        "--target",
+        "stm32f405",
+        "--load-address",
+        "0x08020000",
+        "--in",
+        input,
+        "--out",
+        out,
+    ];
+    if encrypted {
+        v.extend(["--encrypt-key", "device.key"]);
+    }
+    v
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 7) as u8).collect()
+}
+
+fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn keys_are_private_and_openssl_reads_them() {
+    let dir = workspace();
+    let d = dir.path();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["signing.pem", "device.key"] {
+            let mode = fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+    }
+    assert!(
+        openssl_available(),
+        "openssl is needed for the interoperability tests"
+    );
+    let pubout = Command::new("openssl")
+        .current_dir(d)
+        .args(["pkey", "-in", "signing.pem", "-pubout"])
+        .output()
+        .unwrap();
+    assert!(
+        pubout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pubout.stderr)
+    );
+    assert_eq!(pubout.stdout, fs::read(d.join("signing.pub.pem")).unwrap());
+    // And we read what OpenSSL generates.
+    let generated = Command::new("openssl")
+        .current_dir(d)
+        .args(["genpkey", "-algorithm", "ed25519", "-out", "ossl.pem"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    ok(d, &["pubkey", "--key", "ossl.pem", "--out", "ossl.pub.pem"]);
+}
+
+#[test]
+fn keygen_never_overwrites_without_force() {
+    let dir = workspace();
+    let d = dir.path();
+    let before = fs::read(d.join("signing.pem")).unwrap();
+    let out = sbsfu(d, &["keygen", "--type", "ed25519", "--out", "signing.pem"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(fs::read(d.join("signing.pem")).unwrap(), before);
+    ok(
+        d,
+        &[
+            "keygen",
+            "--type",
+            "ed25519",
+            "--out",
+            "signing.pem",
+            "--force",
+        ],
+    );
+    assert_ne!(fs::read(d.join("signing.pem")).unwrap(), before);
+}
+
+#[test]
+fn sign_verify_decrypt_round_trips() {
+    let dir = workspace();
+    let d = dir.path();
+    for len in [0usize, 1, 4095, 4096, 4097, 3 * 1024 * 1024 + 5] {
+        let img = pattern(len);
+        fs::write(d.join("app.bin"), &img).unwrap();
+        for encrypted in [true, false] {
+            ok(d, &sign_args(encrypted, "app.bin", "app.sfu"));
+            let mut verify = vec!["verify", "--pubkey", "signing.pub.pem", "app.sfu"];
+            if encrypted {
+                verify.extend(["--decrypt-key", "device.key"]);
+            }
+            let out = ok(d, &verify);
+            assert!(out.starts_with("OK: app.sfu would install"), "{out}");
+            let mut decrypt = vec![
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "app.sfu",
+                "--out",
+                "out.bin",
+            ];
+            if encrypted {
+                decrypt.extend(["--decrypt-key", "device.key"]);
+            }
+            ok(d, &decrypt);
+            assert_eq!(fs::read(d.join("out.bin")).unwrap(), img, "len {len}");
+            fs::remove_file(d.join("out.bin")).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_encrypted_container_has_fresh_keys_and_nonces() {
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(10_000)).unwrap();
+    ok(d, &sign_args(true, "app.bin", "a.sfu"));
+    ok(d, &sign_args(true, "app.bin", "b.sfu"));
+    let json = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(d, &["inspect", "--json", f])).unwrap()
+    };
+    let (a, b) = (
+        fs::read(d.join("a.sfu")).unwrap(),
+        fs::read(d.join("b.sfu")).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    assert_ne!(a, b);
+    // Same image, same digest; but no 16-byte window of ciphertext in common.
+    assert_eq!(json("a.sfu")["image_sha256"], json("b.sfu")["image_sha256"]);
+    let head = 12 + json("a.sfu")["header_len"].as_u64().unwrap() as usize + 64;
+    let windows: std::collections::HashSet<&[u8]> = a[head..].chunks(16).collect();
+    assert!(b[head..].chunks(16).all(|w| !windows.contains(w)));
+}
+
+#[test]
+fn signatures_verify_with_openssl() {
+    // The container's signature is plain Ed25519 over context || prefix || header.
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(1000)).unwrap();
+    ok(d, &sign_args(false, "app.bin", "app.sfu"));
+    let c = fs::read(d.join("app.sfu")).unwrap();
+    let header_len = u16::from_be_bytes([c[10], c[11]]) as usize;
+    let mut tbs = b"sbsfu/v1/container-header\0".to_vec();
+    tbs.extend_from_slice(&c[..12 + header_len]);
+    fs::write(d.join("tbs"), &tbs).unwrap();
+    fs::write(d.join("sig"), &c[12 + header_len..12 + header_len + 64]).unwrap();
+    let v = Command::new("openssl")
+        .current_dir(d)
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "signing.pub.pem",
+            "-rawin",
+            "-in",
+            "tbs",
+            "-sigfile",
+            "sig",
+        ])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+fn files(d: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn failed_commands_leave_no_file() {
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(50_000)).unwrap();
+    ok(d, &sign_args(true, "app.bin", "app.sfu"));
+    let before = files(d);
+
+    // A bad argument discovered after parsing.
+    let mut bad = sign_args(true, "app.bin", "new.sfu");
+    bad[8] = "Not-A-Target";
+    assert_eq!(code(&sbsfu(d, &bad)), 2);
+    // A missing input.
+    assert_eq!(
+        code(&sbsfu(d, &sign_args(true, "missing.bin", "new.sfu"))),
+        1
+    );
+    // A container that fails half-way through decryption.
+    let mut c = fs::read(d.join("app.sfu")).unwrap();
+    let n = c.len();
+    c[n - 100] ^= 1;
+    fs::write(d.join("tampered.sfu"), &c).unwrap();
+    let before_tampered = files(d);
+    let out = sbsfu(
+        d,
+        &[
+            "decrypt",
+            "--pubkey",
+            "signing.pub.pem",
+            "--decrypt-key",
+            "device.key",
+            "tampered.sfu",
+            "--out",
+            "out.bin",
+        ],
+    );
+    assert_eq!(code(&out), 3);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    assert_eq!(files(d), before_tampered);
+    // Replacing an existing output with a failed decrypt keeps the old file.
+    fs::write(d.join("out.bin"), b"old").unwrap();
+    sbsfu(
+        d,
+        &[
+            "decrypt",
+            "--pubkey",
+            "signing.pub.pem",
+            "--decrypt-key",
+            "device.key",
+            "tampered.sfu",
+            "--out",
+            "out.bin",
+        ],
+    );
+    assert_eq!(fs::read(d.join("out.bin")).unwrap(), b"old");
+    fs::remove_file(d.join("out.bin")).unwrap();
+    fs::remove_file(d.join("tampered.sfu")).unwrap();
+    assert_eq!(files(d), before, "no new or temporary file left behind");
+}
+
+#[test]
+fn random_mutants_never_panic_and_fail_in_one_line() {
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(3000)).unwrap();
+    ok(d, &sign_args(true, "app.bin", "app.sfu"));
+    let good = fs::read(d.join("app.sfu")).unwrap();
+    let mut x = 0x2545F4914F6CDD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..150 {
+        let mut m = good.clone();
+        match round % 5 {
+            0 => {
+                let i = next() as usize % m.len();
+                m[i] ^= 1 + (next() % 255) as u8;
+            }
+            1 => m.truncate(next() as usize % m.len()),
+            2 => m.extend((0..next() % 40).map(|_| next() as u8)),
+            3 => {
+                let i = next() as usize % m.len();
+                let n = (next() as usize % 64).min(m.len() - i);
+                m.drain(i..i + n);
+            }
+            _ => m = (0..next() % 400).map(|_| next() as u8).collect(),
+        }
+        fs::write(d.join("m.sfu"), &m).unwrap();
+        for args in [
+            vec![
+                "verify",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                "device.key",
+                "m.sfu",
+            ],
+            vec!["inspect", "m.sfu"],
+        ] {
+            let out = sbsfu(d, &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "round {round}: {stderr}");
+            let c = code(&out);
+            if m == good {
+                assert_eq!(c, 0);
+            } else if args[0] == "verify" {
+                assert_eq!(
+                    c, 3,
+                    "round {round}: mutant accepted or wrong code: {stderr}"
+                );
+                assert_eq!(stderr.lines().count(), 1, "{stderr}");
+                assert!(
+                    stderr.starts_with("sbsfu: error: m.sfu: rejected: "),
+                    "{stderr}"
+                );
+            } else {
+                assert!(c == 0 || c == 3, "round {round}: {c} {stderr}");
+            }
+        }
+    }
+}
+
+#[test]
+fn memory_stays_flat_for_large_images() {
+    // A 256 MiB image under a 48 MiB address-space limit: sign and verify must stream.
+    let dir = workspace();
+    let d = dir.path();
+    let f = fs::File::create(d.join("big.bin")).unwrap();
+    f.set_len(256 << 20).unwrap();
+    let bin = env!("CARGO_BIN_EXE_sbsfu");
+    let script = format!(
+        "ulimit -v 49152 && {bin} sign --key signing.pem --encrypt-key device.key --version 1.0.0 \
+         --security-counter 1 --target big --load-address 0 --in big.bin --out big.sfu >/dev/null && \
+         {bin} verify --pubkey signing.pub.pem --decrypt-key device.key big.sfu >/dev/null"
+    );
+    let out = Command::new("sh")
+        .current_dir(d)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_fields() {
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(5000)).unwrap();
+    let mut args = sign_args(true, "app.bin", "app.sfu");
+    args.push("--json");
+    let sign: serde_json::Value = serde_json::from_str(&ok(d, &args)).unwrap();
+    let verify: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "verify",
+            "--json",
+            "--pubkey",
+            "signing.pub.pem",
+            "--decrypt-key",
+            "device.key",
+            "app.sfu",
+        ],
+    ))
+    .unwrap();
+    for field in [
+        "format_version",
+        "header_len",
+        "signer_key_id",
+        "target",
+        "version",
+        "security_counter",
+        "region",
+        "load_address",
+        "image_len",
+        "image_sha256",
+        "chunk_size",
+        "chunk_count",
+        "protection",
+        "device_key_id",
+        "container_len",
+        "file",
+    ] {
+        assert!(sign.get(field).is_some(), "sign lacks {field}");
+        assert_eq!(sign[field].is_null(), verify[field].is_null(), "{field}");
+    }
+    assert_eq!(verify["verified"], true);
+    assert_eq!(verify["payload_checked"], true);
+    assert_eq!(sign["load_address"], 0x0802_0000);
+    assert_eq!(sign["protection"], "aes-256-gcm");
+    assert_eq!(
+        sign["container_len"].as_u64().unwrap(),
+        fs::metadata(d.join("app.sfu")).unwrap().len()
+    );
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Independent reference decoder for sbsfu containers, written from docs/FORMAT.md alone.
+
+It shares no code with the Rust implementation: if both accept the test vectors and agree on
+the plaintext, the document says what the code does.
+
+usage: reference_decoder.py CONTAINER SIGNER_PUB_PEM [DEVICE_KEY_PEM] EXPECTED_IMAGE
+"""
+import base64
+import hashlib
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+
+MAGIC = bytes.fromhex("89 53 46 55 0d 0a 1a 0a")
+CONTEXT = b"sbsfu/v1/container-header\0"
+
+
+class Reader:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        if self.pos + n > len(self.data):
+            raise ValueError("truncated")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def varint(self):
+        value, shift = 0, 0
+        for i in range(5):
+            b = self.take(1)[0]
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if i > 0 and b == 0:
+                    raise ValueError("non-canonical varint")
+                if value >= 1 << 32:
+                    raise ValueError("varint overflows u32")
+                return value
+        raise ValueError("varint too long")
+
+    def string(self):
+        return self.take(self.varint()).decode("ascii")
+
+
+def name_ok(s, limit):
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+    return 1 <= len(s) <= limit and s[0] not in "._-" and set(s) <= allowed
+
+
+def parse_header(raw):
+    r = Reader(raw)
+    h = {
+        "signer": r.take(8),
+        "target": r.string(),
+        "version": (r.varint(), r.varint(), r.varint()),
+        "security_counter": r.varint(),
+        "region": r.string(),
+        "load_address": r.varint(),
+        "image_len": r.varint(),
+        "chunk_size": r.varint(),
+        "digest": r.take(32),
+    }
+    h["digest_offset"] = r.pos - 32
+    tag = r.varint()
+    if tag == 0:
+        h["chain_head"] = r.take(32)
+    elif tag == 1:
+        h["device_key"] = r.take(8)
+        h["wrap_nonce"] = r.take(12)
+        h["wrapped_key"] = r.take(32)
+        h["wrap_tag"] = r.take(16)
+        h["nonce_prefix"] = r.take(7)
+    else:
+        raise ValueError("unknown protection")
+    if r.pos != len(raw):
+        raise ValueError("trailing bytes in header")
+    if not name_ok(h["target"], 32) or not name_ok(h["region"], 16):
+        raise ValueError("invalid name")
+    c = h["chunk_size"]
+    if h["image_len"] > 1 << 30 or c & (c - 1) or not 64 <= c <= 65536:
+        raise ValueError("out of range")
+    if h["load_address"] + h["image_len"] >= 1 << 32:
+        raise ValueError("address overflow")
+    return h
+
+
+def key_id(context, key):
+    return hashlib.sha256(context + key).digest()[:8]
+
+
+def pem_body(path, label):
+    lines = open(path).read().strip().splitlines()
+    assert lines[0] == f"-----BEGIN {label}-----" and lines[-1] == f"-----END {label}-----", "PEM label"
+    return base64.b64decode("".join(lines[1:-1]))
+
+
+def main():
+    container = open(sys.argv[1], "rb").read()
+    pub = load_pem_public_key(open(sys.argv[2], "rb").read())
+    pub_raw = pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    device_key = None
+    if len(sys.argv) == 5:
+        device_key = pem_body(sys.argv[3], "SBSFU AES256 DEVICE KEY")
+        assert len(device_key) == 32
+    expected = open(sys.argv[-1], "rb").read()
+
+    r = Reader(container)
+    prefix = r.take(12)
+    assert prefix[:8] == MAGIC, "magic"
+    assert int.from_bytes(prefix[8:10], "big") == 1, "version"
+    header_len = int.from_bytes(prefix[10:12], "big")
+    assert 1 <= header_len <= 256, "header length"
+    header_raw = r.take(header_len)
+    h = parse_header(header_raw)
+    signature = r.take(64)
+
+    assert h["signer"] == key_id(b"sbsfu/v1/key-id/ed25519", pub_raw), "signer key id"
+    try:
+        pub.verify(signature, CONTEXT + prefix + header_raw)
+    except InvalidSignature:
+        sys.exit("signature does not verify")
+
+    n = max(1, -(-h["image_len"] // h["chunk_size"]))
+    plain = bytearray()
+    if "chain_head" in h:
+        expected_link = h["chain_head"]
+        for i in range(n):
+            last = i == n - 1
+            length = h["image_len"] - i * h["chunk_size"] if last else h["chunk_size"]
+            data = r.take(length)
+            nxt = b"" if last else r.take(32)
+            link = hashlib.sha256(
+                b"sbsfu/v1/chain-link" + i.to_bytes(4, "big") + length.to_bytes(4, "big")
+                + (b"\x01" if last else b"\x00") + data + nxt
+            ).digest()
+            assert link == expected_link, f"chain link {i}"
+            expected_link = nxt
+            plain += data
+    else:
+        assert device_key is not None, "encrypted: a device key is needed"
+        assert h["device_key"] == key_id(b"sbsfu/v1/key-id/aes256", device_key), "device key id"
+        content_key = AESGCM(device_key).decrypt(
+            h["wrap_nonce"], h["wrapped_key"] + h["wrap_tag"], b"sbsfu/v1/content-key-wrap"
+        )
+        zeroed = header_raw[:h["digest_offset"]] + bytes(32) + header_raw[h["digest_offset"] + 32:]
+        aad = hashlib.sha256(CONTEXT + prefix + zeroed).digest()
+        aead = AESGCM(content_key)
+        for i in range(n):
+            last = i == n - 1
+            length = h["image_len"] - i * h["chunk_size"] if last else h["chunk_size"]
+            sealed = r.take(length + 16)
+            nonce = h["nonce_prefix"] + i.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+            plain += aead.decrypt(nonce, sealed, aad)
+    assert r.pos == len(container), "trailing bytes"
+    assert hashlib.sha256(plain).digest() == h["digest"], "digest"
+    assert bytes(plain) == expected, "plaintext differs from the expected image"
+    print(f"{sys.argv[1]}: OK ({len(plain)} bytes, {n} chunks, "
+          f"{'encrypted' if device_key else 'signed only'})")
+
+
+if __name__ == "__main__":
+    main()

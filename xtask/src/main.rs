@@ -1,0 +1,252 @@
+//! `cargo xtask <job>`: the project's multi-step jobs, one spelling for CI, the README and a new
+//! user. Each job installs what it needs on a fresh Debian machine first.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod setup;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <job>
+
+jobs:
+  demo     sign an example image with keys-example/, inspect, verify and decrypt it
+  test     every test: formatting, lints, host tests, no_std builds for the MCU, the demo
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(),
+        Some("test") => test(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown or missing job\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs `cmd`, echoing it, and fails if it fails.
+fn run(cmd: &mut Command) -> Result {
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+fn show(cmd: &Command) -> String {
+    let prefix = format!("{}/", root().display());
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let s = a.to_string_lossy();
+            s.strip_prefix(&prefix).unwrap_or(&s).to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+/// The main job: what a release engineer does, with the published development keys.
+fn demo() -> Result {
+    setup::host_tools()?;
+    step("build the sbsfu CLI");
+    run(cargo().args(["build", "--quiet", "-p", "sbsfu-host"]))?;
+    let root = root();
+    let dir = root.join("target/demo");
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    fs::write(dir.join("app.bin"), example_image()).map_err(|e| e.to_string())?;
+    // Paths are relative to the workspace root, so the echoed commands can be pasted.
+    let sbsfu = |args: &[&str]| {
+        let mut c = Command::new(root.join("target/debug/sbsfu"));
+        c.current_dir(&root).args(args);
+        c
+    };
+    let trust = [
+        "--pubkey",
+        "keys-example/signing.pub.pem",
+        "--decrypt-key",
+        "keys-example/device.key",
+    ];
+
+    step("sign and encrypt the example image (development keys: --allow-dev-key)");
+    run(&mut sbsfu(&[
+        "sign",
+        "--key",
+        "keys-example/signing.pem",
+        "--encrypt-key",
+        "keys-example/device.key",
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "1",
+        "--target",
+        "stm32f405",
+        "--load-address",
+        "0x08020000",
+        "--in",
+        "target/demo/app.bin",
+        "--out",
+        "target/demo/app.sfu",
+        "--allow-dev-key",
+    ]))?;
+    step("inspect it (no key needed)");
+    run(&mut sbsfu(&["inspect", "target/demo/app.sfu"]))?;
+    step("verify it exactly as a device would (runs the device installer)");
+    run(sbsfu(&["verify"])
+        .args(trust)
+        .args(["--target", "stm32f405", "--min-security-counter", "1"])
+        .arg("target/demo/app.sfu"))?;
+    step("decrypt it and compare with the original");
+    run(sbsfu(&["decrypt"]).args(trust).args([
+        "target/demo/app.sfu",
+        "--out",
+        "target/demo/app.out.bin",
+    ]))?;
+    let a = fs::read(dir.join("app.bin")).map_err(|e| e.to_string())?;
+    let b = fs::read(dir.join("app.out.bin")).map_err(|e| e.to_string())?;
+    if a != b {
+        return Err("the decrypted image differs from the original".into());
+    }
+    step("a device that has seen security counter 2 refuses it (exit code 3)");
+    let mut downgrade = sbsfu(&["verify"]);
+    downgrade
+        .args(trust)
+        .args(["--min-security-counter", "2", "target/demo/app.sfu"]);
+    println!("$ {}", show(&downgrade));
+    let refused = downgrade.status().map_err(|e| e.to_string())?;
+    if refused.code() != Some(3) {
+        return Err(format!(
+            "a downgrade was not refused with exit code 3: {refused}"
+        ));
+    }
+    println!("\ndemo OK: signed, encrypted, verified and decrypted byte-exact; downgrade refused");
+    Ok(())
+}
+
+/// A deterministic 64 KiB stand-in for a firmware image.
+fn example_image() -> Vec<u8> {
+    let mut x = 0x1234_5678u32;
+    (0..64 * 1024)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Decodes the known-answer vectors with `tests/vectors/reference_decoder.py`, written from
+/// docs/FORMAT.md alone, and checks that it refuses a wrong key.
+fn spec_cross_check() -> Result {
+    setup::python_cryptography()?;
+    let decoder = |args: &[&str]| {
+        let mut c = Command::new("python3");
+        c.current_dir(root().join("tests/vectors"))
+            .arg("reference_decoder.py")
+            .args(args);
+        c
+    };
+    run(&mut decoder(&[
+        "kat-encrypted.sfu",
+        "signer.pub.pem",
+        "device.key",
+        "image.bin",
+    ]))?;
+    run(&mut decoder(&[
+        "kat-signed.sfu",
+        "signer.pub.pem",
+        "image.bin",
+    ]))?;
+    let wrong = decoder(&[
+        "kat-signed.sfu",
+        "../../keys-example/signing.pub.pem",
+        "image.bin",
+    ])
+    .output()
+    .map_err(|e| e.to_string())?;
+    if wrong.status.success() {
+        return Err("the reference decoder accepted a container under the wrong key".into());
+    }
+    Ok(())
+}
+
+/// Every test, as CI runs it.
+fn test() -> Result {
+    setup::host_tools()?;
+    setup::mcu_target()?;
+    step("formatting");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    step("lints");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("host tests");
+    run(cargo().args(["test", "--workspace"]))?;
+    step("no_std builds for the MCU (thumbv7em-none-eabihf)");
+    run(cargo().args([
+        "build",
+        "-p",
+        "sbsfu-format",
+        "-p",
+        "sbsfu-device",
+        "--target",
+        "thumbv7em-none-eabihf",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "sbsfu-format",
+        "-p",
+        "sbsfu-device",
+        "--target",
+        "thumbv7em-none-eabihf",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("the format spec, cross-checked by an independent Python decoder");
+    spec_cross_check()?;
+    step("the main job");
+    demo()?;
+    println!("\nall tests passed");
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! What a fresh Debian machine lacks: installed on demand, and said so.
+
+use std::process::Command;
+
+use crate::{Result, run};
+
+/// The pinned toolchain (see rust-toolchain.toml).
+pub const TOOLCHAIN: &str = "1.95.0";
+/// The STM32F4's target.
+pub const MCU_TARGET: &str = "thumbv7em-none-eabihf";
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Installs Debian packages, with sudo when not root; refreshes the index once if needed.
+fn apt_install(packages: &[&str]) -> Result {
+    let apt = |args: &[&str]| {
+        let mut c = if is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+    install.args(packages);
+    if run(&mut install).is_ok() {
+        return Ok(());
+    }
+    run(&mut apt(&["update"]))?;
+    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+    install.args(packages);
+    run(&mut install)
+}
+
+/// Host tools the tests use: OpenSSL (interoperability tests).
+pub fn host_tools() -> Result {
+    if !have("openssl") {
+        apt_install(&["openssl"])?;
+    }
+    Ok(())
+}
+
+/// Python's `cryptography` package, for the independent reference decoder of the format.
+pub fn python_cryptography() -> Result {
+    let probe = |py: &str| {
+        Command::new(py)
+            .args(["-c", "import cryptography"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if probe("python3") {
+        return Ok(());
+    }
+    if !have("python3") {
+        apt_install(&["python3", "python3-cryptography"])?;
+        if probe("python3") {
+            return Ok(());
+        }
+    }
+    run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "cryptography"]))
+        .or_else(|_| apt_install(&["python3-cryptography"]))
+}
+
+/// The MCU target's standard library (RUSTUP_AUTO_INSTALL is 0 on CI machines).
+pub fn mcu_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed", "--toolchain", TOOLCHAIN])
+        .output()
+        .map_err(|e| format!("rustup: {e}"))?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == MCU_TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", "--toolchain", TOOLCHAIN, MCU_TARGET]))?;
+    }
+    Ok(())
+}
