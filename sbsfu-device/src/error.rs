@@ -73,6 +73,14 @@ pub enum Error {
     InvalidRegion,
     /// The byte source of the pull helper failed.
     Source,
+    /// A boot layout has misaligned, overlapping or too small areas.
+    InvalidLayout,
+    /// A state record could not be written (the flash keeps failing) or does not decode.
+    CorruptState,
+    /// No image can be booted: nothing installed, and no valid container to install.
+    NoImage,
+    /// An update is in progress (pending, installing or on trial): confirm or reset first.
+    Busy,
 }
 
 impl From<sbsfu_format::Error> for Error {
@@ -138,6 +146,10 @@ impl fmt::Display for Error {
             Error::InvalidKey => f.write_str("invalid trusted key"),
             Error::InvalidRegion => f.write_str("invalid flash region layout"),
             Error::Source => f.write_str("reading the container failed"),
+            Error::InvalidLayout => f.write_str("invalid boot layout"),
+            Error::CorruptState => f.write_str("boot state cannot be read or written"),
+            Error::NoImage => f.write_str("no bootable image"),
+            Error::Busy => f.write_str("an update is already in progress"),
         }
     }
 }

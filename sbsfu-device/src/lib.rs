@@ -63,10 +63,14 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod boot;
+pub mod boot_state;
+pub mod counter;
 pub mod error;
 pub mod flash;
 pub mod head;
 pub mod install;
+pub mod journal;
 pub mod keys;
 #[cfg(feature = "sim")]
 pub mod sim;

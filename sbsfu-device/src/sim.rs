@@ -5,6 +5,11 @@
 //! operations are errors. It counts operations and logs them, so tests can assert that nothing
 //! was erased or written before a signature was checked.
 //!
+//! Power can be cut at any operation ([`SimFlash::arm`]): before or after it, or in the middle
+//! of it ([`Tear`]): a write that programmed only a prefix, a byte only partly programmed, an
+//! erase that erased only part of a sector. From then on every operation fails until
+//! [`SimFlash::revive`], which is what a reset looks like to the code under test.
+//!
 //! [`SinkFlash`] is the same contract for images too large to keep: it accepts sequential
 //! programming only, streams the programmed bytes to a writer and keeps O(1) state, so the host
 //! runs the device installer on a 1 GiB image in flat memory.
@@ -64,6 +69,8 @@ pub enum SimError {
     Unsupported,
     /// The sink's writer failed.
     Io,
+    /// Power was lost (see [`SimFlash::arm`]); nothing works until [`SimFlash::revive`].
+    PowerLost,
 }
 
 impl NorFlashError for SimError {
@@ -86,6 +93,34 @@ impl SectorMap for Geometry {
     }
 }
 
+/// What the operation that power is lost in leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tear {
+    /// Nothing: the operation never started.
+    Before,
+    /// Everything: it completed, and power was lost right after.
+    After,
+    /// Only the first `n` bytes of its range took effect.
+    Prefix(usize),
+    /// The first `n` bytes took effect, and byte `n` only partly: of the bits the operation would
+    /// change in it, only those in `mask` changed.
+    PartialByte {
+        /// Bytes fully done.
+        n: usize,
+        /// Bits of byte `n` that changed.
+        mask: u8,
+    },
+}
+
+/// A power cut: during the `op`-th erase or write (counting from 1) after [`SimFlash::arm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// Which operation.
+    pub op: usize,
+    /// What it leaves behind.
+    pub tear: Tear,
+}
+
 /// An in-memory NOR flash with write size `W` and smallest erase unit `E`.
 #[derive(Clone)]
 pub struct SimFlash<const W: usize = 4, const E: usize = 16384> {
@@ -95,6 +130,9 @@ pub struct SimFlash<const W: usize = 4, const E: usize = 16384> {
     erases: usize,
     writes: usize,
     bytes_written: usize,
+    ops: usize,
+    armed: Option<Cut>,
+    dead: bool,
 }
 
 impl SimFlash<4, 16384> {
@@ -121,7 +159,73 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
             erases: 0,
             writes: 0,
             bytes_written: 0,
+            ops: 0,
+            armed: None,
+            dead: false,
         }
+    }
+
+    /// Cuts power as `cut` says, counting erases and writes from now.
+    pub fn arm(&mut self, cut: Cut) {
+        self.ops = 0;
+        self.armed = Some(cut);
+    }
+
+    /// Counts erases and writes from now, without a cut (to measure a scenario).
+    pub fn count_from_here(&mut self) {
+        self.ops = 0;
+        self.armed = None;
+    }
+
+    /// Erases and writes since [`Self::arm`] or [`Self::count_from_here`].
+    pub fn ops(&self) -> usize {
+        self.ops
+    }
+
+    /// Whether power is off.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Power comes back (a reset): operations work again, no cut is armed.
+    pub fn revive(&mut self) {
+        self.dead = false;
+        self.armed = None;
+    }
+
+    /// Counts one operation; returns the tear to apply if power is lost in it.
+    fn next_op(&mut self) -> Result<Option<Tear>, SimError> {
+        if self.dead {
+            return Err(SimError::PowerLost);
+        }
+        self.ops += 1;
+        Ok(match self.armed {
+            Some(cut) if cut.op == self.ops => Some(cut.tear),
+            _ => None,
+        })
+    }
+
+    /// Applies `tear` of an operation that would turn `range` into `target`; power is then off.
+    fn tear(&mut self, start: usize, target: &[u8], tear: Tear) -> SimError {
+        let dst = &mut self.data[start..start + target.len()];
+        match tear {
+            Tear::Before => {}
+            Tear::After => dst.copy_from_slice(target),
+            Tear::Prefix(n) => {
+                let n = n.min(target.len());
+                dst[..n].copy_from_slice(&target[..n]);
+            }
+            Tear::PartialByte { n, mask } => {
+                let n = n.min(target.len());
+                dst[..n].copy_from_slice(&target[..n]);
+                if let (Some(d), Some(t)) = (dst.get_mut(n), target.get(n)) {
+                    let changing = *d ^ *t;
+                    *d ^= changing & mask;
+                }
+            }
+        }
+        self.dead = true;
+        SimError::PowerLost
     }
 
     /// The sector map, to build regions with.
@@ -176,6 +280,9 @@ impl<const W: usize, const E: usize> ReadNorFlash for SimFlash<W, E> {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
+        if self.dead {
+            return Err(SimError::PowerLost);
+        }
         let start = offset as usize;
         let src = self
             .data
@@ -195,6 +302,7 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
     const ERASE_SIZE: usize = E;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
+        let tear = self.next_op()?;
         if from > to || to as usize > self.data.len() {
             return Err(SimError::OutOfBounds);
         }
@@ -204,6 +312,10 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
         };
         if first.start != from || !on_boundary(to) {
             return Err(SimError::NotAligned);
+        }
+        if let Some(t) = tear {
+            let erased = vec![0xFF; (to - from) as usize];
+            return Err(self.tear(from as usize, &erased, t));
         }
         let mut at = from;
         while at < to {
@@ -217,6 +329,7 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
+        let tear = self.next_op()?;
         if !(offset as usize).is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
             return Err(SimError::NotAligned);
         }
@@ -230,6 +343,10 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
                 offset: offset + i as u32,
             });
         }
+        if let Some(t) = tear {
+            return Err(self.tear(start, bytes, t));
+        }
+        let dst = &mut self.data[start..start + bytes.len()];
         dst.copy_from_slice(bytes);
         self.writes += 1;
         self.bytes_written += bytes.len();
@@ -401,6 +518,49 @@ mod tests {
         f.clear_log();
         f.erase(0, 0x10_0000).unwrap();
         assert_eq!(f.erase_count(), 12);
+    }
+
+    #[test]
+    fn power_cuts_tear_operations_and_stop_everything() {
+        let mut f = SimFlash::stm32f405();
+        f.arm(Cut {
+            op: 2,
+            tear: Tear::Prefix(3),
+        });
+        f.write(0, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(f.write(4, &[5, 6, 7, 8]), Err(SimError::PowerLost));
+        assert_eq!(&f.data()[..8], &[1, 2, 3, 4, 5, 6, 7, 0xFF]);
+        assert!(f.is_dead());
+        assert_eq!(f.read(0, &mut [0; 4]), Err(SimError::PowerLost));
+        assert_eq!(f.erase(0, 0x4000), Err(SimError::PowerLost));
+        f.revive();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::PartialByte { n: 1, mask: 0x0F },
+        });
+        assert_eq!(f.write(8, &[0x00, 0x00, 0, 0]), Err(SimError::PowerLost));
+        assert_eq!(&f.data()[8..12], &[0x00, 0xF0, 0xFF, 0xFF]);
+        f.revive();
+        f.write(0x2000, &[0; 4]).unwrap();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Prefix(0x2000),
+        });
+        assert_eq!(f.erase(0, 0x4000), Err(SimError::PowerLost));
+        assert!(f.data()[..0x2000].iter().all(|b| *b == 0xFF));
+        assert_eq!(&f.data()[0x2000..0x2001], &[0x00]);
+        f.revive();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Before,
+        });
+        assert_eq!(f.erase(0, 0x4000), Err(SimError::PowerLost));
+        assert_eq!(f.data()[0x2000], 0);
+        f.revive();
+        f.count_from_here();
+        f.erase(0, 0x4000).unwrap();
+        f.write(0, &[9; 4]).unwrap();
+        assert_eq!(f.ops(), 2);
     }
 
     #[test]

@@ -16,14 +16,13 @@ use sbsfu_format::Header;
 use sbsfu_format::chunk::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
 use sbsfu_format::header::Protection;
 use sbsfu_format::layout::Layout;
-use sbsfu_format::prefix::{PREFIX_LEN, Prefix, check_magic_prefix};
 use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
 use sbsfu_format::wrap::unwrap_content_key;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::head::verify_head;
+use crate::head::{HeadReader, fill};
 use crate::keys::Policy;
 
 /// What a [`Opener::push`] produced.
@@ -66,10 +65,7 @@ enum Phase {
 pub struct Opener<'p, const N: usize> {
     policy: &'p Policy<'p>,
     phase: Phase,
-    message: SignedMessage,
-    header_len: usize,
-    signature: [u8; SIGNATURE_LEN],
-    signature_have: usize,
+    head: HeadReader,
     header: Option<Header>,
     layout: Option<Layout>,
     payload: Option<Payload>,
@@ -82,29 +78,13 @@ pub struct Opener<'p, const N: usize> {
     wipe: usize,
 }
 
-/// Copies as much of `src` as fits into `dst[*have..want]`; returns bytes taken.
-fn fill(dst: &mut [u8], have: &mut usize, want: usize, src: &[u8]) -> usize {
-    let need = want.saturating_sub(*have);
-    let n = need.min(src.len());
-    if let (Some(d), Some(s)) = (dst.get_mut(*have..have.saturating_add(n)), src.get(..n)) {
-        d.copy_from_slice(s);
-        *have = have.saturating_add(n);
-        n
-    } else {
-        0
-    }
-}
-
 impl<'p, const N: usize> Opener<'p, N> {
     /// A reader that enforces `policy`.
     pub fn new(policy: &'p Policy<'p>) -> Self {
         Self {
             policy,
             phase: Phase::Head,
-            message: SignedMessage::new(),
-            header_len: 0,
-            signature: [0; SIGNATURE_LEN],
-            signature_have: 0,
+            head: HeadReader::new(),
             header: None,
             layout: None,
             payload: None,
@@ -128,7 +108,7 @@ impl<'p, const N: usize> Opener<'p, N> {
     pub fn signed_message(&self) -> Option<(&SignedMessage, &[u8; SIGNATURE_LEN])> {
         self.header
             .as_ref()
-            .map(|_| (&self.message, &self.signature))
+            .map(|_| (self.head.message(), self.head.signature()))
     }
 
     /// True once the last chunk was released: the container is complete and authentic.
@@ -190,15 +170,13 @@ impl<'p, const N: usize> Opener<'p, N> {
                     };
                 }
                 Phase::Head => {
-                    if rest.is_empty() {
+                    used = used.saturating_add(self.head.push(rest)?);
+                    if !self.head.is_complete() {
                         return Ok((used, None));
                     }
-                    used = used.saturating_add(self.take_head(rest)?);
-                    if self.signature_have == SIGNATURE_LEN {
-                        self.verify_head()?;
-                        self.phase = Phase::Chunks;
-                        return Ok((used, Some(EventKind::Header)));
-                    }
+                    self.verify_head()?;
+                    self.phase = Phase::Chunks;
+                    return Ok((used, Some(EventKind::Header)));
                 }
                 Phase::Chunks => {
                     let layout = self.layout.ok_or(Error::Truncated)?;
@@ -227,37 +205,9 @@ impl<'p, const N: usize> Opener<'p, N> {
         }
     }
 
-    /// Buffers prefix, header and signature bytes; checks the prefix as soon as it is complete.
-    fn take_head(&mut self, rest: &[u8]) -> Result<usize, Error> {
-        let have = self.message.body_len();
-        if have < PREFIX_LEN {
-            let n = PREFIX_LEN.saturating_sub(have).min(rest.len());
-            let piece = rest.get(..n).unwrap_or(&[]);
-            self.message.extend(piece)?;
-            check_magic_prefix(self.message.container_bytes())?;
-            if self.message.body_len() == PREFIX_LEN {
-                let prefix = Prefix::parse(self.message.container_bytes())?;
-                self.header_len = usize::from(prefix.header_len);
-            }
-            return Ok(n);
-        }
-        let head_len = PREFIX_LEN.saturating_add(self.header_len);
-        if have < head_len {
-            let n = head_len.saturating_sub(have).min(rest.len());
-            self.message.extend(rest.get(..n).unwrap_or(&[]))?;
-            return Ok(n);
-        }
-        Ok(fill(
-            &mut self.signature,
-            &mut self.signature_have,
-            SIGNATURE_LEN,
-            rest,
-        ))
-    }
-
     /// Everything that must hold before a single byte may be written anywhere.
     fn verify_head(&mut self) -> Result<(), Error> {
-        let header = verify_head(&self.message, &self.signature, self.policy)?;
+        let header = self.head.verify(self.policy)?;
         let capacity = u32::try_from(N).unwrap_or(u32::MAX);
         if header.chunk_size > capacity {
             return Err(Error::ChunkTooLarge {

@@ -1,0 +1,225 @@
+//! The boot state: what is installed, what is confirmed, what is in progress, and the
+//! anti-rollback floor, kept in a power-safe [`RecordLog`]. Every transition is one record, so a
+//! power cut leaves either the state before or the state after it.
+
+use core::fmt;
+
+use sbsfu_format::signed::MAX_HEAD_LEN;
+
+use crate::Error;
+use crate::flash::Region;
+use crate::journal::{MAX_PAYLOAD, RecordLog};
+
+/// Where the update stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing in progress: the active image, if any, is the confirmed one.
+    Idle,
+    /// A container was staged in `slot`; the boot manager verifies and installs it at reset.
+    Pending {
+        /// Container slot.
+        slot: u8,
+    },
+    /// The active slot is being overwritten from `slot` (restarted from scratch after a cut).
+    Installing {
+        /// Container slot.
+        slot: u8,
+    },
+    /// The image from `slot` is installed and on trial; it must confirm itself. `boots_left`
+    /// more boots are allowed before it is reverted.
+    Trial {
+        /// Container slot.
+        slot: u8,
+        /// Boots left before revert.
+        boots_left: u8,
+    },
+    /// The active slot is being restored from the confirmed container in `slot`.
+    Reverting {
+        /// Container slot.
+        slot: u8,
+    },
+}
+
+/// The whole boot state, as one record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootState {
+    /// Images with a lower security counter are refused. Raised only by a confirmation.
+    pub floor: u32,
+    /// Container slot holding the confirmed image's container, once there is one.
+    pub confirmed: Option<u8>,
+    /// Where the update stands.
+    pub phase: Phase,
+    active: [u8; MAX_HEAD_LEN],
+    active_len: usize,
+}
+
+impl fmt::Debug for BootState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootState")
+            .field("floor", &self.floor)
+            .field("confirmed", &self.confirmed)
+            .field("phase", &self.phase)
+            .field("active_head_len", &self.active_len)
+            .finish()
+    }
+}
+
+impl Default for BootState {
+    /// A device that never booted: nothing installed, floor 0.
+    fn default() -> Self {
+        Self {
+            floor: 0,
+            confirmed: None,
+            phase: Phase::Idle,
+            active: [0; MAX_HEAD_LEN],
+            active_len: 0,
+        }
+    }
+}
+
+const VERSION: u8 = 1;
+const NONE: u8 = 0xFF;
+const FIXED: usize = 11;
+
+impl BootState {
+    /// The signed head (prefix, header, signature) of the image fully installed and verified in
+    /// the active slot; `None` while the active slot is being written.
+    pub fn active(&self) -> Option<&[u8]> {
+        self.active.get(..self.active_len).filter(|h| !h.is_empty())
+    }
+
+    /// Sets (or clears) the active image's head.
+    pub fn set_active(&mut self, head: Option<&[u8]>) -> Result<(), Error> {
+        let head = head.unwrap_or(&[]);
+        self.active
+            .get_mut(..head.len())
+            .ok_or(Error::CorruptState)?
+            .copy_from_slice(head);
+        self.active_len = head.len();
+        Ok(())
+    }
+
+    fn encode(&self, out: &mut [u8; MAX_PAYLOAD]) -> Result<usize, Error> {
+        let (tag, slot, boots) = match self.phase {
+            Phase::Idle => (0, NONE, 0),
+            Phase::Pending { slot } => (1, slot, 0),
+            Phase::Installing { slot } => (2, slot, 0),
+            Phase::Trial { slot, boots_left } => (3, slot, boots_left),
+            Phase::Reverting { slot } => (4, slot, 0),
+        };
+        let len = u16::try_from(self.active_len).map_err(|_| Error::CorruptState)?;
+        let mut fixed = [0u8; FIXED];
+        fixed[0] = VERSION;
+        fixed[1..5].copy_from_slice(&self.floor.to_le_bytes());
+        fixed[5] = self.confirmed.unwrap_or(NONE);
+        fixed[6] = tag;
+        fixed[7] = slot;
+        fixed[8] = boots;
+        fixed[9..11].copy_from_slice(&len.to_le_bytes());
+        let total = FIXED.saturating_add(self.active_len);
+        out.get_mut(..FIXED)
+            .ok_or(Error::CorruptState)?
+            .copy_from_slice(&fixed);
+        out.get_mut(FIXED..total)
+            .ok_or(Error::CorruptState)?
+            .copy_from_slice(self.active().unwrap_or(&[]));
+        Ok(total)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let fixed: &[u8; FIXED] = bytes.first_chunk().ok_or(Error::CorruptState)?;
+        let [version, f0, f1, f2, f3, confirmed, tag, slot, boots, l0, l1] = *fixed;
+        let len = usize::from(u16::from_le_bytes([l0, l1]));
+        let head = bytes.get(FIXED..).ok_or(Error::CorruptState)?;
+        if version != VERSION || head.len() != len || len > MAX_HEAD_LEN {
+            return Err(Error::CorruptState);
+        }
+        let phase = match tag {
+            0 => Phase::Idle,
+            1 => Phase::Pending { slot },
+            2 => Phase::Installing { slot },
+            3 => Phase::Trial {
+                slot,
+                boots_left: boots,
+            },
+            4 => Phase::Reverting { slot },
+            _ => return Err(Error::CorruptState),
+        };
+        let mut state = Self {
+            floor: u32::from_le_bytes([f0, f1, f2, f3]),
+            confirmed: (confirmed != NONE).then_some(confirmed),
+            phase,
+            ..Self::default()
+        };
+        state.set_active(Some(head))?;
+        Ok(state)
+    }
+}
+
+/// The boot state's record log.
+pub struct BootStore<'r> {
+    log: RecordLog<'r>,
+}
+
+impl<'r> BootStore<'r> {
+    /// Mounts the store on two banks.
+    pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
+        Ok(Self {
+            log: RecordLog::mount(banks)?,
+        })
+    }
+
+    /// The current state ([`BootState::default`] on a device that never wrote one).
+    pub fn load(&mut self) -> Result<BootState, Error> {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        match self.log.read_latest(&mut buf)? {
+            None => Ok(BootState::default()),
+            Some(n) => BootState::decode(buf.get(..n).ok_or(Error::CorruptState)?),
+        }
+    }
+
+    /// Makes `state` the current state, atomically.
+    pub fn save(&mut self, state: &BootState) -> Result<(), Error> {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = state.encode(&mut buf)?;
+        self.log.append(buf.get(..n).ok_or(Error::CorruptState)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_round_trips_every_phase() {
+        let phases = [
+            Phase::Idle,
+            Phase::Pending { slot: 1 },
+            Phase::Installing { slot: 0 },
+            Phase::Trial {
+                slot: 1,
+                boots_left: 3,
+            },
+            Phase::Reverting { slot: 0 },
+        ];
+        for phase in phases {
+            for head in [&[][..], &[7u8; MAX_HEAD_LEN][..]] {
+                let mut s = BootState {
+                    floor: 0xDEAD_BEEF,
+                    confirmed: Some(1),
+                    phase,
+                    ..BootState::default()
+                };
+                s.set_active(Some(head)).unwrap();
+                let mut buf = [0u8; MAX_PAYLOAD];
+                let n = s.encode(&mut buf).unwrap();
+                assert_eq!(BootState::decode(&buf[..n]).unwrap(), s);
+                assert!(BootState::decode(&buf[..n - 1]).is_err() || head.is_empty());
+            }
+        }
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let n = BootState::default().encode(&mut buf).unwrap();
+        buf[6] = 9;
+        assert_eq!(BootState::decode(&buf[..n]), Err(Error::CorruptState));
+    }
+}

@@ -1,0 +1,181 @@
+//! The update flow on a simulated STM32F405: stage, install at reset, trial, confirm, revert,
+//! anti-rollback, and what happens with bad input at each step.
+
+mod common;
+
+use common::*;
+use sbsfu_device::Error;
+use sbsfu_device::boot_state::Phase;
+
+#[test]
+fn update_trial_confirm() {
+    for encrypted in [true, false] {
+        for external in [false, true] {
+            let im = Images::new(encrypted);
+            let mut dev = provisioned(&im, external);
+            dev.stage(&im.new_c, true).unwrap();
+            assert_eq!(dev.state().phase, Phase::Pending { slot: 1 });
+            let b = dev.boot().unwrap();
+            assert!(b.trial);
+            assert_eq!(im.which(&dev, &b), "new");
+            assert_eq!(
+                dev.floor(),
+                5,
+                "the floor must not rise before confirmation"
+            );
+            assert!(dev.confirm().unwrap());
+            assert_eq!(dev.floor(), 7);
+            assert!(!dev.confirm().unwrap(), "nothing left to confirm");
+            let b = dev.boot().unwrap();
+            assert!(!b.trial);
+            assert_eq!(im.which(&dev, &b), "new");
+            // The next update goes into the other slot, keeping the confirmed container.
+            let newer = container(&image(1000, 9), 8, encrypted, 0x33);
+            dev.stage(&newer, true).unwrap();
+            assert_eq!(dev.state().phase, Phase::Pending { slot: 0 });
+        }
+    }
+}
+
+#[test]
+fn an_unconfirmed_image_is_reverted_at_the_next_reset() {
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    dev.stage(&im.new_c, true).unwrap();
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "new");
+    // No confirmation; reset.
+    let b = dev.boot().unwrap();
+    assert!(!b.trial);
+    assert_eq!(im.which(&dev, &b), "old");
+    assert_eq!(dev.floor(), 5);
+    assert_eq!(dev.state().confirmed, Some(0));
+    // And it stays reverted.
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "old");
+}
+
+#[test]
+fn no_downgrade_once_confirmed_not_even_through_the_revert_path() {
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, true);
+    dev.stage(&im.new_c, true).unwrap();
+    dev.boot().unwrap();
+    dev.confirm().unwrap();
+    // The old container is still in slot 0. Staging it again is refused at its head.
+    assert_eq!(
+        dev.stage(&im.old_c, true),
+        Err(Error::Rollback {
+            counter: 5,
+            minimum: 7
+        })
+    );
+    // Even a state forced back to "revert to slot 0" cannot bring it back: the install is
+    // refused and the confirmed image keeps running.
+    let mut forged = dev.clone();
+    forged.with_state(|s| {
+        s.phase = Phase::Reverting { slot: 0 };
+    });
+    match forged.boot() {
+        Ok(b) => assert_eq!(im.which(&forged, &b), "new"),
+        Err(e) => assert_eq!(e, Error::NoImage),
+    }
+    assert!(forged.active(im.old.len()) != &im.old[..]);
+}
+
+#[test]
+fn a_bad_download_never_touches_the_running_image() {
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    let before = dev.flash.data().to_vec();
+    // Tampered payload, without the device key on the app side: staged (head verified),
+    // refused by the boot manager's full check before the active slot is erased.
+    let mut bad = im.new_c.clone();
+    let n = bad.len();
+    bad[n - 5000] ^= 1;
+    dev.stage(&bad, false).unwrap();
+    let active = (LAYOUT.active.address - FLASH) as usize;
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "old");
+    assert_eq!(
+        &dev.flash.data()[active..active + 0x4_0000],
+        &before[active..active + 0x4_0000]
+    );
+    assert_eq!(dev.state().phase, Phase::Idle);
+    // With the device key the app catches it itself.
+    assert_eq!(dev.stage(&bad, true), Err(Error::Authentication));
+    // A wrong signature is refused before the slot is even erased.
+    let mut forged = im.new_c.clone();
+    forged[100] ^= 1;
+    let slot1 = (LAYOUT.slots[1].address - FLASH) as usize;
+    let slot_before = dev.flash.data()[slot1..slot1 + 0x4_0000].to_vec();
+    assert!(dev.stage(&forged, true).is_err());
+    assert_eq!(&dev.flash.data()[slot1..slot1 + 0x4_0000], &slot_before[..]);
+    // Truncated and extended downloads are not marked pending.
+    assert_eq!(
+        dev.stage(&im.new_c[..im.new_c.len() - 1], true),
+        Err(Error::Truncated)
+    );
+    let mut long = im.new_c.clone();
+    long.push(0);
+    assert_eq!(dev.stage(&long, true), Err(Error::TrailingBytes));
+    assert_eq!(dev.state().phase, Phase::Idle);
+}
+
+#[test]
+fn staging_is_refused_while_an_update_is_on_trial() {
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    dev.stage(&im.new_c, true).unwrap();
+    dev.boot().unwrap();
+    assert_eq!(dev.stage(&im.old_c, true), Err(Error::Busy));
+}
+
+#[test]
+fn a_damaged_active_image_is_restored_from_its_container() {
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    let active = (LAYOUT.active.address - FLASH) as usize;
+    dev.flash.data_mut()[active + 1234] ^= 0x40;
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "old");
+}
+
+#[test]
+fn a_blank_device_has_nothing_to_boot() {
+    let mut dev = Device::new(false);
+    assert_eq!(dev.boot(), Err(Error::NoImage));
+}
+
+#[test]
+fn layouts_are_checked() {
+    use sbsfu_device::boot::{Area, BootLayout, FlashMap};
+    use sbsfu_device::flash::{STM32F405_SECTORS, Sectors};
+    let map = Sectors(&STM32F405_SECTORS);
+    let flashes = [FlashMap {
+        address: FLASH,
+        size: 1 << 20,
+        sectors: &map,
+    }];
+    assert!(LAYOUT.check(&flashes).is_ok());
+    let overlapping = BootLayout {
+        slots: [LAYOUT.active, LAYOUT.slots[1]],
+        ..LAYOUT
+    };
+    assert_eq!(overlapping.check(&flashes), Err(Error::InvalidLayout));
+    let misaligned = BootLayout {
+        active: Area::new(0x0802_1000, 0x3_F000),
+        ..LAYOUT
+    };
+    assert_eq!(misaligned.check(&flashes), Err(Error::InvalidLayout));
+    let outside = BootLayout {
+        active: Area::new(0x080E_0000, 0x4_0000),
+        ..LAYOUT
+    };
+    assert_eq!(outside.check(&flashes), Err(Error::InvalidLayout));
+    let tiny_meta = BootLayout {
+        meta: [Area::new(0x0800_C000, 0), LAYOUT.meta[1]],
+        ..LAYOUT
+    };
+    assert_eq!(tiny_meta.check(&flashes), Err(Error::InvalidLayout));
+}
