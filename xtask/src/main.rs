@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
   demo     sign an example image with keys-example/, inspect, verify and decrypt it
-  test     every test: formatting, lints, host tests, no_std builds for the MCU, the demo
+  test     every test: formatting, lints, host tests, power cuts, no_std builds for the MCU, the demo
 ";
 
 fn main() -> ExitCode {
@@ -221,6 +221,16 @@ fn test() -> Result {
     ]))?;
     step("host tests");
     run(cargo().args(["test", "--workspace"]))?;
+    step("power cuts at every flash operation of an update and a revert (release build)");
+    run(cargo().args([
+        "test",
+        "--release",
+        "-p",
+        "sbsfu-device",
+        "power_cut",
+        "--",
+        "--nocapture",
+    ]))?;
     step("no_std builds for the MCU (thumbv7em-none-eabihf)");
     run(cargo().args([
         "build",
