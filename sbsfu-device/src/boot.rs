@@ -29,8 +29,9 @@ use crate::stream::Opener;
 use crate::verify::verify_region;
 use crate::{Error, format::DeviceKey};
 
-/// Bytes read from flash at a time when streaming a stored container.
-const READ_CHUNK: usize = 256;
+/// Bytes read from flash at a time when streaming a stored container (small: it sits on the
+/// stack under the installer).
+const READ_CHUNK: usize = 128;
 /// Bytes the stager buffers per program operation (a whole number of any write size up to
 /// [`MAX_WRITE_SIZE`]).
 pub const STAGE_BUFFER: usize = 1024;
@@ -213,6 +214,9 @@ fn stream_stored(
 
 /// Verifies the container stored in `region` in full, without writing anything: head, every
 /// chunk, digest, exact length. Decrypted plaintext is discarded (and wiped).
+///
+/// Never inlined: its chunk buffer and the installer's then share the same stack.
+#[inline(never)]
 pub fn check_container<const N: usize>(
     region: &mut dyn Region,
     policy: &Policy<'_>,
@@ -242,15 +246,24 @@ pub fn install_container<const N: usize>(
     to: &mut dyn Region,
     policy: &Policy<'_>,
 ) -> Result<Installed, Error> {
-    let installed = {
-        let mut regions: [&mut dyn Region; 1] = [&mut *to];
-        let mut installer = Installer::<N>::new(policy, &mut regions);
-        stream_stored(from, |bytes| installer.feed(bytes))?;
-        installer.finish()?
-    };
+    let installed = run_installer::<N>(from, to, policy)?;
     let mut scratch = [0u8; READ_CHUNK];
     verify_region(to, installed.signed_head(), policy, &mut scratch)?;
     Ok(installed)
+}
+
+/// The install pass alone. Never inlined: the read-back above then does not reserve its stack
+/// on top of the installer's (which holds the chunk buffer while Ed25519 runs).
+#[inline(never)]
+fn run_installer<const N: usize>(
+    from: &mut dyn Region,
+    to: &mut dyn Region,
+    policy: &Policy<'_>,
+) -> Result<Installed, Error> {
+    let mut regions: [&mut dyn Region; 1] = [to];
+    let mut installer = Installer::<N>::new(policy, &mut regions);
+    stream_stored(from, |bytes| installer.feed(bytes))?;
+    installer.finish()
 }
 
 /// The boot manager: runs at every reset, before anything else, and says what to boot.
@@ -260,6 +273,7 @@ pub struct BootManager<'a, const N: usize> {
     slots: [&'a mut dyn Region; 2],
     store: BootStore<'a>,
     counter: Option<&'a mut dyn CounterStore>,
+    first_error: Option<Error>,
 }
 
 impl<'a, const N: usize> BootManager<'a, N> {
@@ -290,7 +304,25 @@ impl<'a, const N: usize> BootManager<'a, N> {
             slots,
             store: BootStore::mount(meta)?,
             counter,
+            first_error: None,
         })
+    }
+
+    /// The first check that failed during [`Self::run`] (the active image not verifying, a
+    /// staged container refused, an install failing), for the bootloader to report why it did
+    /// what it did.
+    pub fn first_error(&self) -> Option<Error> {
+        self.first_error
+    }
+
+    fn note<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.first_error.get_or_insert(e);
+                None
+            }
+        }
     }
 
     fn slot(&mut self, slot: u8) -> Result<&mut (dyn Region + 'a), Error> {
@@ -300,8 +332,9 @@ impl<'a, const N: usize> BootManager<'a, N> {
             .ok_or(Error::CorruptState)
     }
 
-    /// Verifies and installs container `slot` into the active slot; returns its signed head.
-    fn install(&mut self, slot: u8, floor: u32) -> Result<Head, Error> {
+    /// Verifies and installs container `slot` into the active slot; on success records its
+    /// signed head in `state` and returns its header.
+    fn install(&mut self, slot: u8, floor: u32, state: &mut BootState) -> Result<Header, Error> {
         let config = self.config;
         let policy = config.policy(floor);
         // Verify the whole container from flash before the active slot is touched: a bad
@@ -312,7 +345,8 @@ impl<'a, const N: usize> BootManager<'a, N> {
             .get_mut(usize::from(slot))
             .ok_or(Error::CorruptState)?;
         let installed = install_container::<N>(&mut **from, &mut *self.active, &policy)?;
-        Ok(Head::new(installed.signed_head()))
+        state.set_active(Some(installed.signed_head()))?;
+        Ok(*installed.header())
     }
 
     fn verify_active(&mut self, head: &[u8], floor: u32) -> Result<Header, Error> {
@@ -356,12 +390,16 @@ impl<'a, const N: usize> BootManager<'a, N> {
         let floor = state.floor;
         let trial_boots = self.config.trial_boots.max(1);
         for _ in 0..MAX_TRANSITIONS {
-            let active = state.active().map(Head::new);
             match state.phase {
                 Phase::Idle => {
-                    if let Some(header) =
-                        active.and_then(|h| self.verify_active(h.as_slice(), floor).ok())
-                    {
+                    let verified = match state.active() {
+                        Some(h) => {
+                            let r = self.verify_active(h, floor);
+                            self.note(r)
+                        }
+                        None => None,
+                    };
+                    if let Some(header) = verified {
                         return Ok(Boot {
                             header,
                             trial: false,
@@ -377,19 +415,27 @@ impl<'a, const N: usize> BootManager<'a, N> {
                     };
                 }
                 Phase::Pending { slot } => {
-                    let policy = self.config.policy(floor);
-                    let ok = state.confirmed != Some(slot)
-                        && check_container::<N>(self.slot(slot)?, &policy).is_ok();
+                    let config = self.config;
+                    let policy = config.policy(floor);
+                    let ok = state.confirmed != Some(slot) && {
+                        let r = check_container::<N>(self.slot(slot)?, &policy);
+                        self.note(r).is_some()
+                    };
                     state.phase = if ok {
                         Phase::Installing { slot }
                     } else {
                         Phase::Idle
                     };
                 }
-                Phase::Installing { slot } => match self.install(slot, floor) {
-                    Ok(head) => {
-                        state.set_active(Some(head.as_slice()))?;
-                        let header = SignedHeader::parse(head.as_slice())?.0.header;
+                Phase::Installing { slot } => match self.install(slot, floor, &mut state) {
+                    Err(e) => {
+                        self.first_error.get_or_insert(e);
+                        // The container went bad since it was checked, or the flash fails. If
+                        // the active slot was not touched, Idle boots it as it is; otherwise
+                        // Idle finds it damaged and restores the confirmed image.
+                        state.phase = Phase::Idle;
+                    }
+                    Ok(header) => {
                         if state.confirmed.is_none() {
                             // The first image of a device: nothing to revert to, so it is
                             // confirmed at once.
@@ -408,15 +454,14 @@ impl<'a, const N: usize> BootManager<'a, N> {
                             });
                         }
                     }
-                    // The container went bad since it was checked, or the flash fails. If the
-                    // active slot was not touched, Idle boots it as it is; otherwise Idle finds
-                    // it damaged and restores the confirmed image.
-                    Err(_) => state.phase = Phase::Idle,
                 },
                 Phase::Trial { slot, boots_left } => {
-                    let verified = match (boots_left, active) {
+                    let verified = match (boots_left, state.active()) {
                         (0, _) | (_, None) => None,
-                        (_, Some(head)) => self.verify_active(head.as_slice(), floor).ok(),
+                        (_, Some(head)) => {
+                            let r = self.verify_active(head, floor);
+                            self.note(r)
+                        }
                     };
                     match (verified, state.confirmed) {
                         (Some(header), _) => {
@@ -435,18 +480,19 @@ impl<'a, const N: usize> BootManager<'a, N> {
                         (None, None) => state.phase = Phase::Idle,
                     }
                 }
-                Phase::Reverting { slot } => match self.install(slot, floor) {
-                    Ok(head) => {
-                        state.set_active(Some(head.as_slice()))?;
+                Phase::Reverting { slot } => match self.install(slot, floor, &mut state) {
+                    Ok(_) => {
                         state.confirmed = Some(slot);
                         state.phase = Phase::Idle;
                     }
                     // The confirmed container is unusable (or refused: it can never be older
                     // than the floor). If the active image is intact, run it, still unconfirmed,
                     // rather than nothing; the next reset tries the revert again.
-                    Err(_) => {
-                        return active
-                            .and_then(|h| self.verify_active(h.as_slice(), floor).ok())
+                    Err(e) => {
+                        self.first_error.get_or_insert(e);
+                        return state
+                            .active()
+                            .and_then(|h| self.verify_active(h, floor).ok())
                             .map(|header| Boot {
                                 header,
                                 trial: true,
@@ -458,28 +504,6 @@ impl<'a, const N: usize> BootManager<'a, N> {
             self.store.save(&state)?;
         }
         Err(Error::NoImage)
-    }
-}
-
-/// A signed head copied out of the state, so that the state can change while it is used.
-#[derive(Clone, Copy)]
-struct Head {
-    bytes: [u8; MAX_HEAD_LEN],
-    len: usize,
-}
-
-impl Head {
-    fn new(src: &[u8]) -> Self {
-        let mut bytes = [0u8; MAX_HEAD_LEN];
-        let len = src.len().min(MAX_HEAD_LEN);
-        if let (Some(o), Some(h)) = (bytes.get_mut(..len), src.get(..len)) {
-            o.copy_from_slice(h);
-        }
-        Self { bytes, len }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
     }
 }
 

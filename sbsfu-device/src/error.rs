@@ -99,6 +99,37 @@ impl From<NorFlashErrorKind> for Error {
     }
 }
 
+impl Error {
+    /// A short, fixed description, for devices that log without `core::fmt` (it costs flash).
+    /// [`Error::Format`] gives the format error's own description.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Error::Format(e) => e.as_str(),
+            Error::UnknownSigner(_) => "signed by an untrusted key",
+            Error::Authentication => "authentication failed (signature, chunk or digest)",
+            Error::WrongTarget => "image is for another target",
+            Error::Rollback { .. } => "security counter below the device minimum (downgrade)",
+            Error::EncryptionRequired => "device accepts only encrypted images",
+            Error::UnknownDeviceKey(_) => "content key wrapped for an unknown device key",
+            Error::ChunkTooLarge { .. } => "chunk size exceeds the installer buffer",
+            Error::UnknownRegion => "image targets a region this device does not have",
+            Error::WrongLoadAddress { .. } => "load address does not match the region",
+            Error::RegionTooSmall { .. } => "image does not fit the region",
+            Error::ChunkMisaligned { .. } => "chunk size not a multiple of the write size",
+            Error::Truncated => "container is truncated",
+            Error::TrailingBytes => "container has trailing bytes after the payload",
+            Error::Flash(_) => "flash error",
+            Error::InvalidKey => "invalid trusted key",
+            Error::InvalidRegion => "invalid flash region layout",
+            Error::Source => "reading the container failed",
+            Error::InvalidLayout => "invalid boot layout",
+            Error::CorruptState => "boot state cannot be read or written",
+            Error::NoImage => "no bootable image",
+            Error::Busy => "an update is already in progress",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

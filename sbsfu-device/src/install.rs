@@ -92,8 +92,9 @@ impl<'a, const N: usize> Installer<'a, N> {
     }
 
     /// Ends the container. Succeeds only if every chunk arrived, authenticated and was programmed,
-    /// and the image digest matched.
-    pub fn finish(mut self) -> Result<Installed, Error> {
+    /// and the image digest matched. (It borrows rather than consumes the installer, which is
+    /// mostly its chunk buffer: moving it would copy kilobytes of stack. Any later `feed` fails.)
+    pub fn finish(&mut self) -> Result<Installed, Error> {
         self.feed(&[])?;
         if !self.opener.is_done() {
             return Err(Error::Truncated);
@@ -213,7 +214,7 @@ pub trait Source {
 
 /// The pull helper: reads `source` to its end in `scratch`-sized pieces, feeding `installer`.
 pub fn install_from<const N: usize>(
-    mut installer: Installer<'_, N>,
+    installer: &mut Installer<'_, N>,
     source: &mut dyn Source,
     scratch: &mut [u8],
 ) -> Result<Installed, Error> {
@@ -352,11 +353,14 @@ mod tests {
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
             let map = crate::flash::Sectors(&STM32F405_SECTORS);
-            let mut r = FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x1C000).unwrap();
-            let mut regions: [&mut dyn Region; 1] = [&mut r];
-            let mut inst = Installer::<BUF>::new(p, &mut regions);
-            inst.feed(&c).unwrap();
-            inst.finish().unwrap();
+            {
+                let mut r =
+                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x1C000).unwrap();
+                let mut regions: [&mut dyn Region; 1] = [&mut r];
+                let mut inst = Installer::<BUF>::new(p, &mut regions);
+                inst.feed(&c).unwrap();
+                inst.finish().unwrap();
+            }
             assert_eq!(f.erase_count(), 4);
             assert_eq!(&f.data()[0x4000..0x4000 + img.len()], &img[..]);
         });
@@ -514,12 +518,14 @@ mod tests {
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
             let map = f.geometry();
-            let mut app =
-                FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-            let mut regions: [&mut dyn Region; 1] = [&mut app];
-            let inst = Installer::<BUF>::new(p, &mut regions);
-            let mut scratch = [0u8; 64];
-            install_from(inst, &mut Slices(&c, 33), &mut scratch).unwrap();
+            {
+                let mut app =
+                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+                let mut regions: [&mut dyn Region; 1] = [&mut app];
+                let mut inst = Installer::<BUF>::new(p, &mut regions);
+                let mut scratch = [0u8; 64];
+                install_from(&mut inst, &mut Slices(&c, 33), &mut scratch).unwrap();
+            }
             assert_eq!(&f.data()[0x20000..0x20000 + 5000], &img[..]);
         });
     }

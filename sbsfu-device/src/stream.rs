@@ -206,8 +206,18 @@ impl<'p, const N: usize> Opener<'p, N> {
     }
 
     /// Everything that must hold before a single byte may be written anywhere.
+    ///
+    /// Not inlined, and split in two: the signature check runs Ed25519, the deepest stack of a
+    /// bootloader, and the payload set-up builds the cipher; neither frame then sits on top of
+    /// the other, nor on top of `push`.
+    #[inline(never)]
     fn verify_head(&mut self) -> Result<(), Error> {
         let header = self.head.verify(self.policy)?;
+        self.prepare_payload(header)
+    }
+
+    #[inline(never)]
+    fn prepare_payload(&mut self, header: Header) -> Result<(), Error> {
         let capacity = u32::try_from(N).unwrap_or(u32::MAX);
         if header.chunk_size > capacity {
             return Err(Error::ChunkTooLarge {

@@ -39,6 +39,28 @@ pub enum Error {
     Authentication,
 }
 
+impl Error {
+    /// A short, fixed description, for devices that log without `core::fmt` (it costs flash).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Error::Truncated => "container is truncated",
+            Error::BadMagic => "not an sbsfu container (bad magic)",
+            Error::UnsupportedVersion(_) => "unsupported container format version",
+            Error::HeaderLength(_) => "header length out of range",
+            Error::MalformedHeader => "header is malformed",
+            Error::NonCanonicalHeader => "header is not canonically encoded",
+            Error::TrailingHeaderBytes => "header has trailing bytes",
+            Error::InvalidName => "invalid target or region name",
+            Error::ImageTooLarge(_) => "image length exceeds the maximum",
+            Error::InvalidChunkSize(_) => "chunk size out of range",
+            Error::AddressOverflow => "load address plus image length overflows",
+            Error::TrailingBytes => "container has trailing bytes after the payload",
+            Error::BufferTooSmall => "output buffer too small",
+            Error::Authentication => "authentication failed",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

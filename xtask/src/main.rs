@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod f4;
+mod qemu;
 mod setup;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -13,8 +15,11 @@ type Result<T = ()> = std::result::Result<T, String>;
 const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
-  demo     sign an example image with keys-example/, inspect, verify and decrypt it
-  test     every test: formatting, lints, host tests, power cuts, no_std builds for the MCU, the demo
+  demo      sign an example image with keys-example/, inspect, verify and decrypt it
+  test      every test: formatting, lints, host tests, power cuts, the STM32F4 tests, the demo
+  f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain
+  f4-bench  bootloader flash and RAM, instruction counts (report, see docs/PERFORMANCE.md)
+  f4-board-data  the test containers the board build of f4-test embeds (see the README)
 ";
 
 fn main() -> ExitCode {
@@ -22,6 +27,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
         Some("test") => test(),
+        Some("f4-test") => f4::f4_test(),
+        Some("f4-bench") => f4::f4_bench(),
+        Some("f4-board-data") => f4::f4_board_data(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -67,7 +75,13 @@ fn run(cmd: &mut Command) -> Result {
 
 fn show(cmd: &Command) -> String {
     let prefix = format!("{}/", root().display());
-    std::iter::once(cmd.get_program())
+    let program = cmd.get_program();
+    let program = if Path::new(program).file_name() == Some("cargo".as_ref()) {
+        "cargo".as_ref()
+    } else {
+        program
+    };
+    std::iter::once(program)
         .chain(cmd.get_args())
         .map(|a| {
             let s = a.to_string_lossy();
@@ -231,6 +245,8 @@ fn test() -> Result {
         "--",
         "--nocapture",
     ]))?;
+    step("the STM32F4 on QEMU");
+    f4::f4_test()?;
     step("no_std builds for the MCU (thumbv7em-none-eabihf)");
     run(cargo().args([
         "build",
@@ -241,18 +257,28 @@ fn test() -> Result {
         "--target",
         "thumbv7em-none-eabihf",
     ]))?;
-    run(cargo().args([
-        "clippy",
-        "-p",
+    for package in [
         "sbsfu-format",
-        "-p",
         "sbsfu-device",
-        "--target",
-        "thumbv7em-none-eabihf",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+        "sbsfu-f4",
+        "sbsfu-f4-boot",
+        "sbsfu-f4-app",
+        "sbsfu-f4-test",
+        "sbsfu-f4-bench",
+    ] {
+        // One package per run: the firmware crates must not unify features with each other.
+        run(cargo().args([
+            "clippy",
+            "--quiet",
+            "-p",
+            package,
+            "--target",
+            "thumbv7em-none-eabihf",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
     step("the format spec, cross-checked by an independent Python decoder");
     spec_cross_check()?;
     step("the main job");

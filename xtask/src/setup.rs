@@ -55,6 +55,22 @@ pub fn host_tools() -> Result {
     Ok(())
 }
 
+/// QEMU's STM32F405 and the ARM binutils (objcopy, nm, size).
+pub fn qemu_tools() -> Result {
+    let mut missing = Vec::new();
+    if !have("qemu-system-arm") {
+        missing.push("qemu-system-arm");
+    }
+    if !have("arm-none-eabi-objcopy") {
+        missing.push("binutils-arm-none-eabi");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        apt_install(&missing)
+    }
+}
+
 /// Python's `cryptography` package, for the independent reference decoder of the format.
 pub fn python_cryptography() -> Result {
     let probe = |py: &str| {

@@ -1,0 +1,11 @@
+//! The keys the firmware is built with (see build.rs): by default the published development
+//! keys of keys-example/, which must never ship.
+
+/// The trusted Ed25519 signing key.
+pub const SIGNING_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/signing.pub.raw"));
+
+/// The AES-256 device key that unwraps content keys.
+pub const DEVICE_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/device.key.raw"));
+
+/// The device class this firmware is for.
+pub const TARGET: &str = "stm32f405";

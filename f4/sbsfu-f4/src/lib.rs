@@ -1,0 +1,22 @@
+//! STM32F4 support shared by the on-target test firmware, the benchmarks and the example
+//! bootloader: a RAM-backed NOR flash with the F405's sector sizes (QEMU's flash is ROM), the
+//! example F405 boot layout, the embedded keys, and an instruction counter for QEMU `-icount`.
+//!
+//! Everything but the hardware drivers also builds for the host, where it is unit tested.
+#![no_std]
+// The one exception: `internal_flash` talks to the flash controller and memory-mapped flash.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+#[cfg(target_os = "none")]
+pub mod icount;
+#[cfg(target_os = "none")]
+pub mod internal_flash;
+pub mod keys;
+pub mod layout;
+pub mod ram_flash;
+
+pub use ram_flash::{Counting, RamFlash};

@@ -1,0 +1,689 @@
+//! `cargo xtask f4-test` and `cargo xtask f4-bench`: the STM32F4 firmware under QEMU.
+
+use std::cell::RefCell;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sbsfu_device::TrustedKey;
+use sbsfu_device::boot::{Area, BootConfig, BootManager, Stager};
+use sbsfu_device::boot_state::{BootStore, Phase};
+use sbsfu_device::flash::{FlashRegion, Shared};
+use sbsfu_device::format::DeviceKey;
+use sbsfu_device::sim::{Geometry, SimFlash};
+use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
+use sbsfu_f4::layout::{FLASH_BASE, LAYOUT, offset};
+
+use crate::qemu::{self, Run};
+use crate::{Result, cargo, root, run, setup, step};
+
+/// The bootloader's installer buffer (f4/boot): containers for it use 1 KiB chunks.
+const CHUNK: usize = 1024;
+const MCU: &str = setup::MCU_TARGET;
+
+/// Which SHA-2 backend a firmware build uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sha2 {
+    /// The shipping choice (.cargo/config.toml): compact.
+    Compact,
+    /// The unrolled backend, for comparison (its own target directory).
+    Unrolled,
+}
+
+/// Builds firmware with the shipping profile; returns the ELF.
+fn firmware(
+    package: &str,
+    bin: &str,
+    features: &[&str],
+    target_dir: Option<&str>,
+    sha2: Sha2,
+) -> Result<PathBuf> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--quiet",
+        "--profile",
+        "firmware",
+        "--target",
+        MCU,
+        "-p",
+        package,
+    ]);
+    if sha2 == Sha2::Unrolled {
+        // RUSTFLAGS replaces (not extends) the compact-SHA flag of .cargo/config.toml; a
+        // harmless cfg keeps it non-empty.
+        c.env("RUSTFLAGS", "--cfg sbsfu_unrolled_sha2");
+        // It does not fit the bootloader's 64K: link it larger, to measure it.
+        c.env("SBSFU_BOOT_FLASH", "128K");
+    }
+    if !features.is_empty() {
+        c.arg("--features").arg(features.join(","));
+    }
+    let dir = match target_dir {
+        Some(d) => {
+            c.arg("--target-dir").arg(d);
+            root().join(d)
+        }
+        None => root().join("target"),
+    };
+    run(&mut c)?;
+    Ok(dir.join(MCU).join("firmware").join(bin))
+}
+
+/// The host CLI, built once.
+fn sbsfu_cli() -> Result<PathBuf> {
+    run(cargo().args(["build", "--quiet", "-p", "sbsfu-host"]))?;
+    Ok(root().join("target/debug/sbsfu"))
+}
+
+fn sbsfu(cli: &Path, args: &[&str]) -> Result {
+    let out = Command::new(cli)
+        .current_dir(root())
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "sbsfu {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result {
+    fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A deterministic pseudo-random image.
+fn image(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// `arm-none-eabi-objcopy -O binary`: what the ELF puts in flash, from its first address.
+fn objcopy(elf: &Path, out: &Path) -> Result {
+    run(Command::new("arm-none-eabi-objcopy")
+        .args(["-O", "binary"])
+        .arg(elf)
+        .arg(out))
+}
+
+/// A symbol's address, from `arm-none-eabi-nm`.
+fn symbol(elf: &Path, name: &str) -> Result<u32> {
+    let out = Command::new("arm-none-eabi-nm")
+        .arg(elf)
+        .output()
+        .map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            let (addr, _, sym) = (it.next()?, it.next()?, it.next()?);
+            (sym == name).then(|| u32::from_str_radix(addr, 16).ok())?
+        })
+        .ok_or_else(|| format!("{}: no symbol {name}", elf.display()))
+}
+
+/// Section sizes, from `arm-none-eabi-size -A`.
+fn sections(elf: &Path) -> Result<Vec<(String, u64)>> {
+    let out = Command::new("arm-none-eabi-size")
+        .arg("-A")
+        .arg(elf)
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let name = it.next()?;
+            let size = it.next()?.parse().ok()?;
+            name.starts_with('.').then(|| (name.to_owned(), size))
+        })
+        .collect())
+}
+
+/// Where the flash image goes: after the bootloader (sectors 4 onwards).
+const IMAGE_FROM: u32 = 0x0801_0000;
+
+enum Scenario<'a> {
+    /// The application installed and confirmed: a normal boot.
+    Idle,
+    /// A second container staged and its install under way (the bootloader's deepest path).
+    Installing(&'a [u8]),
+}
+
+/// A 1 MiB flash image of the example layout, made by running the device code on the host: the
+/// factory writes `app` into container slot 0, the boot manager installs it.
+fn provision(app: &[u8], scenario: Scenario<'_>) -> Result<Vec<u8>> {
+    let mut flash = SimFlash::stm32f405();
+    let slot0 = offset(LAYOUT.slots[0]) as usize;
+    flash.data_mut()[slot0..slot0 + app.len()].copy_from_slice(app);
+    let map = flash.geometry();
+    let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| e.to_string())?];
+    let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
+    let config = BootConfig {
+        target: TARGET,
+        signers: &signers,
+        device_keys: &device_keys,
+        require_encryption: true,
+        trial_boots: 1,
+    };
+    let cell = RefCell::new(&mut flash);
+    let region = |name, a: Area| {
+        FlashRegion::new(
+            name,
+            Shared(&cell),
+            map.clone(),
+            a.address,
+            offset(a),
+            a.len,
+        )
+        .map_err(|e| e.to_string())
+    };
+    type R<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash>, Geometry>;
+    let (mut active, mut s0, mut s1, mut m0, mut m1): (R, R, R, R, R) = (
+        region("app", LAYOUT.active)?,
+        region("slot0", LAYOUT.slots[0])?,
+        region("slot1", LAYOUT.slots[1])?,
+        region("meta0", LAYOUT.meta[0])?,
+        region("meta1", LAYOUT.meta[1])?,
+    );
+    BootManager::<CHUNK>::new(
+        &LAYOUT,
+        &config,
+        &mut active,
+        [&mut s0, &mut s1],
+        [&mut m0, &mut m1],
+        None,
+    )
+    .and_then(|mut m| m.run())
+    .map_err(|e| format!("provisioning: {e}"))?;
+    if let Scenario::Installing(update) = scenario {
+        let mut store = BootStore::mount([&mut m0, &mut m1]).map_err(|e| e.to_string())?;
+        let mut stager = Stager::<CHUNK>::new(&LAYOUT, &config, &mut store, [&mut s0, &mut s1])
+            .map_err(|e| e.to_string())?;
+        stager.feed(update).map_err(|e| e.to_string())?;
+        stager.finish().map_err(|e| e.to_string())?;
+        let mut state = store.load().map_err(|e| e.to_string())?;
+        state.phase = Phase::Installing { slot: 1 };
+        store.save(&state).map_err(|e| e.to_string())?;
+    }
+    drop((active, s0, s1, m0, m1));
+    Ok(flash.data().to_vec())
+}
+
+/// Writes the part of a flash image after the bootloader, for QEMU's loader device.
+fn flash_file(image: &[u8], name: &str) -> Result<PathBuf> {
+    let path = root().join("target/f4-test").join(name);
+    write(&path, &image[(IMAGE_FROM - FLASH_BASE) as usize..])?;
+    Ok(path)
+}
+
+/// The test containers, in `dir`, for an installer whose region is seen at `address`: what the
+/// host CLI produces, and damaged or refused variants of it.
+fn test_containers(cli: &Path, dir: &str, address: &str, image_len: usize) -> Result {
+    let path = |f: &str| format!("{dir}/{f}");
+    fs::create_dir_all(root().join(dir)).map_err(|e| e.to_string())?;
+    write(&root().join(path("image.bin")), &image(image_len, 4))?;
+    sbsfu(
+        cli,
+        &[
+            "keygen",
+            "--type",
+            "ed25519",
+            "--out",
+            &path("other.pem"),
+            "--force",
+        ],
+    )?;
+    sbsfu(
+        cli,
+        &[
+            "keygen",
+            "--type",
+            "aes256",
+            "--out",
+            &path("other.key"),
+            "--force",
+        ],
+    )?;
+    let image_path = path("image.bin");
+    let sign = |out: &str, key: &str, extra: &[&str]| {
+        let out = path(out);
+        let mut args = vec![
+            "sign",
+            "--key",
+            key,
+            "--version",
+            "1.0.0",
+            "--load-address",
+            address,
+            "--chunk-size",
+            "1024",
+            "--in",
+            &image_path,
+            "--out",
+            &out,
+            "--allow-dev-key",
+        ];
+        args.extend_from_slice(extra);
+        sbsfu(cli, &args)
+    };
+    let dev = "keys-example/signing.pem";
+    let other_pem = path("other.pem");
+    let other_key = path("other.key");
+    let enc = ["--encrypt-key", "keys-example/device.key"];
+    let base = [
+        &enc[..],
+        &["--target", "stm32f405", "--security-counter", "5"],
+    ]
+    .concat();
+    sign("valid-encrypted.sfu", dev, &base)?;
+    sign(
+        "valid-signed.sfu",
+        dev,
+        &["--target", "stm32f405", "--security-counter", "5"],
+    )?;
+    sign("wrong-key.sfu", &other_pem, &base)?;
+    sign(
+        "wrong-target.sfu",
+        dev,
+        &[
+            &enc[..],
+            &["--target", "stm32f407", "--security-counter", "5"],
+        ]
+        .concat(),
+    )?;
+    sign(
+        "downgraded.sfu",
+        dev,
+        &[
+            &enc[..],
+            &["--target", "stm32f405", "--security-counter", "4"],
+        ]
+        .concat(),
+    )?;
+    sign(
+        "wrong-device-key.sfu",
+        dev,
+        &[
+            "--encrypt-key",
+            &other_key,
+            "--target",
+            "stm32f405",
+            "--security-counter",
+            "5",
+        ],
+    )?;
+    let valid = read(&root().join(path("valid-encrypted.sfu")))?;
+    let mut tampered = valid.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 1;
+    write(&root().join(path("tampered.sfu")), &tampered)?;
+    write(
+        &root().join(path("truncated.sfu")),
+        &valid[..valid.len() - 100],
+    )?;
+    let mut trailing = valid;
+    trailing.push(b'x');
+    write(&root().join(path("trailing.sfu")), &trailing)
+}
+
+/// `cargo xtask f4-board-data`: the containers the board build of f4-test embeds (its test
+/// region is sector 6, at 0x0804_0000; images of 8 KiB keep the firmware below it).
+pub fn f4_board_data() -> Result {
+    let cli = sbsfu_cli()?;
+    test_containers(&cli, "target/f4-board", "0x08040000", 8 * 1024)
+}
+
+/// The example application, signed and encrypted for the example layout.
+fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<Vec<u8>> {
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let bin = root().join("target/f4-test/app.bin");
+    objcopy(&elf, &bin)?;
+    sbsfu(
+        cli,
+        &[
+            "sign",
+            "--key",
+            "keys-example/signing.pem",
+            "--encrypt-key",
+            "keys-example/device.key",
+            "--version",
+            version,
+            "--security-counter",
+            counter,
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--chunk-size",
+            "1024",
+            "--in",
+            "target/f4-test/app.bin",
+            "--out",
+            out,
+            "--allow-dev-key",
+        ],
+    )?;
+    read(&root().join(out))
+}
+
+/// `cargo xtask f4-test`.
+pub fn f4_test() -> Result {
+    setup::mcu_target()?;
+    setup::qemu_tools()?;
+    let cli = sbsfu_cli()?;
+
+    step(
+        "on-target round trip: host-made containers through sbsfu-device on an emulated STM32F405",
+    );
+    test_containers(&cli, "target/f4-test", "0x0800C000", 40 * 1024)?;
+    let elf = firmware("sbsfu-f4-test", "f4-test", &[], None, Sha2::Compact)?;
+    let out = qemu::run(&Run {
+        elf: &elf,
+        load: None,
+        icount: false,
+        timeout: 300,
+        dump_after: None,
+    })?;
+    if out.status != Some(0) || !out.output.contains(", 0 failed") {
+        return Err(format!("f4-test failed (exit status {:?})", out.status));
+    }
+
+    step("example bootloader: verifies the application in flash, then jumps to it");
+    let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
+    let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], None, Sha2::Compact)?;
+    let image = provision(&app, Scenario::Idle)?;
+    let file = flash_file(&image, "flash-good.bin")?;
+    let out = qemu::run(&Run {
+        elf: &boot,
+        load: Some((&file, IMAGE_FROM)),
+        icount: false,
+        timeout: 120,
+        dump_after: None,
+    })?;
+    if out.status != Some(0)
+        || !out.output.contains("sbsfu-boot: verified app 1.0.0")
+        || !out.output.contains("hello from the application")
+    {
+        return Err("the bootloader did not verify and start the application".into());
+    }
+
+    step("example bootloader: a tampered application is refused, and it says why");
+    let mut tampered = image;
+    tampered[(offset(LAYOUT.active) + 0x100) as usize] ^= 0x01;
+    let file = flash_file(&tampered, "flash-tampered.bin")?;
+    let out = qemu::run(&Run {
+        elf: &boot,
+        load: Some((&file, IMAGE_FROM)),
+        icount: false,
+        timeout: 120,
+        dump_after: None,
+    })?;
+    if out.status != Some(1)
+        || !out
+            .output
+            .contains("sbsfu-boot: refused: authentication failed")
+        || out.output.contains("hello from the application")
+    {
+        return Err("the bootloader did not refuse the tampered application".into());
+    }
+    step("the same test firmware for a board (real flash, embedded data): it builds");
+    f4_board_data()?;
+    firmware(
+        "sbsfu-f4-test",
+        "f4-test",
+        &["board"],
+        Some("target/f4-board-build"),
+        Sha2::Compact,
+    )?;
+
+    println!(
+        "\nf4-test OK: 36 on-target cases, the boot chain, and the refusal of a tampered image"
+    );
+    Ok(())
+}
+
+/// Peak stack of a halted run: from the painted stack (`0xCCCC_CCCC` from `_stack_end` up to
+/// `_stack_start`), the first word that is no longer paint.
+fn peak_stack(elf: &Path, ram: &[u8]) -> Result<u32> {
+    let start = symbol(elf, "_stack_start")?;
+    let end = symbol(elf, "_stack_end")?;
+    let mut at = end;
+    while at < start {
+        let i = (at - 0x2000_0000) as usize;
+        if ram.get(i..i + 4) != Some(&[0xCC; 4][..]) {
+            break;
+        }
+        at += 4;
+    }
+    Ok(start - at)
+}
+
+/// Counts from one run of f4-bench.
+struct Counts {
+    ed25519: u64,
+    image_bytes: u64,
+    raw_aes: u64,
+    raw_sha: u64,
+    install: u64,
+    reset_install: u64,
+    boot_1mib: u64,
+}
+
+fn bench_counts(target_dir: Option<&str>, sha2: Sha2, cli: &Path) -> Result<Counts> {
+    let elf = firmware("sbsfu-f4-bench", "f4-bench", &[], target_dir, sha2)?;
+    let dir = root().join("target/f4-bench");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    write(&dir.join("image.bin"), &image(16 * 1024, 7))?;
+    sbsfu(
+        cli,
+        &[
+            "sign",
+            "--key",
+            "keys-example/signing.pem",
+            "--encrypt-key",
+            "keys-example/device.key",
+            "--version",
+            "1.0.0",
+            "--security-counter",
+            "1",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--chunk-size",
+            "1024",
+            "--in",
+            "target/f4-bench/image.bin",
+            "--out",
+            "target/f4-bench/bench.sfu",
+            "--allow-dev-key",
+        ],
+    )?;
+    // Sign exactly what QEMU's flash will hold: the firmware, then zeros (unwritten ROM).
+    let bin = dir.join("flash.bin");
+    objcopy(&elf, &bin)?;
+    let mut flash = read(&bin)?;
+    flash.resize(1024 * 1024, 0);
+    write(&bin, &flash)?;
+    sbsfu(
+        cli,
+        &[
+            "sign",
+            "--key",
+            "keys-example/signing.pem",
+            "--version",
+            "1.0.0",
+            "--security-counter",
+            "1",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08000000",
+            "--chunk-size",
+            "65536",
+            "--in",
+            "target/f4-bench/flash.bin",
+            "--out",
+            "target/f4-bench/flash.sfu",
+            "--allow-dev-key",
+        ],
+    )?;
+    let sfu = read(&dir.join("flash.sfu"))?;
+    let head = 12 + usize::from(u16::from_be_bytes([sfu[10], sfu[11]])) + 64;
+    write(&dir.join("flash.head"), &sfu[..head])?;
+    let out = qemu::run(&Run {
+        elf: &elf,
+        load: None,
+        icount: true,
+        timeout: 300,
+        dump_after: Some("bench: done"),
+    })?;
+    let get = |key: &str| -> Result<u64> {
+        out.output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("bench: {key} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("f4-bench printed no {key}"))
+    };
+    Ok(Counts {
+        ed25519: get("ed25519_verify")?,
+        image_bytes: get("image_bytes")?,
+        raw_aes: get("raw_aes_gcm")?,
+        raw_sha: get("raw_sha256")?,
+        install: get("install_payload")?,
+        reset_install: get("reset_install")?,
+        boot_1mib: get("boot_verify_1mib")?,
+    })
+}
+
+/// Flash bytes of a firmware image: vector table, code, read-only data, initialized data.
+fn flash_bytes(elf: &Path) -> Result<(u64, u64, u64)> {
+    let s = sections(elf)?;
+    let size = |names: &[&str]| -> u64 {
+        s.iter()
+            .filter(|(n, _)| names.contains(&n.as_str()))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    Ok((
+        size(&[".vector_table", ".text", ".rodata", ".data"]),
+        size(&[".data"]),
+        size(&[".bss", ".uninit"]),
+    ))
+}
+
+/// `cargo xtask f4-bench`.
+pub fn f4_bench() -> Result {
+    setup::mcu_target()?;
+    setup::qemu_tools()?;
+    let cli = sbsfu_cli()?;
+    fs::create_dir_all(root().join("target/f4-test")).map_err(|e| e.to_string())?;
+
+    step("bootloader footprint (shipping profile: opt-level s, fat LTO, compact SHA-2)");
+    let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], None, Sha2::Compact)?;
+    let (flash, data, bss) = flash_bytes(&boot)?;
+
+    step("bootloader peak stack: halted after a normal boot, and after an install at reset");
+    let measure = firmware(
+        "sbsfu-f4-boot",
+        "f4-boot",
+        &["measure"],
+        Some("target/f4-measure"),
+        Sha2::Compact,
+    )?;
+    let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
+    let update = app_container(&cli, "1.0.1", "2", "target/f4-test/app-1.0.1.sfu")?;
+    let mut peak = 0;
+    for (name, scenario) in [
+        ("normal boot", Scenario::Idle),
+        ("install at reset", Scenario::Installing(&update)),
+    ] {
+        let file = flash_file(&provision(&app, scenario)?, "flash-measure.bin")?;
+        let out = qemu::run(&Run {
+            elf: &measure,
+            load: Some((&file, IMAGE_FROM)),
+            icount: false,
+            timeout: 120,
+            dump_after: Some("halted"),
+        })?;
+        let ram = out.ram.ok_or("no RAM dump")?;
+        let p = peak_stack(&measure, &ram)?;
+        println!("    peak stack, {name}: {p} bytes");
+        peak = peak.max(p);
+    }
+
+    step("instruction counts under QEMU -icount (TIM2 counts one per instruction)");
+    let c = bench_counts(None, Sha2::Compact, &cli)?;
+    step("the same with the unrolled SHA-2 backend (not shipped: too large)");
+    let unrolled = firmware(
+        "sbsfu-f4-boot",
+        "f4-boot",
+        &[],
+        Some("target/f4-unrolled"),
+        Sha2::Unrolled,
+    )?;
+    let unrolled_boot = flash_bytes(&unrolled)?.0;
+    let u = bench_counts(Some("target/f4-unrolled"), Sha2::Unrolled, &cli)?;
+
+    let per_kib = |n: u64| n as f64 * 1024.0 / c.image_bytes as f64;
+    let raw = per_kib(c.raw_aes + c.raw_sha);
+    let install = per_kib(c.install);
+    println!();
+    println!("bootloader flash: {flash} bytes");
+    println!("bootloader ram: {} bytes", data + bss + u64::from(peak));
+    println!("ed25519 verify: {} instructions", c.ed25519);
+    println!(
+        "install path: {:.0} instructions per KiB (decrypt + authenticate + hash + program); raw AES-256-GCM + SHA-256: {:.0} per KiB; ratio {:.3}",
+        install,
+        raw,
+        install / raw
+    );
+    println!("boot verification of 1 MiB: {} instructions", c.boot_1mib);
+    println!();
+    println!("details:");
+    println!(
+        "  flash {flash} = code and constants {} + data {data}; ram = data {data} + bss {bss} + peak stack {peak}",
+        flash - data
+    );
+    println!(
+        "  AES-256-GCM {:.1} and SHA-256 {:.1} instructions per byte; a 16 KiB install at reset (check, install, verify): {} instructions",
+        c.raw_aes as f64 / c.image_bytes as f64,
+        c.raw_sha as f64 / c.image_bytes as f64,
+        c.reset_install
+    );
+    println!(
+        "  budgets: flash <= 65536 ({}), ram <= 16384 ({}), install path <= 1.1 x raw ({}), boot verification of 1 MiB <= 45000000 ({})",
+        verdict(flash <= 65536),
+        verdict(data + bss + u64::from(peak) <= 16384),
+        verdict(install / raw <= 1.1),
+        verdict(c.boot_1mib <= 45_000_000)
+    );
+    println!(
+        "  with the unrolled SHA-2 backend: bootloader flash {unrolled_boot} bytes, SHA-256 {:.1} instructions per byte, boot verification of 1 MiB {} instructions, ed25519 {}",
+        u.raw_sha as f64 / u.image_bytes as f64,
+        u.boot_1mib,
+        u.ed25519
+    );
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
