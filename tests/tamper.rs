@@ -353,3 +353,25 @@ fn a_corrupt_chunk_never_reaches_flash() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any single-byte change of a valid container, anywhere, is rejected.
+    #[test]
+    fn any_single_byte_change_is_rejected(
+        len in 0usize..1500,
+        encrypted: bool,
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        new in proptest::prelude::any::<u8>(),
+    ) {
+        let c = Spec::new(encrypted, CHUNK).seal(&image(len, 9));
+        let i = at.index(c.len());
+        proptest::prop_assume!(c[i] != new);
+        let mut bad = c.clone();
+        bad[i] = new;
+        let out = install(&DeviceConfig::default(), &bad, Split::Whole);
+        proptest::prop_assert!(out.result.is_err(), "byte {} changed to {:#04x} accepted", i, new);
+        out.assert_nothing_before_signature();
+    }
+}

@@ -48,3 +48,30 @@ fn encrypted_known_answer() {
 fn signed_only_known_answer() {
     check("kat-signed.sfu", false);
 }
+
+/// The key set: root key seed `04 x 32`, epoch 7, target `stm32f405`, trusting the signer
+/// (`01 x 32`) and seed `05 x 32`, in that order.
+#[test]
+fn keyset_known_answer() {
+    use sbsfu_format::keyset::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
+    let root = signing_key(4);
+    let keys = [
+        signing_key(1).verifying_key().to_bytes(),
+        signing_key(5).verifying_key().to_bytes(),
+    ];
+    let set = KeySet::new(7, "stm32f405", root.verifying_key().as_bytes(), &keys).unwrap();
+    let mut buf = [0u8; MAX_KEYSET_LEN];
+    let signed = SignedKeySet::sign(set, &root).unwrap();
+    let bytes = signed.encode(&mut buf);
+    if std::env::var_os("SBSFU_BLESS").is_some() {
+        std::fs::write(vector("kat-keyset.sks"), bytes).unwrap();
+    }
+    let kat = std::fs::read(vector("kat-keyset.sks")).unwrap();
+    assert!(
+        kat == bytes,
+        "kat-keyset.sks: the key-set encoder no longer produces the checked-in bytes"
+    );
+    let parsed = SignedKeySet::parse(&kat).unwrap();
+    parsed.verify(&root.verifying_key()).unwrap();
+    assert_eq!(parsed.set.keys(), &keys);
+}

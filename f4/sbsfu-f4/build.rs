@@ -1,6 +1,6 @@
-//! Embeds the trusted signing key and the device key as raw bytes. Defaults to the published
-//! development keys in keys-example/; a production build sets SBSFU_SIGNING_PUB (an SPKI PEM)
-//! and SBSFU_DEVICE_KEY (an sbsfu device key PEM).
+//! Embeds the trusted signing key, the root key (signs key-set updates) and the device key as raw
+//! bytes. Defaults to the published development keys in keys-example/; a production build sets
+//! SBSFU_SIGNING_PUB and SBSFU_ROOT_PUB (SPKI PEMs) and SBSFU_DEVICE_KEY (an sbsfu device key PEM).
 
 use std::env;
 use std::fs;
@@ -42,29 +42,50 @@ fn pem_body(path: &Path, label: &str) -> Vec<u8> {
     base64(&text[start + begin.len()..stop])
 }
 
+/// An Ed25519 SPKI: 12 bytes of DER prefix and the 32-byte key.
+fn ed25519_spki(path: &Path) -> Vec<u8> {
+    let spki = pem_body(path, "PUBLIC KEY");
+    assert!(
+        spki.len() == 44
+            && spki.starts_with(&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]),
+        "{}: not an Ed25519 public key",
+        path.display()
+    );
+    spki
+}
+
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../keys-example");
     let signing = env::var_os("SBSFU_SIGNING_PUB")
         .map(PathBuf::from)
         .unwrap_or(root.join("signing.pub.pem"));
+    let root_pub = env::var_os("SBSFU_ROOT_PUB")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("root.pub.pem"));
     let device = env::var_os("SBSFU_DEVICE_KEY")
         .map(PathBuf::from)
         .unwrap_or(root.join("device.key"));
     println!("cargo:rerun-if-env-changed=SBSFU_SIGNING_PUB");
     println!("cargo:rerun-if-env-changed=SBSFU_DEVICE_KEY");
+    println!("cargo:rerun-if-env-changed=SBSFU_ROOT_PUB");
     println!("cargo:rerun-if-changed={}", signing.display());
+    println!("cargo:rerun-if-changed={}", root_pub.display());
     println!("cargo:rerun-if-changed={}", device.display());
-    // An Ed25519 SPKI is 12 bytes of DER prefix and the 32-byte key.
-    let spki = pem_body(&signing, "PUBLIC KEY");
-    assert!(
-        spki.len() == 44
-            && spki.starts_with(&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]),
-        "{}: not an Ed25519 public key",
-        signing.display()
-    );
+    let spki = ed25519_spki(&signing);
+    let root_spki = ed25519_spki(&root_pub);
     let key = pem_body(&device, "SBSFU AES256 DEVICE KEY");
     assert_eq!(key.len(), 32, "{}: not a device key", device.display());
+    let firmware = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none");
+    if firmware
+        && (env::var_os("SBSFU_SIGNING_PUB").is_none() || env::var_os("SBSFU_DEVICE_KEY").is_none())
+    {
+        println!(
+            "cargo:warning=this firmware trusts the PUBLISHED development keys of keys-example/: \
+             never ship it (set SBSFU_SIGNING_PUB and SBSFU_DEVICE_KEY to your keys)"
+        );
+    }
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     fs::write(out.join("signing.pub.raw"), &spki[12..]).unwrap();
+    fs::write(out.join("root.pub.raw"), &root_spki[12..]).unwrap();
     fs::write(out.join("device.key.raw"), &key).unwrap();
 }

@@ -56,7 +56,7 @@ impl CounterStore for FlashCounter<'_> {
 mod tests {
     use super::*;
     use crate::flash::FlashRegion;
-    use crate::sim::{Cut, SimFlash, Tear};
+    use crate::sim::{SimFlash, Tear, each_power_cut};
 
     fn with_counter<T>(flash: &mut SimFlash, f: impl FnOnce(&mut FlashCounter<'_>) -> T) -> T {
         let map = flash.geometry();
@@ -92,43 +92,36 @@ mod tests {
     #[test]
     fn power_cut_during_advances_never_goes_backwards() {
         // Cut every operation of 70 advances (two compactions), in every way.
-        let mut probe = SimFlash::stm32f405();
-        probe.count_from_here();
-        for v in 1..=70 {
-            with_counter(&mut probe, |c| c.advance(v)).unwrap();
-        }
-        let n = probe.ops();
-        let mut points = 0;
-        for k in 1..=n {
-            for tear in [
-                Tear::Before,
-                Tear::After,
-                Tear::Prefix(7),
-                Tear::PartialByte { n: 2, mask: 0x3 },
-            ] {
-                points += 1;
-                let mut f = SimFlash::stm32f405();
-                f.arm(Cut { op: k, tear });
-                let mut acknowledged = 0;
+        let tears = [
+            Tear::Before,
+            Tear::After,
+            Tear::Prefix(7),
+            Tear::PartialByte { n: 2, mask: 0x3 },
+        ];
+        let points = each_power_cut(
+            &tears,
+            SimFlash::stm32f405,
+            |f| {
                 let mut seen = 0;
                 for v in 1..=70 {
-                    if with_counter(&mut f, |c| c.advance(v)).is_err() {
-                        break;
+                    if with_counter(f, |c| c.advance(v)).is_err() {
+                        return v as usize - 1;
                     }
-                    acknowledged = v;
                     // While power is on, reads never go backwards either.
-                    let r = with_counter(&mut f, |c| c.read()).unwrap();
+                    let r = with_counter(f, |c| c.read()).unwrap();
                     assert!(r >= seen);
                     seen = r;
                 }
-                f.revive();
-                let after = with_counter(&mut f, |c| c.read()).unwrap();
+                70
+            },
+            |f, acknowledged, cut| {
+                let after = with_counter(f, |c| c.read()).unwrap() as usize;
                 assert!(
                     after == acknowledged || after == acknowledged + 1,
-                    "cut {k} {tear:?}: {after} after acknowledging {acknowledged}"
+                    "{cut:?}: {after} after acknowledging {acknowledged}"
                 );
-            }
-        }
+            },
+        );
         assert!(points > 200);
     }
 }

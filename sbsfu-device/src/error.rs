@@ -81,6 +81,14 @@ pub enum Error {
     NoImage,
     /// An update is in progress (pending, installing or on trial): confirm or reset first.
     Busy,
+    /// A key-set update is not newer than the set in force (a lower epoch, or the same epoch
+    /// with other keys).
+    StaleKeySet {
+        /// Epoch of the update.
+        epoch: u32,
+        /// Epoch of the set in force.
+        current: u32,
+    },
 }
 
 impl From<sbsfu_format::Error> for Error {
@@ -126,6 +134,7 @@ impl Error {
             Error::CorruptState => "boot state cannot be read or written",
             Error::NoImage => "no bootable image",
             Error::Busy => "an update is already in progress",
+            Error::StaleKeySet { .. } => "key set is not newer than the one in force",
         }
     }
 }
@@ -133,6 +142,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Error::Format(
+                e @ (sbsfu_format::Error::NotAKeySet
+                | sbsfu_format::Error::MalformedKeySet
+                | sbsfu_format::Error::InvalidKeySet),
+            ) => write!(f, "{e}"),
             Error::Format(e) => write!(f, "invalid container: {e}"),
             Error::UnknownSigner(id) => write!(f, "signed by untrusted key {id}"),
             Error::Authentication => f.write_str("authentication failed"),
@@ -181,6 +195,10 @@ impl fmt::Display for Error {
             Error::CorruptState => f.write_str("boot state cannot be read or written"),
             Error::NoImage => f.write_str("no bootable image"),
             Error::Busy => f.write_str("an update is already in progress"),
+            Error::StaleKeySet { epoch, current } => write!(
+                f,
+                "key set epoch {epoch} is not newer than the epoch {current} in force"
+            ),
         }
     }
 }

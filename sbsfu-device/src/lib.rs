@@ -8,6 +8,9 @@
 //! `NorFlash`, erasing each sector once as writing reaches it, and reports success only once the
 //! image digest matched and the container ended exactly where its header said.
 //!
+//! Beyond one install: [`boot`] makes updates power-safe (staging, trial boot, revert,
+//! anti-rollback), and [`key_store`] rotates and revokes the signing keys under a root key.
+//!
 //! RAM is bounded by the const-generic chunk buffer (`N` bytes, at least the container's chunk
 //! size) plus about 1 KiB of state; plaintext and keys are wiped after use.
 //!
@@ -71,6 +74,7 @@ pub mod flash;
 pub mod head;
 pub mod install;
 pub mod journal;
+pub mod key_store;
 pub mod keys;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -82,6 +86,7 @@ pub mod verify;
 pub use error::Error;
 pub use flash::{FlashRegion, Region, STM32F405_SECTORS, SectorMap, Sectors, Uniform};
 pub use install::{Installed, Installer};
+pub use key_store::{KeyStore, TrustedSet};
 pub use keys::{Policy, TrustedKey};
 pub use sbsfu_format as format;
 pub use stream::{Event, Opener};

@@ -358,6 +358,38 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
     }
 }
 
+/// Cuts power at every erase or write of a scenario, in each of `tears`, and checks the outcome.
+///
+/// `steps` runs the scenario on `flash`, step by step, stopping at the first failed step, and
+/// returns how many steps were acknowledged. It is first run once without a cut to count the
+/// operations; then, for each operation and tear, on a fresh flash from `fresh` with that cut
+/// armed, after which power comes back and `check(flash, acknowledged, cut)` judges the state.
+/// Returns the number of cut points run.
+pub fn each_power_cut<const W: usize, const E: usize>(
+    tears: &[Tear],
+    mut fresh: impl FnMut() -> SimFlash<W, E>,
+    mut steps: impl FnMut(&mut SimFlash<W, E>) -> usize,
+    mut check: impl FnMut(&mut SimFlash<W, E>, usize, Cut),
+) -> usize {
+    let mut probe = fresh();
+    probe.count_from_here();
+    steps(&mut probe);
+    let n = probe.ops();
+    let mut points = 0;
+    for op in 1..=n {
+        for tear in tears {
+            let cut = Cut { op, tear: *tear };
+            let mut flash = fresh();
+            flash.arm(cut);
+            let acknowledged = steps(&mut flash);
+            flash.revive();
+            check(&mut flash, acknowledged, cut);
+            points += 1;
+        }
+    }
+    points
+}
+
 /// A write-once, sequential NOR flash that streams what is programmed to `out`.
 ///
 /// Erasing is tracked as a high-water mark over uniform sectors of [`SinkFlash::SECTOR`] bytes;

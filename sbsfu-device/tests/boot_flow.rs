@@ -179,3 +179,50 @@ fn layouts_are_checked() {
     };
     assert_eq!(tiny_meta.check(&flashes), Err(Error::InvalidLayout));
 }
+
+#[test]
+fn container_slots_hold_only_what_was_received() {
+    // Where the slots are external flash, neither the plaintext nor the content key may land
+    // there: a slot holds the encrypted container byte for byte, and no 16-byte window of the
+    // plaintext image appears anywhere in either slot.
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    dev.stage(&im.new_c, true).unwrap();
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "new");
+    let slot = |i: usize| {
+        let start = (LAYOUT.slots[i].address - FLASH) as usize;
+        dev.flash.data()[start..start + LAYOUT.slots[i].len as usize].to_vec()
+    };
+    let (s0, s1) = (slot(0), slot(1));
+    assert_eq!(&s0[..im.old_c.len()], &im.old_c[..]);
+    assert_eq!(&s1[..im.new_c.len()], &im.new_c[..]);
+    for (image, name) in [(&im.old, "old"), (&im.new, "new")] {
+        let windows: std::collections::HashSet<&[u8]> =
+            image.chunks(16).filter(|w| w.len() == 16).collect();
+        for s in [&s0, &s1] {
+            assert!(
+                s.windows(16).step_by(1).all(|w| !windows.contains(w)),
+                "plaintext of the {name} image found in a container slot"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_container_changed_after_its_check_is_caught_by_the_install() {
+    // The staged container passed the full check (the state says Installing); then the slot
+    // changes (an attacker with access to external flash, or bit rot). The install verifies
+    // every chunk again, fails, and the device ends up on the old image: nothing checked earlier
+    // is trusted.
+    let im = Images::new(true);
+    let mut dev = provisioned(&im, false);
+    dev.stage(&im.new_c, true).unwrap();
+    dev.with_state(|s| s.phase = Phase::Installing { slot: 1 });
+    let slot1 = (LAYOUT.slots[1].address - FLASH) as usize;
+    dev.flash.data_mut()[slot1 + im.new_c.len() - 3000] ^= 0x01;
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "old");
+    assert!(!b.trial);
+    assert_eq!(dev.floor(), 5);
+}

@@ -37,6 +37,12 @@ pub enum Error {
     BufferTooSmall,
     /// A signature, tag, link, wrapped key or digest did not verify.
     Authentication,
+    /// The first eight bytes are not the key-set magic.
+    NotAKeySet,
+    /// A key-set file does not decode: bad length, non-canonical body or trailing bytes.
+    MalformedKeySet,
+    /// A key set lists no key, too many, a repeated, invalid or weak key, or its own root key.
+    InvalidKeySet,
 }
 
 impl Error {
@@ -45,7 +51,7 @@ impl Error {
         match self {
             Error::Truncated => "container is truncated",
             Error::BadMagic => "not an sbsfu container (bad magic)",
-            Error::UnsupportedVersion(_) => "unsupported container format version",
+            Error::UnsupportedVersion(_) => "unsupported format version",
             Error::HeaderLength(_) => "header length out of range",
             Error::MalformedHeader => "header is malformed",
             Error::NonCanonicalHeader => "header is not canonically encoded",
@@ -57,6 +63,9 @@ impl Error {
             Error::TrailingBytes => "container has trailing bytes after the payload",
             Error::BufferTooSmall => "output buffer too small",
             Error::Authentication => "authentication failed",
+            Error::NotAKeySet => "not an sbsfu key set (bad magic)",
+            Error::MalformedKeySet => "key set is malformed",
+            Error::InvalidKeySet => "key set lists no, too many, repeated, weak or root keys",
         }
     }
 }
@@ -66,7 +75,7 @@ impl fmt::Display for Error {
         match self {
             Error::Truncated => f.write_str("container is truncated"),
             Error::BadMagic => f.write_str("not an sbsfu container (bad magic)"),
-            Error::UnsupportedVersion(v) => write!(f, "unsupported container format version {v}"),
+            Error::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
             Error::HeaderLength(n) => write!(
                 f,
                 "header length {n} is outside 1..={}",
@@ -91,6 +100,9 @@ impl fmt::Display for Error {
             Error::TrailingBytes => f.write_str("container has trailing bytes after the payload"),
             Error::BufferTooSmall => f.write_str("output buffer too small"),
             Error::Authentication => f.write_str("authentication failed"),
+            Error::NotAKeySet | Error::MalformedKeySet | Error::InvalidKeySet => {
+                f.write_str(self.as_str())
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! A container is a fixed [`prefix`], a postcard-encoded [`header`], an Ed25519 signature over a
 //! domain-separation context plus the exact prefix and header bytes ([`signed`]), then the payload
 //! as a sequence of chunks ([`layout`], [`chunk`]). `docs/FORMAT.md` specifies it byte by byte.
+//! A [`keyset`] is the separate, root-signed file that rotates the signing keys a device trusts.
 //!
 //! This crate is `no_std`, allocation-free and never panics on any input: every read is checked,
 //! every length is bounded by a named `MAX_*` constant before it is used, and unknown versions and
@@ -28,6 +29,7 @@ pub mod chunk;
 pub mod error;
 pub mod header;
 pub mod keys;
+pub mod keyset;
 pub mod layout;
 pub mod name;
 pub mod prefix;

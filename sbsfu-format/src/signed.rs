@@ -22,12 +22,60 @@ pub const MAX_SIGNED_MESSAGE_LEN: usize = SIGNATURE_CONTEXT.len() + PREFIX_LEN +
 /// payload starts.
 pub const MAX_HEAD_LEN: usize = PREFIX_LEN + MAX_HEADER_LEN + SIGNATURE_LEN;
 
+/// A domain-separation context followed by appended bytes, in one fixed buffer: what an
+/// Ed25519 signature covers, verifiable with `verify_strict` without a copy.
+#[derive(Clone)]
+pub(crate) struct ContextBuf<const N: usize> {
+    buf: [u8; N],
+    context_len: usize,
+    len: usize,
+}
+
+impl<const N: usize> ContextBuf<N> {
+    /// A buffer holding only `context` (which must fit).
+    pub(crate) fn new(context: &[u8]) -> Self {
+        let mut buf = [0u8; N];
+        buf.iter_mut()
+            .zip(context.iter())
+            .for_each(|(o, c)| *o = *c);
+        let len = context.len().min(N);
+        Self {
+            buf,
+            context_len: len,
+            len,
+        }
+    }
+
+    /// Appends bytes.
+    pub(crate) fn extend(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(Error::BufferTooSmall)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(Error::BufferTooSmall)?
+            .copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Everything: context and appended bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The appended bytes alone.
+    pub(crate) fn body(&self) -> &[u8] {
+        self.buf.get(self.context_len..self.len).unwrap_or(&[])
+    }
+}
+
 /// The signed message: context, prefix, header, held in one fixed buffer so that it can be
 /// verified with `verify_strict` without a copy.
 #[derive(Clone)]
 pub struct SignedMessage {
-    buf: [u8; MAX_SIGNED_MESSAGE_LEN],
-    len: usize,
+    inner: ContextBuf<MAX_SIGNED_MESSAGE_LEN>,
 }
 
 impl Default for SignedMessage {
@@ -39,13 +87,8 @@ impl Default for SignedMessage {
 impl SignedMessage {
     /// A message holding only the context; append the prefix and header with [`Self::extend`].
     pub fn new() -> Self {
-        let mut buf = [0u8; MAX_SIGNED_MESSAGE_LEN];
-        buf.iter_mut()
-            .zip(SIGNATURE_CONTEXT.iter())
-            .for_each(|(o, c)| *o = *c);
         Self {
-            buf,
-            len: SIGNATURE_CONTEXT.len(),
+            inner: ContextBuf::new(SIGNATURE_CONTEXT),
         }
     }
 
@@ -62,33 +105,22 @@ impl SignedMessage {
 
     /// Appends bytes (a streaming receiver adds the prefix and header as they arrive).
     pub fn extend(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(Error::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(Error::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
+        self.inner.extend(bytes)
     }
 
     /// Bytes appended after the context so far (prefix and header).
     pub fn body_len(&self) -> usize {
-        self.len.saturating_sub(SIGNATURE_CONTEXT.len())
+        self.inner.body().len()
     }
 
     /// The whole message, as signed: the "to be signed" bytes for an external signer.
     pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
+        self.inner.as_bytes()
     }
 
     /// The prefix and header, as they appear in the container.
     pub fn container_bytes(&self) -> &[u8] {
-        self.buf
-            .get(SIGNATURE_CONTEXT.len()..self.len)
-            .unwrap_or(&[])
+        self.inner.body()
     }
 
     /// The header bytes alone.

@@ -15,6 +15,10 @@ use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
     after_help = "Exit codes: 0 success, 1 I/O or input error, 2 usage error, 3 container rejected, 4 key error."
 )]
 pub struct Cli {
+    /// Read the passphrase of encrypted key files from the first line of FILE (otherwise from
+    /// SBSFU_KEY_PASSPHRASE, otherwise asked for on a terminal).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -35,6 +39,13 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Verify a container and write the image a device would install.
     Decrypt(DecryptArgs),
+    /// Complete an unsigned container or key set with a signature made elsewhere (HSM, service).
+    AttachSignature(AttachArgs),
+    /// Key sets: rotate and revoke the keys devices trust, under a root key.
+    #[command(subcommand)]
+    Keyset(KeysetCommand),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
 }
 
 /// Kinds of key `keygen` makes.
@@ -58,6 +69,10 @@ pub struct KeygenArgs {
     /// Replace an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Protect the key with a passphrase: from --passphrase-file, SBSFU_KEY_PASSPHRASE, or asked
+    /// for twice on a terminal. Implied by --passphrase-file.
+    #[arg(long)]
+    pub protect: bool,
 }
 
 /// Output formats of `pubkey`.
@@ -87,12 +102,34 @@ pub struct PubkeyArgs {
     pub format: PubkeyFormat,
 }
 
+/// What `sign --in` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Tell from the content: ELF magic, Intel HEX start code, else raw binary.
+    Auto,
+    /// Raw binary (needs --load-address).
+    Bin,
+    /// Intel HEX.
+    Hex,
+    /// ELF executable (PT_LOAD segments at their physical addresses).
+    Elf,
+}
+
 /// `sbsfu sign`
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Ed25519 signing key (PKCS#8 PEM).
-    #[arg(long, value_name = "PEM")]
-    pub key: PathBuf,
+    /// Ed25519 signing key (PKCS#8 PEM, plain or passphrase-protected).
+    #[arg(
+        long,
+        value_name = "PEM",
+        required_unless_present = "pubkey",
+        conflicts_with = "pubkey"
+    )]
+    pub key: Option<PathBuf>,
+    /// Sign elsewhere (HSM, signing service): the signer's public key. Writes --unsigned-out and
+    /// --tbs-out instead of --out; complete with `sbsfu attach-signature`.
+    #[arg(long, value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
+    pub pubkey: Option<PathBuf>,
     /// Encrypt the payload for devices holding this AES-256 device key.
     #[arg(long, value_name = "KEY")]
     pub encrypt_key: Option<PathBuf>,
@@ -108,18 +145,33 @@ pub struct SignArgs {
     /// Plaintext bytes per chunk: a power of two from 64 to 65536, at most the device's buffer.
     #[arg(long, value_parser = parse_u32, default_value_t = DEFAULT_CHUNK_SIZE, value_name = "BYTES")]
     pub chunk_size: u32,
-    /// Address the image is installed at (the start of its region on the device).
+    /// Address the image is installed at (the start of its region on the device). HEX and ELF
+    /// files carry it; if given too, it must agree with them.
     #[arg(long, value_parser = parse_u32, value_name = "ADDR")]
     pub load_address: Option<u32>,
-    /// Destination region on the device.
+    /// Destination region on the device: `app`, or a data region (e.g. `data`, `qspi`).
     #[arg(long, default_value = "app", value_name = "NAME")]
     pub region: String,
-    /// The firmware image (raw binary).
+    /// The image: raw binary, Intel HEX or ELF.
     #[arg(long = "in", value_name = "IMAGE")]
     pub input: PathBuf,
+    /// What --in holds.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
     /// The container to write.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "pubkey",
+        conflicts_with = "pubkey"
+    )]
+    pub out: Option<PathBuf>,
+    /// With --pubkey: the container, its signature slot zeroed.
+    #[arg(long, value_name = "FILE", requires = "pubkey")]
+    pub unsigned_out: Option<PathBuf>,
+    /// With --pubkey: the exact bytes to sign with Ed25519 (pure, not pre-hashed).
+    #[arg(long, value_name = "FILE", requires = "pubkey")]
+    pub tbs_out: Option<PathBuf>,
     /// Accept the published development keys from keys-example/.
     #[arg(long)]
     pub allow_dev_key: bool,
@@ -143,8 +195,23 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
     /// A trusted signing public key (PEM); repeat for several.
-    #[arg(long = "pubkey", required = true, value_name = "PEM")]
+    #[arg(
+        long = "pubkey",
+        required_unless_present = "keyset",
+        value_name = "PEM"
+    )]
     pub pubkeys: Vec<PathBuf>,
+    /// Trust the keys of this key set (verified under --root) instead of --pubkey.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "root",
+        conflicts_with = "pubkeys"
+    )]
+    pub keyset: Option<PathBuf>,
+    /// The root public key that signs key sets.
+    #[arg(long, value_name = "PEM", requires = "keyset")]
+    pub root: Option<PathBuf>,
     /// A device key to unwrap content keys with; repeat for several.
     #[arg(long = "decrypt-key", value_name = "KEY")]
     pub decrypt_keys: Vec<PathBuf>,
@@ -187,6 +254,118 @@ pub struct DecryptArgs {
     pub out: PathBuf,
 }
 
+/// `sbsfu attach-signature`
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The signer's public key (the one given to `sign --pubkey` or `keyset create --root-pubkey`).
+    #[arg(long, value_name = "PEM")]
+    pub pubkey: PathBuf,
+    /// The raw 64-byte Ed25519 signature of the .tbs file.
+    #[arg(long, value_name = "FILE")]
+    pub sig: PathBuf,
+    /// The unsigned container or key set.
+    #[arg(value_name = "UNSIGNED")]
+    pub unsigned: PathBuf,
+    /// The signed file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `sbsfu keyset ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysetCommand {
+    /// Make a key-set update: the keys devices trust from now on, signed by the root key.
+    Create(KeysetCreateArgs),
+    /// Print a key set's fields (nothing verified).
+    Inspect(KeysetInspectArgs),
+    /// Check a key set's signature under the root key, and its target and epoch.
+    Verify(KeysetVerifyArgs),
+}
+
+/// `sbsfu keyset create`
+#[derive(Debug, Args)]
+pub struct KeysetCreateArgs {
+    /// The root key (PKCS#8 PEM). It signs key sets only, never firmware.
+    #[arg(
+        long,
+        value_name = "PEM",
+        required_unless_present = "root_pubkey",
+        conflicts_with = "root_pubkey"
+    )]
+    pub root_key: Option<PathBuf>,
+    /// Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out.
+    #[arg(long, value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
+    pub root_pubkey: Option<PathBuf>,
+    /// Epoch: higher than the set devices hold now.
+    #[arg(long, value_parser = parse_u32, value_name = "N")]
+    pub epoch: u32,
+    /// Device class.
+    #[arg(long, value_name = "NAME")]
+    pub target: String,
+    /// A public key to trust for firmware (up to 4; repeat). Keys not listed are revoked.
+    #[arg(long = "signer", required = true, value_name = "PEM")]
+    pub signers: Vec<PathBuf>,
+    /// The key set to write.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "root_pubkey",
+        conflicts_with = "root_pubkey"
+    )]
+    pub out: Option<PathBuf>,
+    /// With --root-pubkey: the key set, its signature zeroed.
+    #[arg(long, value_name = "FILE", requires = "root_pubkey")]
+    pub unsigned_out: Option<PathBuf>,
+    /// With --root-pubkey: the exact bytes to sign.
+    #[arg(long, value_name = "FILE", requires = "root_pubkey")]
+    pub tbs_out: Option<PathBuf>,
+    /// Accept the published development root key from keys-example/.
+    #[arg(long)]
+    pub allow_dev_key: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbsfu keyset inspect`
+#[derive(Debug, Args)]
+pub struct KeysetInspectArgs {
+    /// The key set.
+    #[arg(value_name = "KEYSET")]
+    pub keyset: PathBuf,
+    /// Print the fields as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbsfu keyset verify`
+#[derive(Debug, Args)]
+pub struct KeysetVerifyArgs {
+    /// The root public key.
+    #[arg(long, value_name = "PEM")]
+    pub root: PathBuf,
+    /// The key set.
+    #[arg(value_name = "KEYSET")]
+    pub keyset: PathBuf,
+    /// The device's target; defaults to the key set's own.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The epoch the device holds now: the set must be newer.
+    #[arg(long, value_parser = parse_u32, value_name = "N")]
+    pub current_epoch: Option<u32>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sbsfu completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 impl Command {
     /// Whether the command was asked for JSON output.
     pub fn json(&self) -> bool {
@@ -194,6 +373,9 @@ impl Command {
             Command::Sign(a) => a.json,
             Command::Inspect(a) => a.json,
             Command::Verify(a) => a.json,
+            Command::Keyset(KeysetCommand::Create(a)) => a.json,
+            Command::Keyset(KeysetCommand::Inspect(a)) => a.json,
+            Command::Keyset(KeysetCommand::Verify(a)) => a.json,
             _ => false,
         }
     }

@@ -44,6 +44,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An external signature does not verify.
+    Signature {
+        /// The signature file.
+        sig: PathBuf,
+        /// The public key it was checked under.
+        pubkey: PathBuf,
+    },
     /// The container is malformed, or a device would reject it.
     Rejected {
         /// The container.
@@ -59,7 +66,7 @@ impl Error {
         match self {
             Error::Io { .. } | Error::Exists(_) | Error::Input { .. } => EXIT_FAILURE,
             Error::Usage(_) => EXIT_USAGE,
-            Error::Rejected { .. } => EXIT_REJECTED,
+            Error::Rejected { .. } | Error::Signature { .. } => EXIT_REJECTED,
             Error::Key { .. } | Error::DevKey(_) => EXIT_KEY,
         }
     }
@@ -107,6 +114,13 @@ impl fmt::Display for Error {
             ),
             Error::Usage(m) => f.write_str(m),
             Error::Input { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Error::Signature { sig, pubkey } => write!(
+                f,
+                "{}: does not verify under {}: it must be the Ed25519 signature of exactly the \
+                 .tbs bytes of this file, made with that key",
+                sig.display(),
+                pubkey.display()
+            ),
             Error::Rejected { path, error } => write!(f, "{}: rejected: {error}", path.display()),
         }
     }

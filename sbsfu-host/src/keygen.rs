@@ -5,34 +5,57 @@ use sbsfu_format::{DeviceKey, KeyId};
 
 use crate::cli::{KeyType, KeygenArgs, PubkeyArgs, PubkeyFormat};
 use crate::error::{Error, Result};
-use crate::keys::{device_key_pem, public_key_pem, random_bytes, read_public_key, signing_key_pem};
+use crate::keys::{
+    device_key_pem, encrypted_device_key_pem, encrypted_signing_key_pem, public_key_pem,
+    random_bytes, read_public_key, signing_key_pem,
+};
 use crate::output::{Output, PRIVATE, PUBLIC};
+use crate::passphrase::Passphrase;
 
-/// Generates a key into `args.out` (mode 0600, never over an existing file unless `--force`).
-pub fn keygen(args: &KeygenArgs) -> Result<String> {
+/// Generates a key into `args.out` (mode 0600, never over an existing file unless `--force`),
+/// passphrase-protected with `--protect` or `--passphrase-file`.
+pub fn keygen(args: &KeygenArgs, pass: &Passphrase) -> Result<String> {
     let mut out = Output::create(&args.out, args.force, PRIVATE)?;
+    let passphrase = if args.protect || pass.has_file() {
+        Some(pass.for_new_key(&args.out)?)
+    } else {
+        None
+    };
     let seed = zeroize::Zeroizing::new(random_bytes::<32>().map_err(|e| Error::io(&args.out, e))?);
     let (pem, id) = match args.key_type {
         KeyType::Ed25519 => {
             let key = SigningKey::from_bytes(&seed);
-            (
-                signing_key_pem(&key)?,
-                KeyId::of_ed25519(key.verifying_key().as_bytes()),
-            )
+            let pem = match &passphrase {
+                Some(p) => encrypted_signing_key_pem(&key, p)?,
+                None => signing_key_pem(&key)?,
+            };
+            (pem, KeyId::of_ed25519(key.verifying_key().as_bytes()))
         }
         KeyType::Aes256 => {
             let key = DeviceKey::from_bytes(*seed);
-            (device_key_pem(&key)?, key.id())
+            let pem = match &passphrase {
+                Some(p) => encrypted_device_key_pem(&key, p)?,
+                None => device_key_pem(&key)?,
+            };
+            (pem, key.id())
         }
     };
     out.write_all(pem.as_bytes())?;
     out.commit()?;
-    Ok(format!("wrote {} (key id {id})", args.out.display()))
+    let protection = if passphrase.is_some() {
+        ", passphrase-protected"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "wrote {} (key id {id}{protection})",
+        args.out.display()
+    ))
 }
 
 /// Exports a public key in `args.format`: into `--out`, or returned for standard output.
-pub fn pubkey(args: &PubkeyArgs) -> Result<Vec<u8>> {
-    let key = read_public_key(&args.key)?;
+pub fn pubkey(args: &PubkeyArgs, pass: &Passphrase) -> Result<Vec<u8>> {
+    let key = read_public_key(&args.key, pass)?;
     let bytes = render(&key, args.format)?;
     match &args.out {
         Some(path) => {

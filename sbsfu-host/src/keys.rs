@@ -4,16 +4,22 @@
 use std::fs;
 use std::path::Path;
 
+use ::pkcs8::der::asn1::OctetStringRef;
 use ::pkcs8::der::pem::{self, LineEnding};
+use ::pkcs8::der::{Decode, Encode, SecretDocument};
+use ::pkcs8::spki::AlgorithmIdentifierRef;
+use ::pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
 use ed25519_dalek::pkcs8::{
     self, DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::TryRng;
+use rand::rngs::SysRng;
 use sbsfu_format::{DeviceKey, KeyId};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::passphrase::Passphrase;
 
 /// PEM label of a device key file.
 pub const DEVICE_KEY_LABEL: &str = "SBSFU AES256 DEVICE KEY";
@@ -23,17 +29,19 @@ pub const DEVICE_KEY_LABEL: &str = "SBSFU AES256 DEVICE KEY";
 pub const DEV_SIGNING_KEY_ID: &str = "a9f80929a4145aa5";
 /// Key id of the development device key in `keys-example/device.key`.
 pub const DEV_DEVICE_KEY_ID: &str = "4627aaf9b624390b";
+/// Key id of the development root key in `keys-example/root.pem` (signs key sets).
+pub const DEV_ROOT_KEY_ID: &str = "45b8c2d5dfb5d43e";
 
 /// Whether `id` names one of the published development keys.
 pub fn is_dev_key(id: KeyId) -> bool {
     let id = id.to_string();
-    id == DEV_SIGNING_KEY_ID || id == DEV_DEVICE_KEY_ID
+    id == DEV_SIGNING_KEY_ID || id == DEV_DEVICE_KEY_ID || id == DEV_ROOT_KEY_ID
 }
 
 /// 32 bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
     let mut out = [0u8; N];
-    rand::rngs::SysRng
+    SysRng
         .try_fill_bytes(&mut out)
         .map_err(|e| std::io::Error::other(format!("OS random number generator failed: {e}")))?;
     Ok(out)
@@ -50,15 +58,58 @@ fn pem_label(text: &str) -> Option<&str> {
     pem::decode_label(text.as_bytes()).ok()
 }
 
-/// Reads an Ed25519 private key (PKCS#8 PEM).
-pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
+/// PEM label of a passphrase-protected PKCS#8 key (RFC 5958 `EncryptedPrivateKeyInfo`).
+pub const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+
+/// id-Ed25519 (RFC 8410).
+const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// id-aes256-GCM (NIST): the algorithm of an encrypted device key's PKCS#8 wrapper, since a
+/// device key is used with AES-256-GCM only.
+const AES256_GCM_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.46");
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM into its PKCS#8 DER.
+fn decrypt_pem(path: &Path, text: &str, pass: &Passphrase) -> Result<SecretDocument> {
+    let (_, der) = pem::decode_vec(text.as_bytes())
+        .map_err(|e| Error::key(path, format!("not a valid PEM file ({e})")))?;
+    let encrypted = EncryptedPrivateKeyInfoRef::from_der(&der)
+        .map_err(|e| Error::key(path, format!("not an encrypted PKCS#8 key ({e})")))?;
+    let passphrase = pass.for_key(path)?;
+    encrypted
+        .decrypt(passphrase.as_bytes())
+        .map_err(|_| Error::key(path, "wrong passphrase (or a damaged key file)"))
+}
+
+/// The algorithm of a decrypted PKCS#8 key.
+fn algorithm_of(path: &Path, der: &SecretDocument) -> Result<ObjectIdentifier> {
+    PrivateKeyInfoRef::from_der(der.as_bytes())
+        .map(|k| k.algorithm.oid)
+        .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))
+}
+
+/// Reads an Ed25519 private key: PKCS#8 PEM, plain or passphrase-protected.
+pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
     let text = read_text(path)?;
+    let not_ed25519 =
+        |e: pkcs8::Error| Error::key(path, format!("not an Ed25519 PKCS#8 private key ({e})"));
     match pem_label(&text) {
-        Some("PRIVATE KEY") => SigningKey::from_pkcs8_pem(&text)
-            .map_err(|e| Error::key(path, format!("not an Ed25519 PKCS#8 private key ({e})"))),
-        Some("ENCRYPTED PRIVATE KEY") => Err(Error::key(
+        Some("PRIVATE KEY") => SigningKey::from_pkcs8_pem(&text).map_err(not_ed25519),
+        Some(ENCRYPTED_LABEL) => {
+            let der = decrypt_pem(path, &text, pass)?;
+            match algorithm_of(path, &der)? {
+                ED25519_OID => SigningKey::from_pkcs8_der(der.as_bytes()).map_err(not_ed25519),
+                AES256_GCM_OID => Err(Error::key(
+                    path,
+                    "is a device key (AES-256), not an Ed25519 signing key",
+                )),
+                oid => Err(Error::key(
+                    path,
+                    format!("is a {oid} key, not an Ed25519 signing key"),
+                )),
+            }
+        }
+        Some(DEVICE_KEY_LABEL) => Err(Error::key(
             path,
-            "is passphrase-protected; passphrase-protected keys are not supported yet",
+            "is a device key (AES-256), not an Ed25519 signing key",
         )),
         Some(other) => Err(Error::key(
             path,
@@ -69,13 +120,13 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
 }
 
 /// Reads an Ed25519 public key: SPKI PEM (`PUBLIC KEY`), or the public half of a private key.
-pub fn read_public_key(path: &Path) -> Result<VerifyingKey> {
+pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
     let text = read_text(path)?;
     match pem_label(&text) {
         Some("PUBLIC KEY") => VerifyingKey::from_public_key_pem(&text)
             .map_err(|e| Error::key(path, format!("not an Ed25519 public key ({e})"))),
-        Some("PRIVATE KEY" | "ENCRYPTED PRIVATE KEY") => {
-            read_signing_key(path).map(|k| k.verifying_key())
+        Some("PRIVATE KEY" | ENCRYPTED_LABEL) => {
+            read_signing_key(path, pass).map(|k| k.verifying_key())
         }
         Some(other) => Err(Error::key(
             path,
@@ -85,23 +136,77 @@ pub fn read_public_key(path: &Path) -> Result<VerifyingKey> {
     }
 }
 
-/// Reads a device key file.
-pub fn read_device_key(path: &Path) -> Result<DeviceKey> {
+/// Reads a device key file: our PEM block of 32 bytes, or an encrypted PKCS#8 wrapper of it.
+pub fn read_device_key(path: &Path, pass: &Passphrase) -> Result<DeviceKey> {
     let text = read_text(path)?;
     let (label, bytes) = pem::decode_vec(text.as_bytes())
         .map_err(|_| Error::key(path, "not a device key (expected a PEM block)"))?;
     let bytes = Zeroizing::new(bytes);
-    if label != DEVICE_KEY_LABEL {
-        return Err(Error::key(
-            path,
-            format!("expected a PEM {DEVICE_KEY_LABEL}, found a PEM {label}"),
-        ));
-    }
-    let key: [u8; 32] = bytes
+    let key: Zeroizing<Vec<u8>> = match label {
+        DEVICE_KEY_LABEL => bytes,
+        ENCRYPTED_LABEL => {
+            let der = decrypt_pem(path, &text, pass)?;
+            let info = PrivateKeyInfoRef::from_der(der.as_bytes())
+                .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))?;
+            if info.algorithm.oid != AES256_GCM_OID {
+                return Err(Error::key(
+                    path,
+                    "is a signing key, not a device key (AES-256)",
+                ));
+            }
+            Zeroizing::new(info.private_key.as_bytes().to_vec())
+        }
+        other => {
+            return Err(Error::key(
+                path,
+                format!("expected a PEM {DEVICE_KEY_LABEL}, found a PEM {other}"),
+            ));
+        }
+    };
+    let key: [u8; 32] = key
         .as_slice()
         .try_into()
         .map_err(|_| Error::key(path, "device key is not 32 bytes"))?;
     Ok(DeviceKey::from_bytes(key))
+}
+
+/// Encrypts PKCS#8 DER under `passphrase` (PBES2: scrypt N=2^14, r=8, p=1, the parameters
+/// OpenSSL 3 accepts within its default memory limit, and AES-256-CBC) as PEM.
+fn encrypt_der(der: &[u8], passphrase: &str) -> Result<Zeroizing<String>> {
+    let fail = |e: pkcs8::Error| Error::Usage(format!("encrypting the key failed: {e}"));
+    let info = PrivateKeyInfoRef::from_der(der).map_err(|e| fail(e.into()))?;
+    let doc = info
+        .encrypt_with_rng(&mut SysRng, passphrase.as_bytes())
+        .map_err(fail)?;
+    doc.to_pem(ENCRYPTED_LABEL, LineEnding::LF)
+        .map_err(|e| fail(e.into()))
+}
+
+/// Passphrase-protected PKCS#8 PEM of a signing key, as `openssl pkey -passin` reads it.
+pub fn encrypted_signing_key_pem(key: &SigningKey, passphrase: &str) -> Result<Zeroizing<String>> {
+    let mut pair = pkcs8::KeypairBytes::from(key.clone());
+    pair.public_key = None;
+    let der = pair
+        .to_pkcs8_der()
+        .map_err(|e| Error::Usage(format!("encoding the private key failed: {e}")))?;
+    encrypt_der(der.as_bytes(), passphrase)
+}
+
+/// Passphrase-protected PKCS#8 PEM of a device key (algorithm id-aes256-GCM, the 32 key bytes as
+/// the private key).
+pub fn encrypted_device_key_pem(key: &DeviceKey, passphrase: &str) -> Result<Zeroizing<String>> {
+    let fail =
+        |e: ::pkcs8::der::Error| Error::Usage(format!("encoding the device key failed: {e}"));
+    let octets = OctetStringRef::new(key.as_bytes()).map_err(fail)?;
+    let info = PrivateKeyInfoRef::new(
+        AlgorithmIdentifierRef {
+            oid: AES256_GCM_OID,
+            parameters: None,
+        },
+        octets,
+    );
+    let der = Zeroizing::new(info.to_der().map_err(fail)?);
+    encrypt_der(&der, passphrase)
 }
 
 /// PKCS#8 v1 PEM of a signing key (RFC 8410: the seed only). v2, which also embeds the public
@@ -136,17 +241,30 @@ mod tests {
             .join(name)
     }
 
+    fn none() -> Passphrase {
+        Passphrase::none()
+    }
+
     #[test]
     fn dev_key_ids_match_the_published_files() {
-        let signing = read_signing_key(&example("signing.pem")).unwrap();
-        let public = read_public_key(&example("signing.pub.pem")).unwrap();
+        let signing = read_signing_key(&example("signing.pem"), &none()).unwrap();
+        let public = read_public_key(&example("signing.pub.pem"), &none()).unwrap();
         assert_eq!(signing.verifying_key(), public);
         assert_eq!(
             KeyId::of_ed25519(public.as_bytes()).to_string(),
             DEV_SIGNING_KEY_ID
         );
-        let device = read_device_key(&example("device.key")).unwrap();
+        let device = read_device_key(&example("device.key"), &none()).unwrap();
         assert_eq!(device.id().to_string(), DEV_DEVICE_KEY_ID);
+        let root = read_signing_key(&example("root.pem"), &none()).unwrap();
+        assert_eq!(
+            read_public_key(&example("root.pub.pem"), &none()).unwrap(),
+            root.verifying_key()
+        );
+        assert_eq!(
+            KeyId::of_ed25519(root.verifying_key().as_bytes()).to_string(),
+            DEV_ROOT_KEY_ID
+        );
     }
 
     #[test]
@@ -155,16 +273,87 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.pem");
         fs::write(&p, signing_key_pem(&k).unwrap().as_bytes()).unwrap();
-        assert_eq!(read_signing_key(&p).unwrap().to_bytes(), k.to_bytes());
+        assert_eq!(
+            read_signing_key(&p, &none()).unwrap().to_bytes(),
+            k.to_bytes()
+        );
         let q = dir.path().join("k.pub.pem");
         fs::write(&q, public_key_pem(&k.verifying_key()).unwrap()).unwrap();
-        assert_eq!(read_public_key(&q).unwrap(), k.verifying_key());
-        assert!(matches!(read_device_key(&q), Err(Error::Key { .. })));
-        assert!(matches!(read_signing_key(&q), Err(Error::Key { .. })));
+        assert_eq!(read_public_key(&q, &none()).unwrap(), k.verifying_key());
+        assert!(matches!(
+            read_device_key(&q, &none()),
+            Err(Error::Key { .. })
+        ));
+        assert!(matches!(
+            read_signing_key(&q, &none()),
+            Err(Error::Key { .. })
+        ));
         let d = DeviceKey::from_bytes(random_bytes().unwrap());
         let r = dir.path().join("d.key");
         fs::write(&r, device_key_pem(&d).unwrap().as_bytes()).unwrap();
-        assert_eq!(read_device_key(&r).unwrap().as_bytes(), d.as_bytes());
-        assert!(matches!(read_signing_key(&r), Err(Error::Key { .. })));
+        assert_eq!(
+            read_device_key(&r, &none()).unwrap().as_bytes(),
+            d.as_bytes()
+        );
+        assert!(matches!(
+            read_signing_key(&r, &none()),
+            Err(Error::Key { .. })
+        ));
+    }
+
+    #[test]
+    fn encrypted_keys_round_trip_and_refuse_wrong_passphrases() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        fs::write(&good, "hunter2 but longer\n").unwrap();
+        let bad = dir.path().join("bad");
+        fs::write(&bad, "hunter3 but longer\n").unwrap();
+        let good = Passphrase::new(Some(good));
+        let bad = Passphrase::new(Some(bad));
+
+        let k = SigningKey::from_bytes(&random_bytes().unwrap());
+        let p = dir.path().join("k.pem");
+        let pem = encrypted_signing_key_pem(&k, "hunter2 but longer").unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        fs::write(&p, pem.as_bytes()).unwrap();
+        assert_eq!(
+            read_signing_key(&p, &good).unwrap().to_bytes(),
+            k.to_bytes()
+        );
+        assert_eq!(read_public_key(&p, &good).unwrap(), k.verifying_key());
+        let e = read_signing_key(&p, &bad).unwrap_err();
+        assert!(e.to_string().contains("wrong passphrase"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::EXIT_KEY);
+        assert!(
+            read_device_key(&p, &good)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("is a signing key")
+        );
+
+        let d = DeviceKey::from_bytes(random_bytes().unwrap());
+        let r = dir.path().join("d.key");
+        fs::write(
+            &r,
+            encrypted_device_key_pem(&d, "hunter2 but longer")
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read_device_key(&r, &good).unwrap().as_bytes(), d.as_bytes());
+        assert!(
+            read_device_key(&r, &bad)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("wrong passphrase")
+        );
+        assert!(
+            read_signing_key(&r, &good)
+                .unwrap_err()
+                .to_string()
+                .contains("is a device key")
+        );
     }
 }

@@ -4,12 +4,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod cli;
 pub mod error;
+pub mod image;
 pub mod inspect;
 pub mod keygen;
 pub mod keys;
+pub mod keyset;
 pub mod output;
+pub mod passphrase;
 pub mod report;
 pub mod sign;
 pub mod verify;
@@ -19,29 +23,52 @@ use std::io::{self, Write};
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{Cli, Command};
+use crate::attach::Attached;
+use crate::cli::{Cli, Command, KeysetCommand};
 use crate::error::{Error, Result};
 use crate::output::{Output, PUBLIC};
+use crate::passphrase::Passphrase;
 use crate::verify::run_device;
 
 /// Runs one command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<Vec<u8>> {
+    let pass = Passphrase::new(cli.passphrase_file.clone());
     let mut out = String::new();
     match &cli.command {
         Command::Keygen(a) => {
-            let _ = writeln!(out, "{}", keygen::keygen(a)?);
+            let _ = writeln!(out, "{}", keygen::keygen(a, &pass)?);
         }
-        Command::Pubkey(a) => return keygen::pubkey(a),
+        Command::Pubkey(a) => return keygen::pubkey(a, &pass),
         Command::Sign(a) => {
-            let signed = sign::sign(a)?;
+            let signed = sign::sign(a, &pass)?;
             let h = &signed.sealed.header;
             let header_len = signed.sealed.message.header_bytes().len();
+            let file = signed.file.display().to_string();
             if a.json {
                 let mut m = report::header_json(h, header_len);
-                m.insert("file".into(), json!(a.out.display().to_string()));
+                m.insert("file".into(), json!(file));
+                m.insert("input_format".into(), json!(signed.input.name()));
+                m.insert("signed".into(), json!(signed.tbs.is_none()));
+                if let Some(tbs) = &signed.tbs {
+                    m.insert("tbs_file".into(), json!(tbs.display().to_string()));
+                }
                 json_into(&mut out, m);
             } else {
-                let _ = writeln!(out, "wrote {}", a.out.display());
+                match &signed.tbs {
+                    None => {
+                        let _ = writeln!(out, "wrote {file}");
+                    }
+                    Some(tbs) => {
+                        let _ = writeln!(
+                            out,
+                            "wrote {file} (unsigned) and {} ({} bytes to sign with Ed25519); then \
+                             `sbsfu attach-signature`",
+                            tbs.display(),
+                            signed.sealed.message.as_bytes().len()
+                        );
+                    }
+                }
+                let _ = writeln!(out, "  {:<17}{}", "input", signed.input.name());
                 out.push_str(&report::header_lines(h, header_len));
             }
         }
@@ -72,7 +99,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::Verify(a) => {
-            let v = run_device(&a.container, &a.device, &mut io::sink())?;
+            let v = run_device(&a.container, &a.device, &pass, &mut io::sink())?;
             if a.json {
                 let mut m = report::header_json(&v.header, v.header_len);
                 m.insert("file".into(), json!(a.container.display().to_string()));
@@ -102,7 +129,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let mut file = Output::create(&a.out, true, PUBLIC)?;
             let v = {
                 let mut w = file.writer();
-                let v = run_device(&a.container, &a.device, &mut w)?;
+                let v = run_device(&a.container, &a.device, &pass, &mut w)?;
                 w.flush().map_err(|e| Error::io(&a.out, e))?;
                 v
             };
@@ -118,6 +145,90 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 a.out.display(),
                 v.header.image_len
             );
+        }
+        Command::AttachSignature(a) => {
+            let what = match attach::attach(a, &pass)? {
+                Attached::Container(..) => "container",
+                Attached::KeySet(_) => "key set",
+            };
+            let _ = writeln!(
+                out,
+                "wrote {} (signed {what}; the signature verified under {})",
+                a.out.display(),
+                a.pubkey.display()
+            );
+        }
+        Command::Keyset(KeysetCommand::Create(a)) => {
+            let set = keyset::create(a, &pass)?;
+            let (file, signed) = match (&a.out, &a.unsigned_out) {
+                (Some(p), _) => (p, true),
+                (None, Some(p)) => (p, false),
+                (None, None) => return Err(Error::Usage("give --out or --unsigned-out".into())),
+            };
+            if a.json {
+                let mut m = keyset::json(&set);
+                m.insert("file".into(), json!(file.display().to_string()));
+                if let Some(tbs) = &a.tbs_out {
+                    m.insert("tbs_file".into(), json!(tbs.display().to_string()));
+                }
+                json_into(&mut out, m);
+            } else {
+                if signed {
+                    let _ = writeln!(out, "wrote {}", file.display());
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "wrote {} (unsigned) and {}; sign that with the root key, then \
+                         `sbsfu attach-signature`",
+                        file.display(),
+                        a.tbs_out.as_deref().unwrap_or(file).display()
+                    );
+                }
+                out.push_str(&keyset::lines(&set));
+            }
+        }
+        Command::Keyset(KeysetCommand::Inspect(a)) => {
+            let set = keyset::read(&a.keyset)?;
+            if a.json {
+                let mut m = keyset::json(&set);
+                m.insert("file".into(), json!(a.keyset.display().to_string()));
+                m.insert("signature_verified".into(), json!(false));
+                json_into(&mut out, m);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{}: signature NOT verified (use `sbsfu keyset verify`)",
+                    a.keyset.display()
+                );
+                out.push_str(&keyset::lines(&set));
+            }
+        }
+        Command::Keyset(KeysetCommand::Verify(a)) => {
+            let set = keyset::verify(a, &pass)?;
+            if a.json {
+                let mut m = keyset::json(&set);
+                m.insert("file".into(), json!(a.keyset.display().to_string()));
+                m.insert("verified".into(), json!(true));
+                json_into(&mut out, m);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "OK: {}: signed by the root key, for {}{}",
+                    a.keyset.display(),
+                    set.set.target,
+                    match a.current_epoch {
+                        Some(c) => format!(", newer than epoch {c}"),
+                        None => String::new(),
+                    }
+                );
+                out.push_str(&keyset::lines(&set));
+            }
+        }
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "sbsfu", &mut script);
+            return Ok(script);
         }
     }
     Ok(out.into_bytes())

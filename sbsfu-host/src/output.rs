@@ -90,3 +90,20 @@ impl Output {
         })
     }
 }
+
+/// Commits several outputs of one command: all of them, or (as far as the file system allows)
+/// none. A later rename that fails removes the files already moved into place.
+pub fn commit_all(outputs: Vec<Output>) -> Result<()> {
+    let mut done: Vec<PathBuf> = Vec::new();
+    for o in outputs {
+        let path = o.path().to_owned();
+        if let Err(e) = o.commit() {
+            for p in &done {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        done.push(path);
+    }
+    Ok(())
+}

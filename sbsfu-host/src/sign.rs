@@ -1,34 +1,61 @@
-//! `sbsfu sign`: image in, container out, streamed.
+//! `sbsfu sign`: image in, container out, streamed. With a local key the container is signed at
+//! once; with `--pubkey` it is written unsigned beside the exact bytes an external signer (HSM,
+//! signing service, `openssl pkeyutl`) must sign, for `attach-signature` to complete.
 
-use std::fs::File;
-use std::io::{BufReader, Write};
-use std::path::Path;
+use std::io::{BufReader, Cursor, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::header::MAX_IMAGE_LEN;
 use sbsfu_format::seal::{EncryptParams, SealParams, Sealed, seal, write_signature};
 use sbsfu_format::{ContentKey, KeyId};
 
 use crate::cli::SignArgs;
 use crate::error::{Error, Result};
-use crate::keys::{is_dev_key, random_bytes, read_device_key, read_signing_key};
-use crate::output::{Output, PUBLIC};
+use crate::image::{self, Image, Kind};
+use crate::keys::{is_dev_key, random_bytes, read_device_key, read_public_key, read_signing_key};
+use crate::output::{Output, PUBLIC, commit_all};
+use crate::passphrase::Passphrase;
 
 /// What `sign` produced.
 pub struct Signed {
-    /// The sealed, signed container's header and message.
+    /// The sealed container's header and signed message.
     pub sealed: Sealed,
+    /// What the input was.
+    pub input: Kind,
+    /// Where the container went.
+    pub file: PathBuf,
+    /// With `--pubkey`: where the bytes to sign went (the container is unsigned).
+    pub tbs: Option<PathBuf>,
 }
 
-/// Signs (and encrypts) `args.input` into `args.out`.
-pub fn sign(args: &SignArgs) -> Result<Signed> {
-    let key = read_signing_key(&args.key)?;
-    let public = key.verifying_key().to_bytes();
+/// Who signs.
+enum Signer {
+    Local(SigningKey),
+    External(VerifyingKey),
+}
+
+/// Signs (and encrypts) `args.input`.
+pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
+    let (signer, key_path) = match (&args.key, &args.pubkey) {
+        (Some(k), _) => (Signer::Local(read_signing_key(k, pass)?), k),
+        (None, Some(p)) => (Signer::External(read_public_key(p, pass)?), p),
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --key, or --pubkey to sign elsewhere".into(),
+            ));
+        }
+    };
+    let public = match &signer {
+        Signer::Local(k) => k.verifying_key().to_bytes(),
+        Signer::External(k) => k.to_bytes(),
+    };
     if is_dev_key(KeyId::of_ed25519(&public)) && !args.allow_dev_key {
-        return Err(Error::DevKey(args.key.clone()));
+        return Err(Error::DevKey(key_path.clone()));
     }
     let device_key = match &args.encrypt_key {
         Some(p) => {
-            let k = read_device_key(p)?;
+            let k = read_device_key(p, pass)?;
             if is_dev_key(k.id()) && !args.allow_dev_key {
                 return Err(Error::DevKey(p.clone()));
             }
@@ -37,11 +64,8 @@ pub fn sign(args: &SignArgs) -> Result<Signed> {
         None => None,
     };
 
-    let file = File::open(&args.input).map_err(|e| Error::io(&args.input, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(&args.input, e))?
-        .len();
+    let image = image::open(&args.input, args.input_format)?;
+    let len = image.len();
     let image_len = u32::try_from(len)
         .ok()
         .filter(|l| *l <= MAX_IMAGE_LEN)
@@ -49,11 +73,23 @@ pub fn sign(args: &SignArgs) -> Result<Signed> {
             path: args.input.clone(),
             reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
         })?;
-    let load_address = args.load_address.ok_or_else(|| {
-        Error::Usage("a raw binary carries no address: give --load-address".into())
-    })?;
+    let load_address = match (image.load_address(), args.load_address) {
+        (Some(file), Some(given)) if file != given => {
+            return Err(Error::Usage(format!(
+                "--load-address {given:#010x} disagrees with {}, which loads at {file:#010x}",
+                args.input.display()
+            )));
+        }
+        (Some(file), _) => file,
+        (None, Some(given)) => given,
+        (None, None) => {
+            return Err(Error::Usage(
+                "a raw binary carries no address: give --load-address".into(),
+            ));
+        }
+    };
 
-    let rng_err = |e| Error::io(&args.out, e);
+    let rng_err = |e| Error::io(&args.input, e);
     let encryption = match &device_key {
         Some(device_key) => Some(EncryptParams {
             device_key,
@@ -77,22 +113,73 @@ pub fn sign(args: &SignArgs) -> Result<Signed> {
         .header_template(image_len)
         .map_err(|e| Error::Usage(format!("invalid header: {e}")))?;
 
-    let mut out = Output::create(&args.out, true, PUBLIC)?;
-    let sealed = write_container(&params, &key, &args.input, file, image_len, &mut out)?;
-    out.commit()?;
-    Ok(Signed { sealed })
+    let input = image.kind();
+    match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
+        (Signer::Local(key), Some(out_path), _, _) => {
+            let mut out = Output::create(out_path, true, PUBLIC)?;
+            let sealed = seal_image(&params, &args.input, image, image_len, &mut out)?;
+            let signature = sealed.message.sign(&key);
+            let mut w = out.writer();
+            write_signature(&mut w, &sealed, &signature).map_err(|e| Error::io(out_path, e))?;
+            w.flush().map_err(|e| Error::io(out_path, e))?;
+            drop(w);
+            out.commit()?;
+            Ok(Signed {
+                sealed,
+                input,
+                file: out_path.clone(),
+                tbs: None,
+            })
+        }
+        (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
+            let mut unsigned = Output::create(unsigned_path, true, PUBLIC)?;
+            let mut tbs = Output::create(tbs_path, true, PUBLIC)?;
+            let sealed = seal_image(&params, &args.input, image, image_len, &mut unsigned)?;
+            tbs.write_all(sealed.message.as_bytes())?;
+            commit_all(vec![tbs, unsigned])?;
+            Ok(Signed {
+                sealed,
+                input,
+                file: unsigned_path.clone(),
+                tbs: Some(tbs_path.clone()),
+            })
+        }
+        _ => Err(Error::Usage(
+            "give --key with --out, or --pubkey with --unsigned-out and --tbs-out".into(),
+        )),
+    }
 }
 
-fn write_container(
+/// Seals `image` into `out`, leaving the signature slot zeroed.
+fn seal_image(
     params: &SealParams<'_>,
-    key: &ed25519_dalek::SigningKey,
     input_path: &Path,
-    input: File,
+    image: Image,
+    image_len: u32,
+    out: &mut Output,
+) -> Result<Sealed> {
+    match image {
+        Image::Bin { file, .. } => seal_from(
+            params,
+            input_path,
+            BufReader::with_capacity(1 << 16, file),
+            image_len,
+            out,
+        ),
+        Image::Flat { bytes, .. } => {
+            seal_from(params, input_path, Cursor::new(bytes), image_len, out)
+        }
+    }
+}
+
+fn seal_from<R: Read + Seek>(
+    params: &SealParams<'_>,
+    input_path: &Path,
+    mut reader: R,
     image_len: u32,
     out: &mut Output,
 ) -> Result<Sealed> {
     let path = out.path().to_owned();
-    let mut reader = BufReader::with_capacity(1 << 16, input);
     let mut writer = out.writer();
     let sealed = seal(params, &mut reader, image_len, &mut writer).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -104,8 +191,6 @@ fn write_container(
             Error::io(&path, e)
         }
     })?;
-    let signature = sealed.message.sign(key);
-    write_signature(&mut writer, &sealed, &signature).map_err(|e| Error::io(&path, e))?;
     writer.flush().map_err(|e| Error::io(&path, e))?;
     Ok(sealed)
 }

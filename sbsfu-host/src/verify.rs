@@ -16,6 +16,8 @@ use crate::cli::DeviceArgs;
 use crate::error::{Error, Result};
 use crate::inspect::read_head;
 use crate::keys::{read_device_key, read_public_key};
+use crate::keyset;
+use crate::passphrase::Passphrase;
 
 /// Bytes read from the container per `feed`.
 const READ_SIZE: usize = 64 * 1024;
@@ -39,20 +41,33 @@ struct Device {
 }
 
 impl Device {
-    fn load(args: &DeviceArgs) -> Result<Self> {
-        let signers = args
-            .pubkeys
-            .iter()
-            .map(|p| {
-                let k = read_public_key(p)?;
-                TrustedKey::from_bytes(k.as_bytes())
-                    .map_err(|_| Error::key(p, "is a weak or invalid Ed25519 key"))
-            })
-            .collect::<Result<_>>()?;
+    fn load(args: &DeviceArgs, target: &str, pass: &Passphrase) -> Result<Self> {
+        let signers = match (&args.keyset, &args.root) {
+            (Some(path), Some(root)) => {
+                // The keys of a key set, once it verifies as the device's KeyStore would.
+                let set = keyset::read(path)?;
+                let root = read_public_key(root, pass)?;
+                keyset::check(path, &set, &root, target, None)?;
+                set.set
+                    .keys()
+                    .iter()
+                    .map(|k| TrustedKey::from_bytes(k).map_err(|e| Error::rejected(path, e)))
+                    .collect::<Result<_>>()?
+            }
+            _ => args
+                .pubkeys
+                .iter()
+                .map(|p| {
+                    let k = read_public_key(p, pass)?;
+                    TrustedKey::from_bytes(k.as_bytes())
+                        .map_err(|_| Error::key(p, "is a weak or invalid Ed25519 key"))
+                })
+                .collect::<Result<_>>()?,
+        };
         let device_keys = args
             .decrypt_keys
             .iter()
-            .map(|p| read_device_key(p))
+            .map(|p| read_device_key(p, pass))
             .collect::<Result<_>>()?;
         Ok(Self {
             signers,
@@ -63,13 +78,18 @@ impl Device {
 
 /// Verifies the container at `path` as a device configured by `args` would, writing the
 /// installed image to `image` (a sink for `verify`, the output file for `decrypt`).
-pub fn run_device(path: &Path, args: &DeviceArgs, image: &mut dyn Write) -> Result<Verdict> {
+pub fn run_device(
+    path: &Path,
+    args: &DeviceArgs,
+    pass: &Passphrase,
+    image: &mut dyn Write,
+) -> Result<Verdict> {
     let (head, file_len) = read_head(path)?;
-    let device = Device::load(args)?;
     let target = args
         .target
         .clone()
         .unwrap_or_else(|| head.header.target.as_str().to_owned());
+    let device = Device::load(args, &target, pass)?;
     let policy = Policy {
         target: &target,
         signers: &device.signers,

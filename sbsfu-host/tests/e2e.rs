@@ -2,85 +2,11 @@
 //! exit codes, OpenSSL interoperability, atomic outputs, flat memory, no panic on any input.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use tempfile::TempDir;
+use std::process::Command;
 
-fn sbsfu(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run sbsfu")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = sbsfu(dir, args);
-    assert!(
-        out.status.success(),
-        "sbsfu {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited normally, not by a signal")
-}
-
-/// A directory with fresh (non-development) keys.
-fn workspace() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(
-        dir.path(),
-        &["keygen", "--type", "ed25519", "--out", "signing.pem"],
-    );
-    ok(
-        dir.path(),
-        &["pubkey", "--key", "signing.pem", "--out", "signing.pub.pem"],
-    );
-    ok(
-        dir.path(),
-        &["keygen", "--type", "aes256", "--out", "device.key"],
-    );
-    dir
-}
-
-fn sign_args<'a>(encrypted: bool, input: &'a str, out: &'a str) -> Vec<&'a str> {
-    let mut v = vec![
-        "sign",
-        "--key",
-        "signing.pem",
-        "--version",
-        "1.2.3",
-        "--security-counter",
-        "7",
-        "--target",
-        "stm32f405",
-        "--load-address",
-        "0x08020000",
-        "--in",
-        input,
-        "--out",
-        out,
-    ];
-    if encrypted {
-        v.extend(["--encrypt-key", "device.key"]);
-    }
-    v
-}
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + i / 7) as u8).collect()
-}
-
-fn openssl_available() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+mod common;
+use common::*;
 
 #[test]
 fn keys_are_private_and_openssl_reads_them() {
@@ -227,15 +153,6 @@ fn signatures_verify_with_openssl() {
         .output()
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
-}
-
-fn files(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = fs::read_dir(d)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

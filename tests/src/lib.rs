@@ -246,9 +246,6 @@ impl Outcome {
 
 /// Feeds `container` to a device configured by `cfg`, cut by `split`, then finishes.
 pub fn install(cfg: &DeviceConfig, container: &[u8], split: Split) -> Outcome {
-    let mut flash = SimFlash::new(&dual_bank_sectors());
-    let map = flash.geometry();
-    let fed = Cell::new(0);
     let signers = trusted(&cfg.signers);
     let device_keys: Vec<DeviceKey> = cfg.device_keys.iter().map(|s| device_key(*s)).collect();
     let policy = Policy {
@@ -258,6 +255,14 @@ pub fn install(cfg: &DeviceConfig, container: &[u8], split: Split) -> Outcome {
         min_security_counter: cfg.min_security_counter,
         require_encryption: cfg.require_encryption,
     };
+    install_with(&policy, container, split)
+}
+
+/// Feeds `container` to a device with `policy`, cut by `split`, then finishes.
+pub fn install_with(policy: &Policy<'_>, container: &[u8], split: Split) -> Outcome {
+    let mut flash = SimFlash::new(&dual_bank_sectors());
+    let map = flash.geometry();
+    let fed = Cell::new(0);
     let mut traced = TracedFlash {
         inner: &mut flash,
         fed: &fed,
@@ -267,7 +272,7 @@ pub fn install(cfg: &DeviceConfig, container: &[u8], split: Split) -> Outcome {
         let mut region =
             FlashRegion::new("app", &mut traced, map, APP_ADDRESS, APP_OFFSET, APP_LEN).unwrap();
         let mut regions: [&mut dyn Region; 1] = [&mut region];
-        let mut installer = Box::new(Installer::<BUF>::new(&policy, &mut regions));
+        let mut installer = Box::new(Installer::<BUF>::new(policy, &mut regions));
         let mut pos = 0;
         let mut result = Ok(());
         for piece in split.pieces(container) {

@@ -5,6 +5,7 @@ It shares no code with the Rust implementation: if both accept the test vectors 
 the plaintext, the document says what the code does.
 
 usage: reference_decoder.py CONTAINER SIGNER_PUB_PEM [DEVICE_KEY_PEM] EXPECTED_IMAGE
+       reference_decoder.py KEYSET ROOT_PUB_PEM EXPECTED_SIGNER_PUB_PEM...
 """
 import base64
 import hashlib
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 MAGIC = bytes.fromhex("89 53 46 55 0d 0a 1a 0a")
 CONTEXT = b"sbsfu/v1/container-header\0"
+KEYSET_MAGIC = bytes.fromhex("89 53 46 4b 0d 0a 1a 0a")
+KEYSET_CONTEXT = b"sbsfu/v1/key-set\0"
 
 
 class Reader:
@@ -100,7 +103,47 @@ def pem_body(path, label):
     return base64.b64decode("".join(lines[1:-1]))
 
 
+def raw_public(path):
+    pub = load_pem_public_key(open(path, "rb").read())
+    return pub, pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def keyset_main():
+    data = open(sys.argv[1], "rb").read()
+    root, root_raw = raw_public(sys.argv[2])
+    expected = [raw_public(p)[1] for p in sys.argv[3:]]
+    r = Reader(data)
+    prefix = r.take(12)
+    assert prefix[:8] == KEYSET_MAGIC, "magic"
+    assert int.from_bytes(prefix[8:10], "big") == 1, "version"
+    body_len = int.from_bytes(prefix[10:12], "big")
+    assert 1 <= body_len <= 192, "body length"
+    body = r.take(body_len)
+    signature = r.take(64)
+    assert r.pos == len(data), "trailing bytes"
+    b = Reader(body)
+    epoch = b.varint()
+    target = b.string()
+    assert name_ok(target, 32), "target"
+    root_id = b.take(8)
+    keys_raw = b.take(b.varint())
+    assert b.pos == len(body), "unused body bytes"
+    assert len(keys_raw) % 32 == 0 and 1 <= len(keys_raw) // 32 <= 4, "key count"
+    keys = [keys_raw[i:i + 32] for i in range(0, len(keys_raw), 32)]
+    assert len(set(keys)) == len(keys), "repeated key"
+    assert root_id == key_id(b"sbsfu/v1/key-id/ed25519", root_raw), "root key id"
+    assert root_raw not in keys, "the root key listed as a signer"
+    try:
+        root.verify(signature, KEYSET_CONTEXT + prefix + body)
+    except InvalidSignature:
+        sys.exit("key set signature does not verify")
+    assert keys == expected, "the key set does not list the expected keys"
+    print(f"{sys.argv[1]}: OK (epoch {epoch}, target {target}, {len(keys)} keys)")
+
+
 def main():
+    if open(sys.argv[1], "rb").read(8) == KEYSET_MAGIC:
+        return keyset_main()
     container = open(sys.argv[1], "rb").read()
     pub = load_pem_public_key(open(sys.argv[2], "rb").read())
     pub_raw = pub.public_bytes(Encoding.Raw, PublicFormat.Raw)

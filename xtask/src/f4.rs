@@ -114,10 +114,20 @@ fn image(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// `arm-none-eabi-objcopy -O binary`: what the ELF puts in flash, from its first address.
+/// `arm-none-eabi-objcopy -O binary`: what the ELF puts in flash, from its first address. (Not
+/// `--gap-fill 0xff`: with lld's output that pads up to the empty `.data` placed in RAM, 400 MB.
+/// Our firmware's loaded sections are contiguous, so there is no gap to fill.)
 fn objcopy(elf: &Path, out: &Path) -> Result {
     run(Command::new("arm-none-eabi-objcopy")
         .args(["-O", "binary"])
+        .arg(elf)
+        .arg(out))
+}
+
+/// `arm-none-eabi-objcopy -O ihex`.
+fn objcopy_hex(elf: &Path, out: &Path) -> Result {
+    run(Command::new("arm-none-eabi-objcopy")
+        .args(["-O", "ihex"])
         .arg(elf)
         .arg(out))
 }
@@ -350,11 +360,11 @@ pub fn f4_board_data() -> Result {
     test_containers(&cli, "target/f4-board", "0x08040000", 8 * 1024)
 }
 
-/// The example application, signed and encrypted for the example layout.
+/// The example application, signed and encrypted for the example layout, straight from the
+/// linker's ELF (the load address comes from the file).
 fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<Vec<u8>> {
     let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
-    let bin = root().join("target/f4-test/app.bin");
-    objcopy(&elf, &bin)?;
+    let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     sbsfu(
         cli,
         &[
@@ -369,18 +379,68 @@ fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<
             counter,
             "--target",
             "stm32f405",
-            "--load-address",
-            "0x08020000",
             "--chunk-size",
             "1024",
             "--in",
-            "target/f4-test/app.bin",
+            elf,
             "--out",
             out,
             "--allow-dev-key",
         ],
     )?;
     read(&root().join(out))
+}
+
+/// The application's ELF, its objcopy'd HEX and its objcopy'd binary (gaps 0xFF) must sign into
+/// the same signed-only container: one image whichever file the build system hands over.
+fn same_image_from_elf_hex_and_bin(cli: &Path) -> Result {
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let dir = root().join("target/f4-test");
+    objcopy(&elf, &dir.join("app.bin"))?;
+    objcopy_hex(&elf, &dir.join("app.hex"))?;
+    let mut containers = Vec::new();
+    for (input, address) in [
+        (elf.clone(), None),
+        (dir.join("app.hex"), None),
+        (dir.join("app.bin"), Some("0x08020000")),
+    ] {
+        let out = dir.join("same-image.sfu");
+        let (input, out_s) = (
+            input.to_str().ok_or("non-UTF-8 path")?.to_owned(),
+            out.to_str().ok_or("non-UTF-8 path")?.to_owned(),
+        );
+        let mut args = vec![
+            "sign",
+            "--key",
+            "keys-example/signing.pem",
+            "--allow-dev-key",
+            "--version",
+            "1.0.0",
+            "--security-counter",
+            "1",
+            "--target",
+            "stm32f405",
+            "--in",
+            &input,
+            "--out",
+            &out_s,
+        ];
+        if let Some(a) = address {
+            args.extend(["--load-address", a]);
+        }
+        sbsfu(cli, &args)?;
+        containers.push(read(&out)?);
+    }
+    if containers.iter().any(|c| *c != containers[0]) {
+        return Err(
+            "the application's ELF, HEX and binary signed into different containers".into(),
+        );
+    }
+    println!(
+        "ELF, HEX and binary of f4-app: one container ({} bytes)",
+        containers[0].len()
+    );
+    Ok(())
 }
 
 /// `cargo xtask f4-test`.
@@ -404,6 +464,9 @@ pub fn f4_test() -> Result {
     if out.status != Some(0) || !out.output.contains(", 0 failed") {
         return Err(format!("f4-test failed (exit status {:?})", out.status));
     }
+
+    step("the application's ELF, HEX and binary sign into one container");
+    same_image_from_elf_hex_and_bin(&cli)?;
 
     step("example bootloader: verifies the application in flash, then jumps to it");
     let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;

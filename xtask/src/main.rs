@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod docs;
 mod f4;
+mod fuzz;
 mod qemu;
 mod setup;
 
@@ -20,6 +22,8 @@ jobs:
   f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain
   f4-bench  bootloader flash and RAM, instruction counts (report, see docs/PERFORMANCE.md)
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
+  fuzz [--seconds N]  every fuzz target for N seconds (default 60; nightly, cargo-fuzz)
+  docs      check that every test named in docs/ exists
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Some("f4-test") => f4::f4_test(),
         Some("f4-bench") => f4::f4_bench(),
         Some("f4-board-data") => f4::f4_board_data(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("docs") => docs::check_test_references(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -215,6 +221,23 @@ fn spec_cross_check() -> Result {
     if wrong.status.success() {
         return Err("the reference decoder accepted a container under the wrong key".into());
     }
+    run(&mut decoder(&[
+        "kat-keyset.sks",
+        "root.pub.pem",
+        "signer.pub.pem",
+        "second.pub.pem",
+    ]))?;
+    let wrong = decoder(&[
+        "kat-keyset.sks",
+        "signer.pub.pem",
+        "signer.pub.pem",
+        "second.pub.pem",
+    ])
+    .output()
+    .map_err(|e| e.to_string())?;
+    if wrong.status.success() {
+        return Err("the reference decoder accepted a key set under a firmware key".into());
+    }
     Ok(())
 }
 
@@ -224,6 +247,8 @@ fn test() -> Result {
     setup::mcu_target()?;
     step("formatting");
     run(cargo().args(["fmt", "--all", "--check"]))?;
+    step("every test the docs name exists");
+    docs::check_test_references()?;
     step("lints");
     run(cargo().args([
         "clippy",
@@ -281,6 +306,8 @@ fn test() -> Result {
     }
     step("the format spec, cross-checked by an independent Python decoder");
     spec_cross_check()?;
+    step("fuzzing, briefly (every target)");
+    fuzz::fuzz(&["--seconds".into(), "20".into()])?;
     step("the main job");
     demo()?;
     println!("\nall tests passed");

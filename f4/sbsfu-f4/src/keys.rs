@@ -4,6 +4,9 @@
 /// The trusted Ed25519 signing key.
 pub const SIGNING_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/signing.pub.raw"));
 
+/// The root key that signs key-set updates (`sbsfu keyset create`); it never signs firmware.
+pub const ROOT_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/root.pub.raw"));
+
 /// The AES-256 device key that unwraps content keys.
 pub const DEVICE_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/device.key.raw"));
 

@@ -1,0 +1,114 @@
+//! What the CLI integration tests share: running the binary, fresh keys, sample images.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// Runs `sbsfu` in `dir`, without a passphrase from the caller's environment.
+pub fn sbsfu(dir: &Path, args: &[&str]) -> Output {
+    sbsfu_with(dir, args, &[])
+}
+
+/// Runs `sbsfu` in `dir` with extra environment variables.
+pub fn sbsfu_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("SBSFU_KEY_PASSPHRASE")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sbsfu")
+}
+
+/// Runs `sbsfu`, which must succeed; returns its standard output.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = sbsfu(dir, args);
+    assert!(
+        out.status.success(),
+        "sbsfu {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The exit code.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally, not by a signal")
+}
+
+/// A directory with fresh (non-development) keys.
+pub fn workspace() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &["keygen", "--type", "ed25519", "--out", "signing.pem"],
+    );
+    ok(
+        dir.path(),
+        &["pubkey", "--key", "signing.pem", "--out", "signing.pub.pem"],
+    );
+    ok(
+        dir.path(),
+        &["keygen", "--type", "aes256", "--out", "device.key"],
+    );
+    dir
+}
+
+pub fn sign_args<'a>(encrypted: bool, input: &'a str, out: &'a str) -> Vec<&'a str> {
+    let mut v = vec![
+        "sign",
+        "--key",
+        "signing.pem",
+        "--version",
+        "1.2.3",
+        "--security-counter",
+        "7",
+        "--target",
+        "stm32f405",
+        "--load-address",
+        "0x08020000",
+        "--in",
+        input,
+        "--out",
+        out,
+    ];
+    if encrypted {
+        v.extend(["--encrypt-key", "device.key"]);
+    }
+    v
+}
+
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 7) as u8).collect()
+}
+
+pub fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+pub fn files(d: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a command that must succeed.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

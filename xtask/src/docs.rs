@@ -1,0 +1,163 @@
+//! The docs name the test behind every claim (`crate::module::tests::name`, `file::name` for a
+//! workspace test file, `cmd/case` for a CLI golden test); this checks that each one exists, so a
+//! renamed or deleted test cannot leave a claim pointing at nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::{Result, root};
+
+/// The documents whose references are checked.
+const DOCS: [&str; 4] = [
+    "docs/FORMAT.md",
+    "docs/SECURITY.md",
+    "docs/BOOT.md",
+    "docs/PERFORMANCE.md",
+];
+
+/// Crates whose `src/` holds modules, by the name references use.
+const CRATES: [(&str, &str); 4] = [
+    ("sbsfu_format", "sbsfu-format"),
+    ("sbsfu_device", "sbsfu-device"),
+    ("sbsfu_host", "sbsfu-host"),
+    ("sbsfu_f4", "f4/sbsfu-f4"),
+];
+
+/// Directories of workspace test files (`file::test`).
+const TEST_DIRS: [&str; 3] = ["tests", "sbsfu-device/tests", "sbsfu-host/tests"];
+
+/// Placeholders in the docs' own explanations, and paths outside the workspace.
+const NOT_REFERENCES: [&str; 4] = ["crate::module::test", "file::test", "core::fmt", "std::"];
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Code spans of a Markdown text.
+fn spans(text: &str) -> impl Iterator<Item = &str> {
+    text.split('`').skip(1).step_by(2)
+}
+
+fn test_file(name: &str) -> Option<PathBuf> {
+    TEST_DIRS
+        .iter()
+        .map(|d| root().join(d).join(format!("{name}.rs")))
+        .find(|p| p.exists())
+}
+
+fn module_file(krate_dir: &str, modules: &[&str]) -> Option<PathBuf> {
+    let src = root().join(krate_dir).join("src");
+    if modules.is_empty() {
+        return Some(src.join("lib.rs"));
+    }
+    let rel = modules.join("/");
+    [
+        src.join(format!("{rel}.rs")),
+        src.join(rel.clone()).join("mod.rs"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+/// Whether `file` defines `item` (a whole identifier, not a prefix of a longer one).
+fn defines(file: &Path, item: &str) -> bool {
+    let text = read(file);
+    [
+        "fn ", "struct ", "enum ", "mod ", "trait ", "type ", "const ",
+    ]
+    .iter()
+    .any(|k| {
+        let needle = format!("{k}{item}");
+        text.match_indices(&needle).any(|(at, _)| {
+            !text[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+    })
+}
+
+/// Whether the reference `r` names something that exists.
+fn resolves(r: &str) -> bool {
+    if let Some(case) = r.strip_prefix("cmd/") {
+        let dir = root().join("sbsfu-host/tests/cmd");
+        return match case.strip_suffix('*') {
+            Some(prefix) => fs::read_dir(&dir).is_ok_and(|mut d| {
+                d.any(|e| {
+                    e.is_ok_and(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.starts_with(prefix) && n.ends_with(".toml")
+                    })
+                })
+            }),
+            None => dir.join(format!("{case}.toml")).exists(),
+        };
+    }
+    let parts: Vec<&str> = r.split("::").collect();
+    if let [file, test] = parts.as_slice()
+        && let Some(path) = test_file(file)
+    {
+        return defines(&path, test);
+    }
+    let (krate_dirs, rest): (Vec<&str>, &[&str]) =
+        match CRATES.iter().find(|(name, _)| *name == parts[0]) {
+            Some((_, dir)) => (vec![*dir], &parts[1..]),
+            // A module path without its crate (BOOT.md's `journal::tests::...`): any crate.
+            None => (CRATES.iter().map(|(_, d)| *d).collect(), &parts[..]),
+        };
+    krate_dirs.iter().any(|dir| {
+        if let Some(t) = rest.iter().position(|p| *p == "tests") {
+            let Some(file) = module_file(dir, &rest[..t]) else {
+                return false;
+            };
+            return match rest.get(t + 1) {
+                Some(&"*") => read(&file).contains("mod tests"),
+                Some(name) => defines(&file, name),
+                None => false,
+            };
+        }
+        // A module, or an item in one.
+        module_file(dir, rest).is_some()
+            || rest.split_last().is_some_and(|(item, modules)| {
+                module_file(dir, modules).is_some_and(|f| defines(&f, item))
+            })
+    })
+}
+
+/// Fails listing every reference in the docs that names nothing.
+pub fn check_test_references() -> Result {
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for doc in DOCS {
+        let text = read(&root().join(doc));
+        for span in spans(&text) {
+            let reference = span.trim();
+            // `Type::method` names code, not a test: only lower-case paths are references.
+            let looks_like = match reference.strip_prefix("cmd/") {
+                Some(case) => case
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*'),
+                None => {
+                    reference.contains("::")
+                        && reference.starts_with(|c: char| c.is_ascii_lowercase())
+                        && reference
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '*')
+                }
+            };
+            if !looks_like || NOT_REFERENCES.iter().any(|n| reference.starts_with(n)) {
+                continue;
+            }
+            checked += 1;
+            if !resolves(reference) {
+                missing.push(format!("{doc}: `{reference}`"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        println!("{checked} test references in the docs all resolve");
+        Ok(())
+    } else {
+        Err(format!(
+            "the docs name tests that do not exist:\n  {}",
+            missing.join("\n  ")
+        ))
+    }
+}
