@@ -11,6 +11,7 @@ use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::flash::{MAX_WRITE_SIZE, Region};
+use crate::image_digest::{ImageHasher, ImageSha256, image_sha256};
 use crate::keys::Policy;
 use crate::stream::{Event, Opener};
 
@@ -53,9 +54,10 @@ impl Installed {
     }
 }
 
-/// Installs one container into one of `regions`, with a chunk buffer of `N` bytes.
-pub struct Installer<'a, const N: usize> {
-    opener: Opener<'a, N>,
+/// Installs one container into one of `regions`, with a chunk buffer of `N` bytes; the image
+/// digest is computed by `H` (SHA-256 in line unless given another [`ImageHasher`]).
+pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
+    opener: Opener<'a, N, H>,
     regions: &'a mut [&'a mut dyn Region],
     target: Option<usize>,
     erased_until: u32,
@@ -65,8 +67,20 @@ pub struct Installer<'a, const N: usize> {
 impl<'a, const N: usize> Installer<'a, N> {
     /// An installer enforcing `policy` that may write to `regions`.
     pub fn new(policy: &'a Policy<'a>, regions: &'a mut [&'a mut dyn Region]) -> Self {
+        Self::with_hasher(policy, regions, image_sha256())
+    }
+}
+
+impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
+    /// An installer enforcing `policy` that may write to `regions`, computing the image digest
+    /// with `hasher`.
+    pub fn with_hasher(
+        policy: &'a Policy<'a>,
+        regions: &'a mut [&'a mut dyn Region],
+        hasher: H,
+    ) -> Self {
         Self {
-            opener: Opener::new(policy),
+            opener: Opener::with_hasher(policy, hasher),
             regions,
             target: None,
             erased_until: 0,

@@ -72,6 +72,7 @@ pub mod counter;
 pub mod error;
 pub mod flash;
 pub mod head;
+pub mod image_digest;
 pub mod install;
 pub mod journal;
 pub mod key_store;
@@ -85,6 +86,7 @@ pub mod verify;
 
 pub use error::Error;
 pub use flash::{FlashRegion, Region, STM32F405_SECTORS, SectorMap, Sectors, Uniform};
+pub use image_digest::{ImageHasher, ImageSha256};
 pub use install::{Installed, Installer};
 pub use key_store::{KeyStore, TrustedSet};
 pub use keys::{Policy, TrustedKey};

@@ -5,11 +5,11 @@
 
 use sbsfu_format::Header;
 use sbsfu_format::signed::SignedHeader;
-use sha2::{Digest, Sha256};
 
 use crate::Error;
 use crate::flash::Region;
 use crate::head::verify_head;
+use crate::image_digest::{ImageHasher, image_sha256};
 use crate::keys::Policy;
 
 /// Verifies `head` (prefix, header, signature, as stored) against `policy` and the image in
@@ -60,7 +60,7 @@ pub fn region_digest(
     if scratch.is_empty() {
         return Err(Error::Source);
     }
-    let mut hasher = Sha256::new();
+    let mut hasher = image_sha256();
     let mut offset = 0u32;
     while offset < len {
         let n = usize::try_from(len.saturating_sub(offset))
@@ -71,5 +71,5 @@ pub fn region_digest(
         hasher.update(&*buf);
         offset = offset.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    Ok(hasher.finalize().into())
+    Ok(hasher.finalize_reset())
 }

@@ -1,9 +1,11 @@
 //! Input images for `sign`: raw binary, Intel HEX or ELF, told apart by their content.
 //!
-//! A raw binary is streamed from its file and needs `--load-address`. HEX and ELF files carry
-//! their addresses: they are flattened in memory into one image that starts at the lowest loaded
-//! address, with every gap filled with the erased-flash value 0xFF (what the bytes would read as
-//! on a device had they never been programmed).
+//! A raw binary is the image; it is read straight from its file and needs `--load-address`. HEX
+//! and ELF files carry their addresses: the image runs from the lowest loaded address to the end
+//! of the highest, every gap filled with the erased-flash value 0xFF (what the bytes would read as
+//! on a device had they never been programmed). An ELF image is read from the file segment by
+//! segment, so memory stays flat whatever its size; a HEX file's data records are gathered in
+//! memory (a HEX file is text, 2.8 times its image, and rarely large).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -11,7 +13,9 @@ use std::path::Path;
 
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
+use object::{ReadCache, ReadRef};
 use sbsfu_format::header::MAX_IMAGE_LEN;
+use sbsfu_format::seal::ReadAt;
 
 use crate::cli::InputFormat;
 use crate::error::{Error, Result};
@@ -19,8 +23,8 @@ use crate::error::{Error, Result};
 /// Value of erased NOR flash: fills the gaps between loaded ranges.
 pub const ERASED: u8 = 0xFF;
 
-/// Largest HEX or ELF file read into memory (an ELF with full debug info is many times its image).
-pub const MAX_INPUT_FILE_LEN: u64 = 4 << 30;
+/// Largest HEX file read into memory.
+pub const MAX_HEX_FILE_LEN: u64 = 4 << 30;
 
 /// What an input file turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,22 +50,22 @@ impl Kind {
 
 /// An input image, ready to be sealed.
 pub enum Image {
-    /// A raw binary, streamed from its file.
+    /// A raw binary, read from its file.
     Bin {
-        /// The open file, at offset 0.
+        /// The open file.
         file: File,
         /// Its length.
         len: u64,
     },
-    /// A HEX or ELF file, flattened.
-    Flat {
-        /// Which it was.
-        kind: Kind,
+    /// A HEX file, flattened in memory.
+    Hex {
         /// Address of `bytes[0]`.
         load_address: u32,
         /// The image, gaps filled with [`ERASED`].
         bytes: Vec<u8>,
     },
+    /// An ELF file, read segment by segment.
+    Elf(Segments<File>),
 }
 
 impl Image {
@@ -69,7 +73,8 @@ impl Image {
     pub fn kind(&self) -> Kind {
         match self {
             Image::Bin { .. } => Kind::Bin,
-            Image::Flat { kind, .. } => *kind,
+            Image::Hex { .. } => Kind::Hex,
+            Image::Elf(_) => Kind::Elf,
         }
     }
 
@@ -77,7 +82,8 @@ impl Image {
     pub fn len(&self) -> u64 {
         match self {
             Image::Bin { len, .. } => *len,
-            Image::Flat { bytes, .. } => bytes.len() as u64,
+            Image::Hex { bytes, .. } => bytes.len() as u64,
+            Image::Elf(s) => s.len,
         }
     }
 
@@ -90,7 +96,17 @@ impl Image {
     pub fn load_address(&self) -> Option<u32> {
         match self {
             Image::Bin { .. } => None,
-            Image::Flat { load_address, .. } => Some(*load_address),
+            Image::Hex { load_address, .. } => Some(*load_address),
+            Image::Elf(s) => Some(s.load_address),
+        }
+    }
+
+    /// The image, readable at any offset.
+    pub fn reader(&self) -> &dyn ReadAt {
+        match self {
+            Image::Bin { file, .. } => file,
+            Image::Hex { bytes, .. } => bytes,
+            Image::Elf(s) => s,
         }
     }
 }
@@ -105,35 +121,40 @@ pub fn open(path: &Path, format: InputFormat) -> Result<Image> {
         InputFormat::Elf => Kind::Elf,
         InputFormat::Auto => {
             let mut head = [0u8; 4];
-            let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
-            let kind = detect(head.get(..n).unwrap_or_default());
-            drop(file);
-            file = File::open(path).map_err(|e| Error::io(path, e))?;
-            kind
+            let n = ReadAt::read_exact_at(&file, &mut head[..len.min(4) as usize], 0)
+                .map(|()| len.min(4) as usize)
+                .map_err(|e| Error::io(path, e))?;
+            detect(head.get(..n).unwrap_or_default())
         }
     };
-    if kind == Kind::Bin {
-        return Ok(Image::Bin { file, len });
+    match kind {
+        Kind::Bin => Ok(Image::Bin { file, len }),
+        Kind::Hex => {
+            if len > MAX_HEX_FILE_LEN {
+                return Err(input(
+                    path,
+                    format!("{len} bytes is too large for a HEX file"),
+                ));
+            }
+            let mut text = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            file.read_to_end(&mut text)
+                .map_err(|e| Error::io(path, e))?;
+            let ranges = hex_ranges(&text).map_err(|m| input(path, format!("Intel HEX: {m}")))?;
+            let (load_address, bytes) = flatten(ranges).map_err(|m| input(path, m))?;
+            Ok(Image::Hex {
+                load_address,
+                bytes,
+            })
+        }
+        Kind::Elf => {
+            let cache = ReadCache::new(&file);
+            let segments = elf_segments(&cache).map_err(|m| input(path, format!("ELF: {m}")))?;
+            drop(cache);
+            Segments::new(file, len, segments)
+                .map(Image::Elf)
+                .map_err(|m| input(path, m))
+        }
     }
-    if len > MAX_INPUT_FILE_LEN {
-        return Err(input(
-            path,
-            format!("{len} bytes is too large for a {} file", kind.name()),
-        ));
-    }
-    let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.read_to_end(&mut data)
-        .map_err(|e| Error::io(path, e))?;
-    let ranges = match kind {
-        Kind::Hex => hex_ranges(&data).map_err(|m| input(path, format!("Intel HEX: {m}")))?,
-        _ => elf_ranges(&data).map_err(|m| input(path, format!("ELF: {m}")))?,
-    };
-    let (load_address, bytes) = flatten(ranges).map_err(|m| input(path, m))?;
-    Ok(Image::Flat {
-        kind,
-        load_address,
-        bytes,
-    })
 }
 
 fn input(path: &Path, reason: impl Into<String>) -> Error {
@@ -141,19 +162,6 @@ fn input(path: &Path, reason: impl Into<String>) -> Error {
         path: path.to_owned(),
         reason: reason.into(),
     }
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(buf.get_mut(n..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// ELF by its magic; Intel HEX by its start code. A firmware binary starts with its initial stack
@@ -169,13 +177,62 @@ pub fn detect(head: &[u8]) -> Kind {
     }
 }
 
-/// A run of bytes at an address.
+/// Where loaded bytes go, and how many.
+trait Placed {
+    fn address(&self) -> u64;
+    fn len(&self) -> u64;
+}
+
+/// The span of sorted `placed` ranges: their lowest address (the load address) and the image
+/// length. Overlapping ranges are an error (two values for one address), as is an image beyond
+/// the 32-bit address space or larger than the format allows.
+fn span<P: Placed>(placed: &[P]) -> std::result::Result<(u32, u64), String> {
+    let first = placed
+        .first()
+        .ok_or_else(|| "contains no loadable bytes".to_owned())?;
+    let start = first.address();
+    let mut end = start;
+    for r in placed {
+        if r.address() < end {
+            return Err(format!(
+                "data at {:#x} overlaps earlier data (ending at {end:#x})",
+                r.address()
+            ));
+        }
+        end = r.address() + r.len();
+    }
+    if end > 1 << 32 {
+        return Err(format!(
+            "data ends at {end:#x}, beyond the 32-bit address space"
+        ));
+    }
+    let len = end - start;
+    if len > u64::from(MAX_IMAGE_LEN) {
+        return Err(format!(
+            "loaded bytes span {len} bytes from {start:#x} to {end:#x}; the maximum image is \
+             {MAX_IMAGE_LEN} bytes (is a RAM-only section marked loadable?)"
+        ));
+    }
+    let load_address = u32::try_from(start).map_err(|_| "address beyond 32 bits".to_owned())?;
+    Ok((load_address, len))
+}
+
+/// A run of bytes at an address (a HEX data record).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Range<'a> {
+pub struct Range {
     /// Address of the first byte.
     pub address: u64,
     /// The bytes.
-    pub bytes: std::borrow::Cow<'a, [u8]>,
+    pub bytes: Vec<u8>,
+}
+
+impl Placed for Range {
+    fn address(&self) -> u64 {
+        self.address
+    }
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
 }
 
 /// The data records of an Intel HEX file, at their absolute addresses.
@@ -183,7 +240,7 @@ pub struct Range<'a> {
 /// Extended linear (type 04) and extended segment (type 02) addresses are applied as the
 /// `intelhex` and `srec_cat` tools do; start-address records (03, 05) are ignored. The file must
 /// end with an end-of-file record, followed by nothing but blank lines.
-pub fn hex_ranges(data: &[u8]) -> std::result::Result<Vec<Range<'static>>, String> {
+pub fn hex_ranges(data: &[u8]) -> std::result::Result<Vec<Range>, String> {
     let text = std::str::from_utf8(data).map_err(|_| "not ASCII text".to_owned())?;
     let mut base: u64 = 0;
     let mut ranges = Vec::new();
@@ -204,7 +261,7 @@ pub fn hex_ranges(data: &[u8]) -> std::result::Result<Vec<Range<'static>>, Strin
                 if !value.is_empty() {
                     ranges.push(Range {
                         address: base + u64::from(offset),
-                        bytes: value.into(),
+                        bytes: value,
                     });
                 }
             }
@@ -220,24 +277,62 @@ pub fn hex_ranges(data: &[u8]) -> std::result::Result<Vec<Range<'static>>, Strin
     Ok(ranges)
 }
 
+/// Lays HEX `ranges` out as one image (see [`span`]), gaps filled with [`ERASED`].
+pub fn flatten(mut ranges: Vec<Range>) -> std::result::Result<(u32, Vec<u8>), String> {
+    ranges.sort_by_key(|r| r.address);
+    let (load_address, len) = span(&ranges)?;
+    let mut image = vec![ERASED; len as usize];
+    for r in &ranges {
+        let at = (r.address - u64::from(load_address)) as usize;
+        if let Some(dst) = image.get_mut(at..at + r.bytes.len()) {
+            dst.copy_from_slice(&r.bytes);
+        }
+    }
+    Ok((load_address, image))
+}
+
+/// A loadable ELF segment: its load address, and where its bytes are in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Physical (load) address.
+    pub address: u64,
+    /// Offset of its bytes in the file.
+    pub file_offset: u64,
+    /// Bytes in the file (`p_filesz`).
+    pub len: u64,
+}
+
+impl Placed for Segment {
+    fn address(&self) -> u64 {
+        self.address
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
 /// The loadable bytes of an ELF executable, at their load (physical) addresses.
 ///
 /// Each `PT_LOAD` segment contributes its `p_filesz` bytes at `p_paddr`: the load address, so
 /// initialised data that the linker stored after `.text` (VMA in RAM, LMA in flash) lands where
 /// the startup code copies it from. Bytes beyond `p_filesz` (`.bss`) contribute nothing.
-pub fn elf_ranges(data: &[u8]) -> std::result::Result<Vec<Range<'_>>, String> {
+pub fn elf_segments<'a, R: ReadRef<'a>>(data: R) -> std::result::Result<Vec<Segment>, String> {
     // e_ident[EI_CLASS]: byte 4.
-    let class = data.get(4).copied().map(elf::FileClass);
+    let class = data
+        .read_bytes_at(4, 1)
+        .ok()
+        .and_then(|b| b.first().copied())
+        .map(elf::FileClass);
     match class {
-        Some(elf::ELFCLASS32) => segments::<elf::FileHeader32<object::Endianness>>(data),
-        Some(elf::ELFCLASS64) => segments::<elf::FileHeader64<object::Endianness>>(data),
+        Some(elf::ELFCLASS32) => segments::<elf::FileHeader32<object::Endianness>, R>(data),
+        Some(elf::ELFCLASS64) => segments::<elf::FileHeader64<object::Endianness>, R>(data),
         _ => Err("not a 32- or 64-bit ELF file".into()),
     }
 }
 
-fn segments<'a, H: FileHeader<Endian = object::Endianness>>(
-    data: &'a [u8],
-) -> std::result::Result<Vec<Range<'a>>, String> {
+fn segments<'a, H: FileHeader<Endian = object::Endianness>, R: ReadRef<'a>>(
+    data: R,
+) -> std::result::Result<Vec<Segment>, String> {
     let header = H::parse(data).map_err(|e| e.to_string())?;
     let endian = header.endian().map_err(|e| e.to_string())?;
     let kind = header.e_type(endian);
@@ -247,7 +342,10 @@ fn segments<'a, H: FileHeader<Endian = object::Endianness>>(
             kind.0
         ));
     }
-    let mut ranges = Vec::new();
+    let file_len = data
+        .len()
+        .map_err(|()| "cannot tell the file's length".to_owned())?;
+    let mut out = Vec::new();
     for ph in header
         .program_headers(endian, data)
         .map_err(|e| e.to_string())?
@@ -255,67 +353,87 @@ fn segments<'a, H: FileHeader<Endian = object::Endianness>>(
         if ph.p_type(endian) != elf::PT_LOAD {
             continue;
         }
-        let filesz: u64 = ph.p_filesz(endian).into();
+        let len: u64 = ph.p_filesz(endian).into();
         let memsz: u64 = ph.p_memsz(endian).into();
-        if filesz > memsz {
+        if len > memsz {
             return Err(format!(
-                "a PT_LOAD segment has a file size ({filesz}) larger than its memory size ({memsz})"
+                "a PT_LOAD segment has a file size ({len}) larger than its memory size ({memsz})"
             ));
         }
-        if filesz == 0 {
+        if len == 0 {
             continue;
         }
-        let bytes = ph
-            .data(endian, data)
-            .map_err(|()| "a PT_LOAD segment lies outside the file".to_owned())?;
-        ranges.push(Range {
+        let file_offset: u64 = ph.p_offset(endian).into();
+        if file_offset
+            .checked_add(len)
+            .is_none_or(|end| end > file_len)
+        {
+            return Err("a PT_LOAD segment lies outside the file".into());
+        }
+        out.push(Segment {
             address: ph.p_paddr(endian).into(),
-            bytes: bytes.into(),
+            file_offset,
+            len,
         });
     }
-    Ok(ranges)
+    Ok(out)
 }
 
-/// Lays `ranges` out as one image from the lowest address to the end of the highest range,
-/// gaps filled with [`ERASED`]. Overlapping ranges are an error (two different values for one
-/// address), as is an image beyond the 32-bit address space or larger than the format allows.
-pub fn flatten(mut ranges: Vec<Range<'_>>) -> std::result::Result<(u32, Vec<u8>), String> {
-    ranges.sort_by_key(|r| r.address);
-    let first = ranges
-        .first()
-        .ok_or_else(|| "contains no loadable bytes".to_owned())?;
-    let start = first.address;
-    let mut end = start;
-    for r in &ranges {
-        if r.address < end {
-            return Err(format!(
-                "data at {:#x} overlaps earlier data (ending at {end:#x})",
-                r.address
-            ));
+/// An image made of segments of a file `S`, gaps reading as [`ERASED`].
+pub struct Segments<S> {
+    source: S,
+    /// Address of the image's first byte.
+    pub load_address: u32,
+    len: u64,
+    /// Sorted by address; `address` made relative to the image.
+    segments: Vec<Segment>,
+}
+
+impl<S: ReadAt> Segments<S> {
+    /// The image of `segments` of `source` (whose length is `source_len`).
+    pub fn new(
+        source: S,
+        source_len: u64,
+        mut segments: Vec<Segment>,
+    ) -> std::result::Result<Self, String> {
+        segments.sort_by_key(|s| s.address);
+        let (load_address, len) = span(&segments)?;
+        for s in &mut segments {
+            if s.file_offset.saturating_add(s.len) > source_len {
+                return Err("a segment lies outside the file".into());
+            }
+            s.address -= u64::from(load_address);
         }
-        end = r.address + r.bytes.len() as u64;
+        Ok(Self {
+            source,
+            load_address,
+            len,
+            segments,
+        })
     }
-    if end > 1 << 32 {
-        return Err(format!(
-            "data ends at {end:#x}, beyond the 32-bit address space"
-        ));
-    }
-    let span = end - start;
-    if span > u64::from(MAX_IMAGE_LEN) {
-        return Err(format!(
-            "loaded bytes span {span} bytes from {start:#x} to {end:#x}; the maximum image is \
-             {MAX_IMAGE_LEN} bytes (is a RAM-only section marked loadable?)"
-        ));
-    }
-    let load_address = u32::try_from(start).map_err(|_| "address beyond 32 bits".to_owned())?;
-    let mut image = vec![ERASED; span as usize];
-    for r in &ranges {
-        let at = (r.address - start) as usize;
-        if let Some(dst) = image.get_mut(at..at + r.bytes.len()) {
-            dst.copy_from_slice(&r.bytes);
+}
+
+impl<S: ReadAt> ReadAt for Segments<S> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|e| *e <= self.len)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.fill(ERASED);
+        for s in &self.segments {
+            let from = s.address.max(offset);
+            let to = (s.address + s.len).min(end);
+            if from >= to {
+                continue;
+            }
+            let dst = buf
+                .get_mut((from - offset) as usize..(to - offset) as usize)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+            self.source
+                .read_exact_at(dst, s.file_offset + (from - s.address))?;
         }
+        Ok(())
     }
-    Ok((load_address, image))
 }
 
 #[cfg(test)]
@@ -365,6 +483,18 @@ mod tests {
         out
     }
 
+    /// The flat image of an in-memory ELF, read through [`Segments`] in odd-sized pieces.
+    fn elf_image(elf: Vec<u8>) -> std::result::Result<(u32, Vec<u8>), String> {
+        let segments = elf_segments(elf.as_slice())?;
+        let len = elf.len() as u64;
+        let s = Segments::new(elf, len, segments)?;
+        let mut image = vec![0u8; s.len as usize];
+        for (i, piece) in image.chunks_mut(7).enumerate() {
+            s.read_exact_at(piece, i as u64 * 7).unwrap();
+        }
+        Ok((s.load_address, image))
+    }
+
     #[test]
     fn elf_uses_load_addresses_and_skips_bss() {
         let text = [0xAAu8; 0x100];
@@ -378,7 +508,7 @@ mod tests {
             // A non-loadable segment is ignored.
             (0x7000_0001, 0, 0, &[9, 9], 2),
         ]);
-        let (addr, image) = flatten(elf_ranges(&elf).unwrap()).unwrap();
+        let (addr, image) = elf_image(elf).unwrap();
         assert_eq!(addr, 0x0802_0000);
         assert_eq!(image.len(), 0x114);
         assert_eq!(&image[..0x100], &text);
@@ -388,30 +518,45 @@ mod tests {
 
     #[test]
     fn elf_errors() {
-        assert!(elf_ranges(b"\x7fELF").is_err());
+        assert!(elf_segments(b"\x7fELF".as_slice()).is_err());
         let mut rel = elf32(&[(1, 0, 0, &[1], 1)]);
         rel[16] = 1; // ET_REL
         assert!(
-            elf_ranges(&rel)
+            elf_segments(rel.as_slice())
                 .unwrap_err()
                 .contains("not a linked executable")
         );
         let no_data = elf32(&[(1, 0x2000_0000, 0x2000_0000, &[], 0x100)]);
         assert_eq!(
-            flatten(elf_ranges(&no_data).unwrap()).unwrap_err(),
+            elf_image(no_data).unwrap_err(),
             "contains no loadable bytes"
         );
         // Segment data pointing past the end of the file.
         let mut cut = elf32(&[(1, 0x0800_0000, 0x0800_0000, &[1, 2, 3, 4], 4)]);
         cut.truncate(cut.len() - 2);
-        assert!(elf_ranges(&cut).unwrap_err().contains("outside the file"));
+        assert!(
+            elf_segments(cut.as_slice())
+                .unwrap_err()
+                .contains("outside the file")
+        );
         // filesz > memsz.
         let bad = elf32(&[(1, 0x0800_0000, 0x0800_0000, &[1, 2, 3, 4], 2)]);
         assert!(
-            elf_ranges(&bad)
+            elf_segments(bad.as_slice())
                 .unwrap_err()
                 .contains("larger than its memory size")
         );
+        // Two segments loading the same address.
+        let twice = elf32(&[
+            (1, 0x0800_0000, 0x0800_0000, &[1, 2, 3, 4], 4),
+            (1, 0x0800_0002, 0x0800_0002, &[5, 6], 2),
+        ]);
+        assert!(elf_image(twice).unwrap_err().contains("overlaps"));
+        // Reading past the image's end is an error, not a panic.
+        let one = elf32(&[(1, 0x0800_0000, 0x0800_0000, &[1, 2, 3, 4], 4)]);
+        let len = one.len() as u64;
+        let s = Segments::new(one.clone(), len, elf_segments(one.as_slice()).unwrap()).unwrap();
+        assert!(s.read_exact_at(&mut [0; 2], 3).is_err());
     }
 
     #[test]
@@ -464,7 +609,7 @@ mod tests {
     fn flatten_bounds() {
         let r = |address: u64, bytes: &'static [u8]| Range {
             address,
-            bytes: bytes.into(),
+            bytes: bytes.to_vec(),
         };
         assert!(
             flatten(vec![r(0xFFFF_FFFF, &[1, 2])])

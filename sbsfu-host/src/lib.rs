@@ -6,6 +6,7 @@
 
 pub mod attach;
 pub mod cli;
+pub mod digest_thread;
 pub mod error;
 pub mod image;
 pub mod inspect;

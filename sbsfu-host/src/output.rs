@@ -19,6 +19,8 @@ pub struct Output {
     tmp: NamedTempFile,
     path: PathBuf,
     replace: bool,
+    /// Flush to disk before the rename (private keys).
+    sync: bool,
 }
 
 impl Output {
@@ -46,6 +48,7 @@ impl Output {
             tmp,
             path: path.to_owned(),
             replace,
+            sync: mode == PRIVATE,
         })
     }
 
@@ -72,10 +75,21 @@ impl Output {
         BufWriter::with_capacity(1 << 16, self.tmp.as_file_mut())
     }
 
-    /// Flushes to disk and moves the file into place.
+    /// Moves the file into place (flushing it to disk first if it is a private key).
     pub fn commit(self) -> Result<()> {
-        let Output { tmp, path, replace } = self;
-        tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        let Output {
+            tmp,
+            path,
+            replace,
+            sync,
+        } = self;
+        // Keys are made once and cannot be made again: they reach the disk before their name
+        // appears. Containers and images can always be made again from the build, and syncing
+        // a 64 MiB container costs more than signing it, so they are left to the page cache
+        // (like `cp` or `openssl` outputs); the rename still makes them appear whole or not at all.
+        if sync {
+            tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        }
         let result = if replace {
             tmp.persist(&path).map(drop)
         } else {

@@ -2,12 +2,12 @@
 //! once; with `--pubkey` it is written unsigned beside the exact bytes an external signer (HSM,
 //! signing service, `openssl pkeyutl`) must sign, for `attach-signature` to complete.
 
-use std::io::{BufReader, Cursor, Read, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::header::MAX_IMAGE_LEN;
-use sbsfu_format::seal::{EncryptParams, SealParams, Sealed, seal, write_signature};
+use sbsfu_format::seal::{EncryptParams, SealParams, Sealed, Threads, seal, write_signature};
 use sbsfu_format::{ContentKey, KeyId};
 
 use crate::cli::SignArgs;
@@ -117,7 +117,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
     match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
         (Signer::Local(key), Some(out_path), _, _) => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, image, image_len, &mut out)?;
+            let sealed = seal_image(&params, &args.input, &image, image_len, &mut out)?;
             let signature = sealed.message.sign(&key);
             let mut w = out.writer();
             write_signature(&mut w, &sealed, &signature).map_err(|e| Error::io(out_path, e))?;
@@ -134,7 +134,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
             let mut unsigned = Output::create(unsigned_path, true, PUBLIC)?;
             let mut tbs = Output::create(tbs_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, image, image_len, &mut unsigned)?;
+            let sealed = seal_image(&params, &args.input, &image, image_len, &mut unsigned)?;
             tbs.write_all(sealed.message.as_bytes())?;
             commit_all(vec![tbs, unsigned])?;
             Ok(Signed {
@@ -150,47 +150,28 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
     }
 }
 
-/// Seals `image` into `out`, leaving the signature slot zeroed.
+/// Seals `image` into `out`, leaving the signature slot zeroed: the digest on a second core
+/// while this one writes the payload (the bytes are those of a single-threaded seal).
 fn seal_image(
     params: &SealParams<'_>,
     input_path: &Path,
-    image: Image,
-    image_len: u32,
-    out: &mut Output,
-) -> Result<Sealed> {
-    match image {
-        Image::Bin { file, .. } => seal_from(
-            params,
-            input_path,
-            BufReader::with_capacity(1 << 16, file),
-            image_len,
-            out,
-        ),
-        Image::Flat { bytes, .. } => {
-            seal_from(params, input_path, Cursor::new(bytes), image_len, out)
-        }
-    }
-}
-
-fn seal_from<R: Read + Seek>(
-    params: &SealParams<'_>,
-    input_path: &Path,
-    mut reader: R,
+    image: &Image,
     image_len: u32,
     out: &mut Output,
 ) -> Result<Sealed> {
     let path = out.path().to_owned();
     let mut writer = out.writer();
-    let sealed = seal(params, &mut reader, image_len, &mut writer).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::Input {
-                path: input_path.to_owned(),
-                reason: "image changed size while it was being read".into(),
+    let sealed =
+        seal(params, image.reader(), image_len, &mut writer, Threads::Two).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Input {
+                    path: input_path.to_owned(),
+                    reason: "image changed size while it was being read".into(),
+                }
+            } else {
+                Error::io(&path, e)
             }
-        } else {
-            Error::io(&path, e)
-        }
-    })?;
+        })?;
     writer.flush().map_err(|e| Error::io(&path, e))?;
     Ok(sealed)
 }

@@ -13,6 +13,7 @@ use sbsfu_format::header::MAX_CHUNK_SIZE;
 use sbsfu_format::{DeviceKey, Header};
 
 use crate::cli::DeviceArgs;
+use crate::digest_thread::DigestThread;
 use crate::error::{Error, Result};
 use crate::inspect::read_head;
 use crate::keys::{read_device_key, read_public_key};
@@ -127,9 +128,11 @@ pub fn run_device(
     )
     .map_err(|e| Error::rejected(path, e))?;
     let mut regions: [&mut dyn Region; 1] = [&mut region];
-    let mut installer = Box::new(Installer::<{ MAX_CHUNK_SIZE as usize }>::new(
+    // The installer decrypts on this thread while SHA-256 runs on another.
+    let mut installer = Box::new(Installer::<{ MAX_CHUNK_SIZE as usize }, _>::with_hasher(
         &policy,
         &mut regions,
+        DigestThread::start(),
     ));
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = vec![0u8; READ_SIZE];

@@ -26,8 +26,15 @@ const CRATES: [(&str, &str); 4] = [
 /// Directories of workspace test files (`file::test`).
 const TEST_DIRS: [&str; 3] = ["tests", "sbsfu-device/tests", "sbsfu-host/tests"];
 
-/// Placeholders in the docs' own explanations, and paths outside the workspace.
-const NOT_REFERENCES: [&str; 4] = ["crate::module::test", "file::test", "core::fmt", "std::"];
+/// Placeholders in the docs' own explanations, and paths outside the workspace (the standard
+/// library, and dependencies' functions named in profiles).
+const NOT_REFERENCES: [&str; 5] = [
+    "crate::module::test",
+    "file::test",
+    "core::fmt",
+    "std::",
+    "sha2::",
+];
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()

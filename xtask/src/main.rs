@@ -24,6 +24,9 @@ jobs:
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
   fuzz [--seconds N]  every fuzz target for N seconds (default 60; nightly, cargo-fuzz)
   docs      check that every test named in docs/ exists
+  bench [--imgtool] [--sizes 1,16,64] [--runs N] [--rss-gib N]
+            sbsfu vs `openssl dgst -sha256` (and imgtool) on this machine (bench/compare.py);
+            `cargo bench` runs the criterion micro-benchmarks
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Some("f4-board-data") => f4::f4_board_data(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("docs") => docs::check_test_references(),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -241,6 +245,18 @@ fn spec_cross_check() -> Result {
     Ok(())
 }
 
+/// `cargo xtask bench`: the release CLI against the SHA-256 floor and imgtool.
+fn bench(args: &[String]) -> Result {
+    setup::bench_tools(args.iter().any(|a| a == "--imgtool"))?;
+    step("the release CLI");
+    run(cargo().args(["build", "--release", "-p", "sbsfu-host"]))?;
+    step("side by side, on this machine (bench/compare.py)");
+    run(Command::new("python3")
+        .current_dir(root())
+        .arg("bench/compare.py")
+        .args(args))
+}
+
 /// Every test, as CI runs it.
 fn test() -> Result {
     setup::host_tools()?;
@@ -260,6 +276,10 @@ fn test() -> Result {
     ]))?;
     step("host tests");
     run(cargo().args(["test", "--workspace"]))?;
+    // The workspace build unifies the F4 crates' `fast-sha256` into sbsfu-device: test the
+    // device crate's own default (sha2's SHA-256) too.
+    step("the device crate's unit tests with its default features");
+    run(cargo().args(["test", "-p", "sbsfu-device", "--lib"]))?;
     step("power cuts at every flash operation of an update and a revert (release build)");
     run(cargo().args([
         "test",

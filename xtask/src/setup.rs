@@ -106,3 +106,30 @@ pub fn mcu_target() -> Result {
     }
     Ok(())
 }
+
+/// What the benchmark comparison needs: Python 3, GNU time (peak RSS), OpenSSL (the SHA-256
+/// floor), and, to install imgtool into a virtualenv, Python's venv module.
+pub fn bench_tools(imgtool: bool) -> Result {
+    host_tools()?;
+    let mut missing = Vec::new();
+    if !have("python3") {
+        missing.push("python3");
+    }
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        missing.push("time");
+    }
+    let venv_works = || {
+        Command::new("python3")
+            .args(["-c", "import ensurepip, venv"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if imgtool && !venv_works() {
+        missing.push("python3-venv");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        apt_install(&missing)
+    }
+}

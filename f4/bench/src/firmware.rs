@@ -15,6 +15,7 @@ use sbsfu_device::format::header::Protection;
 use sbsfu_device::format::layout::Layout;
 use sbsfu_device::format::signed::{MAX_HEAD_LEN, SignedHeader};
 use sbsfu_device::format::wrap::unwrap_content_key;
+use sbsfu_device::image_digest::{ImageHasher, image_sha256};
 use sbsfu_device::verify::verify_region;
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_f4::RamFlash;
@@ -23,7 +24,6 @@ use sbsfu_f4::internal_flash::InternalFlash;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
 use semihosting::io::Read;
 use semihosting::{println, process};
-use sha2::{Digest, Sha256};
 use stm32f4::stm32f405 as pac;
 
 /// Installer buffer, as in the example bootloader.
@@ -129,7 +129,8 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     let layout = Layout::of(&h).unwrap_or_else(|_| fail("layout"));
     let mut chunk = [0u8; CHUNK];
     let (mut aes, mut sha) = (0u32, 0u32);
-    let mut hasher = Sha256::new();
+    // The SHA-256 the installer uses (the unrolled one: `fast-sha256`).
+    let mut hasher = image_sha256();
     for i in 0..layout.chunk_count() {
         let start = layout.wire_offset(i) as usize;
         let len = layout.plain_len(i) as usize;
@@ -145,12 +146,12 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
         let (r, n) = ic.measure(|| cipher.open(i, layout.is_last(i), buf, &tag));
         r.unwrap_or_else(|_| fail("open"));
         aes += n;
-        let ((), n) = ic.measure(|| hasher.update(&*buf));
+        let ((), n) = ic.measure(|| hasher.update(buf));
         sha += n;
     }
-    let (digest, n) = ic.measure(|| hasher.finalize());
+    let (digest, n) = ic.measure(|| hasher.finalize_reset());
     sha += n;
-    if digest.as_slice() != h.digest {
+    if digest != h.digest {
         fail("digest");
     }
     println!("bench: image_bytes {}", h.image_len);
