@@ -700,10 +700,15 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
         while self.erased_until < end {
             self.erased_until = self.slot.erase_sector_at(self.erased_until)?;
         }
+        // Only the padding needs filling: the rest of the buffer is overwritten before the
+        // next flush.
+        self.pending
+            .get_mut(self.pending_len..len)
+            .ok_or(Error::InvalidLayout)?
+            .fill(0xFF);
         let unit = self.pending.get(..len).ok_or(Error::InvalidLayout)?;
         self.slot.write(self.written, unit)?;
         self.written = end;
-        self.pending = [0xFF; STAGE_BUFFER];
         self.pending_len = 0;
         Ok(())
     }

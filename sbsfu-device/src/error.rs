@@ -150,12 +150,10 @@ impl fmt::Display for Error {
             Error::Format(e) => write!(f, "invalid container: {e}"),
             Error::UnknownSigner(id) => write!(f, "signed by untrusted key {id}"),
             Error::Authentication => f.write_str("authentication failed"),
-            Error::WrongTarget => f.write_str("image is for another target"),
             Error::Rollback { counter, minimum } => write!(
                 f,
                 "security counter {counter} is below the device minimum {minimum} (downgrade)"
             ),
-            Error::EncryptionRequired => f.write_str("device accepts only encrypted images"),
             Error::UnknownDeviceKey(id) => {
                 write!(f, "content key wrapped for unknown device key {id}")
             }
@@ -166,7 +164,6 @@ impl fmt::Display for Error {
                 f,
                 "chunk size {chunk_size} exceeds the installer buffer of {capacity}"
             ),
-            Error::UnknownRegion => f.write_str("image targets a region this device does not have"),
             Error::WrongLoadAddress { expected, found } => write!(
                 f,
                 "load address {found:#010x} does not match the region at {expected:#010x}"
@@ -185,20 +182,13 @@ impl fmt::Display for Error {
                 f,
                 "chunk size {chunk_size} is not a multiple of the write size {write_size}"
             ),
-            Error::Truncated => f.write_str("container is truncated"),
-            Error::TrailingBytes => f.write_str("container has trailing bytes after the payload"),
             Error::Flash(k) => write!(f, "flash error: {k:?}"),
-            Error::InvalidKey => f.write_str("invalid trusted key"),
-            Error::InvalidRegion => f.write_str("invalid flash region layout"),
-            Error::Source => f.write_str("reading the container failed"),
-            Error::InvalidLayout => f.write_str("invalid boot layout"),
-            Error::CorruptState => f.write_str("boot state cannot be read or written"),
-            Error::NoImage => f.write_str("no bootable image"),
-            Error::Busy => f.write_str("an update is already in progress"),
             Error::StaleKeySet { epoch, current } => write!(
                 f,
                 "key set epoch {epoch} is not newer than the epoch {current} in force"
             ),
+            // The variants without a value read as their fixed text.
+            _ => f.write_str(self.as_str()),
         }
     }
 }

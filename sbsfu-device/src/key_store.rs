@@ -92,11 +92,7 @@ impl<'r> KeyStore<'r> {
     /// The newest stored key set, verified again under `root` for `target`; `None` if no update
     /// was ever applied. A stored set that no longer verifies is [`Error::CorruptState`]: the
     /// device fails closed rather than fall back to older keys.
-    fn stored(
-        &mut self,
-        root: &TrustedKey,
-        target: &str,
-    ) -> Result<Option<(SignedKeySet, usize)>, Error> {
+    fn stored(&mut self, root: &TrustedKey, target: &str) -> Result<Option<SignedKeySet>, Error> {
         let mut buf = [0u8; MAX_PAYLOAD];
         let Some(len) = self.log.read_latest(&mut buf)? else {
             return Ok(None);
@@ -104,7 +100,7 @@ impl<'r> KeyStore<'r> {
         let bytes = buf.get(..len).ok_or(Error::CorruptState)?;
         let set = SignedKeySet::parse(bytes).map_err(|_| Error::CorruptState)?;
         check(&set, root, target).map_err(|_| Error::CorruptState)?;
-        Ok(Some((set, len)))
+        Ok(Some(set))
     }
 
     /// The keys in force: the newest applied set, else `factory`.
@@ -115,7 +111,7 @@ impl<'r> KeyStore<'r> {
         factory: &TrustedSet,
     ) -> Result<TrustedSet, Error> {
         match self.stored(root, target)? {
-            Some((set, _)) => TrustedSet::from_signed(&set),
+            Some(set) => TrustedSet::from_signed(&set),
             None => Ok(factory.clone()),
         }
     }
@@ -133,14 +129,13 @@ impl<'r> KeyStore<'r> {
         let new = SignedKeySet::parse(update)?;
         check(&new, root, target)?;
         let current_epoch = match self.stored(root, target)? {
-            Some((old, len)) => {
-                if new.set.epoch == old.set.epoch {
-                    let mut buf = [0u8; MAX_KEYSET_LEN];
-                    let mut again = [0u8; MAX_KEYSET_LEN];
-                    let same = old.encode(&mut buf) == new.encode(&mut again);
-                    if same && len == update.len() {
-                        return TrustedSet::from_signed(&old);
-                    }
+            Some(old) => {
+                // Both parsed exactly (no trailing bytes): the same file is the same message
+                // and signature.
+                let same = old.message.file_bytes() == new.message.file_bytes()
+                    && old.signature == new.signature;
+                if same {
+                    return TrustedSet::from_signed(&old);
                 }
                 old.set.epoch
             }

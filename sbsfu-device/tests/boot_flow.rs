@@ -202,7 +202,7 @@ fn container_slots_hold_only_what_was_received() {
             image.chunks(16).filter(|w| w.len() == 16).collect();
         for s in [&s0, &s1] {
             assert!(
-                s.windows(16).step_by(1).all(|w| !windows.contains(w)),
+                s.windows(16).all(|w| !windows.contains(w)),
                 "plaintext of the {name} image found in a container slot"
             );
         }

@@ -1,6 +1,6 @@
 //! The streaming container writer (feature `std`).
 //!
-//! [`seal`] reads the image in blocks of about 1 MiB, at any offset ([`ReadAt`], `pread` on a
+//! [`seal`] reads the image in blocks of 64 KiB, at any offset ([`ReadAt`], `pread` on a
 //! file), and writes the container to a seekable output, so memory stays flat whatever the image
 //! size. Two passes over the image are independent of each other:
 //!
@@ -630,7 +630,8 @@ mod tests {
 
     #[test]
     fn one_and_two_threads_write_the_same_valid_bytes() {
-        // Block boundaries: a block is 16384 chunks of 64 bytes, 256 of 4 KiB, 16 of 64 KiB.
+        // Block boundaries: a block is 1024 chunks of 64 bytes, 16 of 4 KiB, 1 of 64 KiB; the
+        // longest image has more blocks than the channel holds, so the reader may seal some.
         for (len, chunk) in [
             (0, 64),
             (1, 64),
@@ -638,6 +639,7 @@ mod tests {
             (2 * BLOCK + 100, 64),
             (BLOCK + 4096, 4096),
             (3 * BLOCK - 1, 65536),
+            (8 * BLOCK + 1, 4096),
         ] {
             let img = image(len);
             for encrypted in [false, true] {
@@ -656,12 +658,15 @@ mod tests {
     fn a_short_input_is_an_unexpected_eof() {
         let img = image(100);
         let mut out = io::Cursor::new(Vec::new());
-        let params = params(64, None);
-        for threads in [Threads::One, Threads::Two] {
-            let e = seal(&params, img.as_slice(), 101, &mut out, threads)
-                .err()
-                .unwrap();
-            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        let device_key = DeviceKey::from_bytes([2; 32]);
+        for key in [None, Some(&device_key)] {
+            let params = params(64, key);
+            for threads in [Threads::One, Threads::Two] {
+                let e = seal(&params, img.as_slice(), 101, &mut out, threads)
+                    .err()
+                    .unwrap();
+                assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            }
         }
     }
 }

@@ -215,34 +215,42 @@ fn spec_cross_check() -> Result {
         "signer.pub.pem",
         "image.bin",
     ]))?;
-    let wrong = decoder(&[
-        "kat-signed.sfu",
-        "../../keys-example/signing.pub.pem",
-        "image.bin",
-    ])
-    .output()
-    .map_err(|e| e.to_string())?;
-    if wrong.status.success() {
-        return Err("the reference decoder accepted a container under the wrong key".into());
-    }
+    // A refusal counts only for the right reason: a decoder that fails to start also exits 1.
+    let refuses = |args: &[&str], reason: &str, what: &str| -> Result {
+        let out = decoder(args).output().map_err(|e| e.to_string())?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains(reason) {
+            return Err(format!(
+                "the reference decoder did not refuse {what} for its {reason}: {stderr}"
+            ));
+        }
+        Ok(())
+    };
+    refuses(
+        &[
+            "kat-signed.sfu",
+            "../../keys-example/signing.pub.pem",
+            "image.bin",
+        ],
+        "signer key id",
+        "a container under the wrong key",
+    )?;
     run(&mut decoder(&[
         "kat-keyset.sks",
         "root.pub.pem",
         "signer.pub.pem",
         "second.pub.pem",
     ]))?;
-    let wrong = decoder(&[
-        "kat-keyset.sks",
-        "signer.pub.pem",
-        "signer.pub.pem",
-        "second.pub.pem",
-    ])
-    .output()
-    .map_err(|e| e.to_string())?;
-    if wrong.status.success() {
-        return Err("the reference decoder accepted a key set under a firmware key".into());
-    }
-    Ok(())
+    refuses(
+        &[
+            "kat-keyset.sks",
+            "signer.pub.pem",
+            "signer.pub.pem",
+            "second.pub.pem",
+        ],
+        "root key id",
+        "a key set under a firmware key",
+    )
 }
 
 /// `cargo xtask bench`: the release CLI against the SHA-256 floor and imgtool.

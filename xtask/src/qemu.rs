@@ -84,13 +84,21 @@ pub fn run(r: &Run<'_>) -> Result<Outcome> {
     }
     if ram.is_some() {
         // Asked to quit through the monitor; do not wait for the timeout if it did not.
+        let mut exited = false;
         for _ in 0..30 {
             if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                exited = true;
                 break;
             }
             thread::sleep(Duration::from_millis(100));
         }
-        let _ = child.kill();
+        if !exited {
+            // The child is `timeout`: SIGTERM is passed on to QEMU, where SIGKILL would kill
+            // `timeout` alone and leave QEMU running without a limit.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&sock);

@@ -6,7 +6,7 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use critical_section::Mutex;
-use sbsfu_device::boot::{Area, BootConfig, BootLayout, BootManager, Stager};
+use sbsfu_device::boot::{Area, BootLayout, BootManager, Stager};
 use sbsfu_device::boot_state::BootStore;
 use sbsfu_device::flash::{FlashRegion, Region, Sectors, Shared};
 use sbsfu_device::format::DeviceKey;
@@ -19,6 +19,7 @@ use sbsfu_device::image_digest::{ImageHasher, image_sha256};
 use sbsfu_device::verify::verify_region;
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_f4::RamFlash;
+use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::icount::Icount;
 use sbsfu_f4::internal_flash::InternalFlash;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
@@ -26,8 +27,6 @@ use semihosting::io::Read;
 use semihosting::{println, process};
 use stm32f4::stm32f405 as pac;
 
-/// Installer buffer, as in the example bootloader.
-const CHUNK: usize = 1024;
 /// Largest container the bench reads.
 const MAX_CONTAINER: usize = 20 * 1024;
 static CONTAINER: Mutex<RefCell<[u8; MAX_CONTAINER]>> =
@@ -187,13 +186,7 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     // 4. What the bootloader does at reset after an update was staged: the whole boot manager
     //    (check the staged container, install it, verify it from flash), on the same RAM flash.
     *boot = RamFlash::new(&BOOT_SECTORS);
-    let config = BootConfig {
-        target: TARGET,
-        signers: &signers,
-        device_keys: &device_keys,
-        require_encryption: true,
-        trial_boots: 1,
-    };
+    let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(&mut *boot);
     let region = |name, a: Area, at: u32| {
         FlashRegion::new(

@@ -3,18 +3,15 @@
 use core::cell::RefCell;
 
 use cortex_m_rt::entry;
-use sbsfu_device::boot::{Area, Boot, BootConfig, BootManager};
+use sbsfu_device::boot::{Area, Boot, BootManager};
 use sbsfu_device::flash::{FlashRegion, Sectors, Shared};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::{Error, TrustedKey};
+use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
+use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
 use sbsfu_f4::layout::{LAYOUT, SECTORS, offset};
 use stm32f4::stm32f405 as pac;
-
-/// The installer's chunk buffer: containers for this device are signed with chunks of at most
-/// this size (`sbsfu sign --chunk-size 1024`): it is most of the bootloader's RAM.
-const CHUNK: usize = 1024;
 
 /// Reports without `core::fmt` (which would cost several KiB of flash): static strings and
 /// decimal or hexadecimal numbers, over semihosting when the feature is on.
@@ -96,13 +93,7 @@ fn region<'c>(
 fn decide(flash: InternalFlash) -> Result<Boot, (Error, Option<Error>)> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
     let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
-    let config = BootConfig {
-        target: TARGET,
-        signers: &signers,
-        device_keys: &device_keys,
-        require_encryption: true,
-        trial_boots: 1,
-    };
+    let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(flash);
     let regions = (|| {
         Ok((

@@ -1,4 +1,4 @@
-//! Example sbsfu bootloader for the STM32F405 (sectors 0-2).
+//! Example sbsfu bootloader for the STM32F405 (sectors 0-3).
 //!
 //! At every reset: run the sbsfu `BootManager` over the internal flash (install a pending
 //! update, revert an unconfirmed one, restore a damaged image), which verifies the application

@@ -1,6 +1,6 @@
 //! STM32F4 support shared by the on-target test firmware, the benchmarks and the example
 //! bootloader: a RAM-backed NOR flash with the F405's sector sizes (QEMU's flash is ROM), the
-//! example F405 boot layout, the embedded keys, and an instruction counter for QEMU `-icount`.
+//! example F405 boot layout and configuration, the embedded keys, and an instruction counter for QEMU `-icount`.
 //!
 //! Everything but the hardware drivers also builds for the host, where it is unit tested.
 #![no_std]
@@ -11,6 +11,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod config;
 #[cfg(target_os = "none")]
 pub mod icount;
 #[cfg(target_os = "none")]
