@@ -2,22 +2,25 @@
 //!
 //! [`seal`] reads the image in blocks of 64 KiB, at any offset ([`ReadAt`], `pread` on a
 //! file), and writes the container to a seekable output, so memory stays flat whatever the image
-//! size. Two passes over the image are independent of each other:
+//! size. Each byte of the image is read once: the image digest (SHA-256 of the plaintext) and the
+//! payload come from the same reads, so an input that changes while it is read (a build
+//! rewriting the file) still gives a container that verifies, holding what was read.
 //!
-//! - the image digest (SHA-256 of the plaintext, forward), and
-//! - the payload: encrypted, one forward pass sealing each chunk (the chunks' associated data does
-//!   not depend on the digest); signed only, one backward pass building the hash chain from the
-//!   last chunk to the first, writing each block of chunks at its final position.
+//! - Encrypted: one forward pass hashes each block and seals its chunks (their associated data
+//!   does not depend on the digest).
+//! - Signed only: one forward pass hashes each block and writes its chunks with empty link slots;
+//!   then one backward pass over what was written (the output is read back) builds the hash chain
+//!   from the last chunk to the first and fills the links.
 //!
-//! With [`Threads::Two`] the digest runs on a second thread while this one writes the payload;
-//! with [`Threads::One`] they run one after the other. The bytes written are the same. The
+//! With [`Threads::Two`] the forward pass reads and hashes on a second thread while this one
+//! seals and writes; with [`Threads::One`] both run here. The bytes written are the same. The
 //! header, which carries the digest (and the chain head), is written last at the front: its
 //! length does not depend on either.
 //!
 //! The signature slot is left zeroed; [`write_signature`] fills it, from a local key or from an
 //! external signer (HSM, signing service) given [`Sealed::message`].
 
-use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::sync::mpsc;
 use std::vec;
 use std::vec::Vec;
@@ -199,9 +202,10 @@ fn invalid(e: Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
-/// Reads the `image_len` bytes of `input` and writes the container to `out` from offset 0,
-/// leaving the signature zeroed. The output does not depend on `threads`.
-pub fn seal<R: ReadAt + ?Sized, W: Write + Seek>(
+/// Reads the `image_len` bytes of `input` (each once) and writes the container to `out` from
+/// offset 0, leaving the signature zeroed. A signed-only payload is read back from `out` to build
+/// its hash chain. The output does not depend on `threads`.
+pub fn seal<R: ReadAt + ?Sized, W: Read + Write + Seek>(
     params: &SealParams<'_>,
     input: &R,
     image_len: u32,
@@ -218,28 +222,20 @@ pub fn seal<R: ReadAt + ?Sized, W: Write + Seek>(
         .saturating_add(header_len)
         .saturating_add(SIGNATURE_LEN) as u64;
     out.seek(SeekFrom::Start(payload_start))?;
-    let (digest, protection) = match &params.encryption {
-        Some(e) => {
-            let aad = payload_aad(&header).map_err(invalid)?;
-            let cipher = ChunkCipher::new(&e.content_key, e.nonce_prefix, aad);
-            let digest = seal_chunks(&layout, &cipher, input, out, threads)?;
-            (digest, header.protection)
-        }
-        None => {
-            let chain = |out: &mut W| chain_backward(&layout, input, out, payload_start);
-            let (digest, chain_head) = match threads {
-                Threads::One => (digest_of(input, image_len)?, chain(out)?),
-                Threads::Two => std::thread::scope(|scope| {
-                    let digest = scope.spawn(|| digest_of(input, image_len));
-                    let chain_head = chain(out);
-                    Ok::<_, io::Error>((joined(digest.join())?, chain_head?))
-                })?,
-            };
-            (digest, Protection::SignedOnly { chain_head })
-        }
+    let cipher = match &params.encryption {
+        Some(e) => Some(ChunkCipher::new(
+            &e.content_key,
+            e.nonce_prefix,
+            payload_aad(&header).map_err(invalid)?,
+        )),
+        None => None,
     };
+    let digest = seal_chunks(&layout, cipher.as_ref(), input, out, threads)?;
+    if cipher.is_none() {
+        let chain_head = chain_backward(&layout, out, payload_start)?;
+        header.protection = Protection::SignedOnly { chain_head };
+    }
     header.digest = digest;
-    header.protection = protection;
     let message = SignedMessage::for_header(&header).map_err(invalid)?;
     out.seek(SeekFrom::Start(0))?;
     out.write_all(message.container_bytes())?;
@@ -269,23 +265,6 @@ fn chunk_in_block(layout: &Layout, first: u32, i: u32) -> std::ops::Range<usize>
     from..from.saturating_add(layout.plain_len(i) as usize)
 }
 
-/// SHA-256 of the image, read in blocks.
-fn digest_of<R: ReadAt + ?Sized>(input: &R, len: u32) -> io::Result<[u8; 32]> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; BLOCK.min(len as usize)];
-    let mut at = 0u32;
-    while at < len {
-        let n = len.saturating_sub(at).min(BLOCK as u32);
-        let piece = buf
-            .get_mut(..n as usize)
-            .ok_or_else(|| invalid(Error::BufferTooSmall))?;
-        input.read_exact_at(piece, u64::from(at))?;
-        h.update(&*piece);
-        at = at.saturating_add(n);
-    }
-    Ok(h.finalize().into())
-}
-
 /// The plaintext of chunks `first..end`, read in one go into `buf`.
 fn read_chunks<'b, R: ReadAt + ?Sized>(
     layout: &Layout,
@@ -313,8 +292,9 @@ fn joined<T>(r: std::thread::Result<io::Result<T>>) -> io::Result<T> {
     r.unwrap_or_else(|_| Err(io::Error::other("a sealing thread panicked")))
 }
 
-/// Encrypted payload: every chunk sealed in place and written with its tag, in order. Returns the
-/// image digest.
+/// The payload in order: every chunk sealed in place and written with its tag (encrypted, with
+/// `cipher`), or written with an empty link slot (signed only, without). Returns the image digest,
+/// of the same reads.
 ///
 /// With [`Threads::Two`], a second thread reads and hashes the blocks and passes them through a
 /// bounded channel to this one, which seals and writes them. Sealing a chunk depends only on its
@@ -323,7 +303,7 @@ fn joined<T>(r: std::thread::Result<io::Result<T>>) -> io::Result<T> {
 /// most [`IN_FLIGHT`] + 2 blocks exist.
 fn seal_chunks<R: ReadAt + ?Sized, W: Write>(
     layout: &Layout,
-    cipher: &ChunkCipher,
+    cipher: Option<&ChunkCipher>,
     input: &R,
     out: &mut W,
     threads: Threads,
@@ -394,7 +374,8 @@ fn seal_chunks<R: ReadAt + ?Sized, W: Write>(
     }
 }
 
-/// Chunks `first..end` of the image: their plaintext, sealed in place, and their tags.
+/// Chunks `first..end` of the image: their plaintext, sealed in place, and their tags (none
+/// when signed only).
 struct Block {
     first: u32,
     end: u32,
@@ -427,11 +408,11 @@ impl Block {
             .ok_or_else(|| invalid(Error::BufferTooSmall))
     }
 
-    /// Seals the chunks in place (once).
-    fn seal(&mut self, layout: &Layout, cipher: &ChunkCipher) -> io::Result<()> {
-        if self.sealed {
+    /// Seals the chunks in place (once); signed only, there is nothing to do.
+    fn seal(&mut self, layout: &Layout, cipher: Option<&ChunkCipher>) -> io::Result<()> {
+        let Some(cipher) = cipher.filter(|_| !self.sealed) else {
             return Ok(());
-        }
+        };
         self.tags.clear();
         // By index, not `chunks_mut`: an empty image still has one (empty) chunk with a tag.
         for i in self.first..self.end {
@@ -444,17 +425,23 @@ impl Block {
         Ok(())
     }
 
-    /// Writes the sealed chunks, each followed by its tag, in one vectored write: the kernel
-    /// gathers them, no copy into a staging buffer.
+    /// Writes the chunks, each followed by its tag (or an empty link slot), in one vectored
+    /// write: the kernel gathers them, no copy into a staging buffer.
     fn write<W: Write>(&self, layout: &Layout, out: &mut W) -> io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.tags.len().saturating_mul(2));
-        for (i, tag) in (self.first..self.end).zip(&self.tags) {
+        const NO_LINK: [u8; LINK_LEN] = [0; LINK_LEN];
+        let count = self.end.saturating_sub(self.first) as usize;
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(count.saturating_mul(2));
+        for (k, i) in (self.first..self.end).enumerate() {
             let chunk = self
                 .plain
                 .get(chunk_in_block(layout, self.first, i))
                 .ok_or_else(|| invalid(Error::BufferTooSmall))?;
+            let tail = match self.tags.get(k).filter(|_| self.sealed) {
+                Some(tag) => tag.as_slice(),
+                None => NO_LINK.get(..layout.tail_len(i)).unwrap_or_default(),
+            };
             slices.push(IoSlice::new(chunk));
-            slices.push(IoSlice::new(tag));
+            slices.push(IoSlice::new(tail));
         }
         write_all_vectored(out, &mut slices)
     }
@@ -474,50 +461,45 @@ fn write_all_vectored<W: Write>(out: &mut W, mut slices: &mut [IoSlice<'_>]) -> 
     Ok(())
 }
 
-/// Signed-only payload: blocks of chunks from the last to the first, each chunk followed by the
-/// link of the next, each block written at its place. Returns the chain head.
-fn chain_backward<R: ReadAt + ?Sized, W: Write + Seek>(
+/// Signed-only payload, written with empty link slots: reads it back block by block from the
+/// last chunk to the first, fills each chunk's slot with the link of the next and writes the
+/// block again. Returns the chain head.
+fn chain_backward<W: Read + Write + Seek>(
     layout: &Layout,
-    input: &R,
     out: &mut W,
     payload_start: u64,
 ) -> io::Result<[u8; LINK_LEN]> {
     let per_block = chunks_per_block(layout);
-    let (plain_len, wire_len) = block_lens(layout, per_block);
-    let mut plain = vec![0u8; plain_len];
-    let mut wire = vec![0u8; wire_len];
+    let mut wire = vec![0u8; block_lens(layout, per_block).1];
     let mut next: Option<[u8; LINK_LEN]> = None;
     let mut end = layout.chunk_count();
     // Blocks aligned to `per_block` from chunk 0, the last one possibly short.
     while let Some(last) = end.checked_sub(1) {
         let first = last.saturating_sub(last.checked_rem(per_block).unwrap_or(0));
-        let block = read_chunks(layout, input, first, end, &mut plain)?;
         let base = layout.wire_offset(first);
         let wire_at = |i: u32| layout.wire_offset(i).saturating_sub(base) as usize;
         let block_wire = wire_at(last)
             .saturating_add(layout.plain_len(last) as usize)
             .saturating_add(layout.tail_len(last));
+        let block = wire
+            .get_mut(..block_wire)
+            .ok_or_else(|| invalid(Error::BufferTooSmall))?;
+        out.seek(SeekFrom::Start(payload_start.saturating_add(base)))?;
+        out.read_exact(block)?;
         for i in (first..end).rev() {
-            let data = block
-                .get(chunk_in_block(layout, first, i))
-                .ok_or_else(|| invalid(Error::BufferTooSmall))?;
             let at = wire_at(i);
-            let dst = wire
-                .get_mut(
-                    at..at
-                        .saturating_add(data.len())
-                        .saturating_add(layout.tail_len(i)),
-                )
+            let body_end = at.saturating_add(layout.plain_len(i) as usize);
+            let dst = block
+                .get_mut(at..body_end.saturating_add(layout.tail_len(i)))
                 .ok_or_else(|| invalid(Error::BufferTooSmall))?;
-            let (body, tail) = dst.split_at_mut(data.len());
-            body.copy_from_slice(data);
+            let (body, tail) = dst.split_at_mut(body_end.saturating_sub(at));
             if let Some(n) = &next {
                 tail.copy_from_slice(n);
             }
-            next = Some(chain_link(i, data, next.as_ref()));
+            next = Some(chain_link(i, body, next.as_ref()));
         }
         out.seek(SeekFrom::Start(payload_start.saturating_add(base)))?;
-        out.write_all(wire.get(..block_wire).unwrap_or_default())?;
+        out.write_all(block)?;
         end = first;
     }
     Ok(next.unwrap_or_default())
@@ -666,6 +648,47 @@ mod tests {
                     .err()
                     .unwrap();
                 assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+            }
+        }
+    }
+    /// An image that a build rewrites while it is being read: every byte read a second time
+    /// reads differently.
+    struct Rewritten {
+        first: Vec<u8>,
+        reads: std::sync::Mutex<Vec<u8>>,
+    }
+
+    impl ReadAt for Rewritten {
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+            let at = offset as usize;
+            buf.copy_from_slice(&self.first[at..at + buf.len()]);
+            let mut reads = self.reads.lock().unwrap();
+            for (b, n) in buf.iter_mut().zip(&mut reads[at..]) {
+                if *n > 0 {
+                    *b ^= 0x5A;
+                }
+                *n += 1;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_image_rewritten_while_it_is_read_still_seals_a_valid_container() {
+        // What is sealed is what was hashed, from the same reads: each byte is read once.
+        for encrypted in [false, true] {
+            for threads in [Threads::One, Threads::Two] {
+                let img = image(3 * BLOCK + 100);
+                let input = Rewritten {
+                    reads: std::sync::Mutex::new(vec![0; img.len()]),
+                    first: img.clone(),
+                };
+                let device_key = DeviceKey::from_bytes([2; 32]);
+                let params = params(4096, encrypted.then_some(&device_key));
+                let mut out = io::Cursor::new(Vec::new());
+                seal(&params, &input, img.len() as u32, &mut out, threads).unwrap();
+                check_payload(&out.into_inner(), &img);
+                assert!(input.reads.lock().unwrap().iter().all(|n| *n == 1));
             }
         }
     }

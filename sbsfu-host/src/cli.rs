@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sbsfu_format::Version;
 use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
 
+pub use crate::image::extents::Window;
+
 /// Secure firmware update containers: sign, encrypt, inspect and verify.
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +33,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Export the public half of a signing key, as PEM or as a constant for firmware.
     Pubkey(PubkeyArgs),
+    /// Print a device key as a constant to build into firmware. The output is SECRET.
+    ExportKey(ExportKeyArgs),
     /// Turn a firmware image into a signed (and optionally encrypted) update container.
     Sign(SignArgs),
     /// Print every header field of a container (no key needed, nothing verified).
@@ -102,16 +106,51 @@ pub struct PubkeyArgs {
     pub format: PubkeyFormat,
 }
 
+/// Output formats of `export-key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A Rust constant.
+    Rust,
+    /// A C array.
+    C,
+    /// The raw key bytes.
+    Raw,
+}
+
+/// `sbsfu export-key`
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Print a device key as a constant to build into firmware (the device's \
+                  `DeviceKey`), or as its raw bytes.\n\n\
+                  The output is SECRET: anyone who has it can decrypt every container made for \
+                  the devices that hold this key. Keep it out of logs and out of version \
+                  control; --out writes it with mode 0600."
+)]
+pub struct ExportKeyArgs {
+    /// The device key file (plain or passphrase-protected).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write to FILE (mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 /// What `sign --in` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// Tell from the content: ELF magic, Intel HEX start code, else raw binary.
+    /// Tell from the content: ELF magic; Intel HEX or S-records by the first non-blank line;
+    /// other text is refused; anything else is a raw binary.
     Auto,
     /// Raw binary (needs --load-address).
     Bin,
     /// Intel HEX.
     Hex,
-    /// ELF executable (PT_LOAD segments at their physical addresses).
+    /// Motorola S-records (.s19, .s28, .s37, .srec, .mot).
+    Srec,
+    /// ELF executable (allocated sections at their load addresses, as objcopy takes them).
     Elf,
 }
 
@@ -152,12 +191,20 @@ pub struct SignArgs {
     /// Destination region on the device: `app`, or a data region (e.g. `data`, `qspi`).
     #[arg(long, default_value = "app", value_name = "NAME")]
     pub region: String,
-    /// The image: raw binary, Intel HEX or ELF.
+    /// The image: raw binary, Intel HEX, Motorola S-records or ELF.
     #[arg(long = "in", value_name = "IMAGE")]
     pub input: PathBuf,
     /// What --in holds.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub input_format: InputFormat,
+    /// Sign only the data inside START..END (end exclusive, decimal or 0x hex); the data left
+    /// out is listed on standard error.
+    #[arg(long, value_name = "START..END")]
+    pub address_range: Option<Window>,
+    /// Refuse an image whose gaps (0xFF fill) add up to more than this: a stray record far
+    /// from the code (bytes, or with a K, M or G suffix).
+    #[arg(long, value_parser = parse_size, default_value = "64M", value_name = "BYTES")]
+    pub max_span: u64,
     /// The container to write.
     #[arg(
         long,
@@ -394,6 +441,25 @@ pub fn parse_u32(s: &str) -> Result<u32, String> {
     parsed.map_err(|_| format!("`{s}` is not a 32-bit number (decimal or 0x hex)"))
 }
 
+/// Parses a byte count: decimal or `0x` hex, optionally followed by K, M or G (powers of 1024,
+/// also written KiB, MiB, GiB).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a size (bytes, or with a K, M or G suffix)");
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (t.get(..i), 10),
+        Some((i, 'M')) => (t.get(..i), 20),
+        Some((i, 'G')) => (t.get(..i), 30),
+        _ => (Some(t), 0),
+    };
+    let n = u64::from(parse_u32(digits.ok_or_else(bad)?).map_err(|_| bad())?);
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
 /// Parses `major.minor.patch`.
 pub fn parse_version(s: &str) -> Result<Version, String> {
     s.parse()
@@ -417,5 +483,13 @@ mod tests {
         assert!(parse_u32("0x1_0000_0000").is_err());
         assert!(parse_u32("-1").is_err());
         assert!(parse_u32("").is_err());
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("0x1000"), Ok(4096));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("1T").is_err());
     }
 }

@@ -4,6 +4,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::{DeviceKey, KeyId};
 
 use crate::cli::{KeyType, KeygenArgs, PubkeyArgs, PubkeyFormat};
+use crate::constant::{Constant, Language};
 use crate::error::{Error, Result};
 use crate::keys::{
     device_key_pem, encrypted_device_key_pem, encrypted_signing_key_pem, public_key_pem,
@@ -69,31 +70,21 @@ pub fn pubkey(args: &PubkeyArgs, pass: &Passphrase) -> Result<Vec<u8>> {
 }
 
 fn render(key: &VerifyingKey, format: PubkeyFormat) -> Result<Vec<u8>> {
-    let id = KeyId::of_ed25519(key.as_bytes());
-    let bytes = key.as_bytes();
-    // Eight bytes per line, each line ending in a comma: valid Rust and C, as rustfmt writes it.
-    let list: String = bytes
-        .chunks(8)
-        .map(|row| {
-            let items: Vec<String> = row.iter().map(|b| format!("0x{b:02x}")).collect();
-            format!("    {},\n", items.join(", "))
-        })
-        .collect();
+    let comment = format!(
+        "Ed25519 public key trusted to sign sbsfu images (key id {}).",
+        KeyId::of_ed25519(key.as_bytes())
+    );
+    let constant = Constant {
+        rust_name: "SBSFU_SIGNING_KEY",
+        c_name: "sbsfu_signing_key",
+        comment: &comment,
+        bytes: key.as_bytes(),
+    };
     Ok(match format {
         PubkeyFormat::Pem => public_key_pem(key)?.into_bytes(),
-        PubkeyFormat::Raw => bytes.to_vec(),
-        PubkeyFormat::Rust => format!(
-            "/// Ed25519 public key trusted to sign sbsfu images (key id {id}).\n\
-             pub const SBSFU_SIGNING_KEY: [u8; 32] = [\n{}];\n",
-            list
-        )
-        .into_bytes(),
-        PubkeyFormat::C => format!(
-            "/* Ed25519 public key trusted to sign sbsfu images (key id {id}). */\n\
-             static const unsigned char sbsfu_signing_key[32] = {{\n{}}};\n",
-            list
-        )
-        .into_bytes(),
+        PubkeyFormat::Raw => key.as_bytes().to_vec(),
+        PubkeyFormat::Rust => constant.render(Language::Rust).as_bytes().to_vec(),
+        PubkeyFormat::C => constant.render(Language::C).as_bytes().to_vec(),
     })
 }
 

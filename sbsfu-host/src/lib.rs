@@ -6,8 +6,10 @@
 
 pub mod attach;
 pub mod cli;
+pub mod constant;
 pub mod digest_thread;
 pub mod error;
+pub mod export_key;
 pub mod image;
 pub mod inspect;
 pub mod keygen;
@@ -27,7 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::attach::Attached;
 use crate::cli::{Cli, Command, KeysetCommand};
 use crate::error::{Error, Result};
-use crate::output::{Output, PUBLIC};
+use crate::output::{Output, SECRET};
 use crate::passphrase::Passphrase;
 use crate::verify::run_device;
 
@@ -40,8 +42,12 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let _ = writeln!(out, "{}", keygen::keygen(a, &pass)?);
         }
         Command::Pubkey(a) => return keygen::pubkey(a, &pass),
+        Command::ExportKey(a) => return export_key::export_key(a, &pass).map(|b| b.to_vec()),
         Command::Sign(a) => {
             let signed = sign::sign(a, &pass)?;
+            for l in &signed.left_out {
+                note(&format!("{}: {l}", a.input.display()));
+            }
             let h = &signed.sealed.header;
             let header_len = signed.sealed.message.header_bytes().len();
             let file = signed.file.display().to_string();
@@ -50,6 +56,12 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 m.insert("file".into(), json!(file));
                 m.insert("input_format".into(), json!(signed.input.name()));
                 m.insert("signed".into(), json!(signed.tbs.is_none()));
+                let left_out: Vec<Value> = signed
+                    .left_out
+                    .iter()
+                    .map(|l| json!({"start": l.start, "end": l.end, "from": l.origin.to_string()}))
+                    .collect();
+                m.insert("left_out".into(), Value::Array(left_out));
                 if let Some(tbs) = &signed.tbs {
                     m.insert("tbs_file".into(), json!(tbs.display().to_string()));
                 }
@@ -127,7 +139,8 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::Decrypt(a) => {
-            let mut file = Output::create(&a.out, true, PUBLIC)?;
+            // The plaintext image is private, like keys: mode 0600.
+            let mut file = Output::create(&a.out, true, SECRET)?;
             let v = {
                 let mut w = file.writer();
                 let v = run_device(&a.container, &a.device, &pass, &mut w)?;
@@ -233,6 +246,11 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
     }
     Ok(out.into_bytes())
+}
+
+/// A line on standard error that is not an error (what `sign` left out of the image).
+fn note(line: &str) {
+    let _ = writeln!(io::stderr(), "sbsfu: note: {line}");
 }
 
 fn json_into(out: &mut String, m: Map<String, Value>) {

@@ -9,7 +9,7 @@ use sbsfu_host::error::EXIT_FAILURE;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (stdout, code) = match sbsfu_host::run(&cli) {
+    let (mut stdout, code) = match sbsfu_host::run(&cli) {
         Ok(out) => (out, ExitCode::SUCCESS),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "sbsfu: error: {e}");
@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             (out, ExitCode::from(e.exit_code()))
         }
     };
-    if let Err(e) = sbsfu_host::write_stdout(&stdout) {
+    let written = sbsfu_host::write_stdout(&stdout);
+    // `export-key` prints a secret key.
+    zeroize::Zeroize::zeroize(&mut stdout);
+    if let Err(e) = written {
         let _ = writeln!(
             std::io::stderr(),
             "sbsfu: error: writing to standard output: {e}"

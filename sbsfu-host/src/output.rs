@@ -9,10 +9,30 @@ use tempfile::NamedTempFile;
 
 use crate::error::{Error, Result};
 
-/// File mode of private key files.
-pub const PRIVATE: u32 = 0o600;
-/// File mode of everything else.
-pub const PUBLIC: u32 = 0o644;
+/// Who may read an output, and whether it must reach the disk before it appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    /// Unix permission bits.
+    pub bits: u32,
+    /// Flush to disk before the rename.
+    pub sync: bool,
+}
+
+/// Private key files: mode 0600, on disk before their name appears.
+pub const PRIVATE: Mode = Mode {
+    bits: 0o600,
+    sync: true,
+};
+/// Secrets that can be made again (decrypted images, exported device keys): mode 0600.
+pub const SECRET: Mode = Mode {
+    bits: 0o600,
+    sync: false,
+};
+/// Everything else: mode 0644.
+pub const PUBLIC: Mode = Mode {
+    bits: 0o644,
+    sync: false,
+};
 
 /// An output being written.
 pub struct Output {
@@ -26,7 +46,7 @@ pub struct Output {
 impl Output {
     /// Starts writing `path`. Unless `replace`, an existing file is an error, checked now (before
     /// any work) and again at the final rename (without a race).
-    pub fn create(path: &Path, replace: bool, mode: u32) -> Result<Self> {
+    pub fn create(path: &Path, replace: bool, mode: Mode) -> Result<Self> {
         if !replace && path.exists() {
             return Err(Error::Exists(path.to_owned()));
         }
@@ -39,7 +59,7 @@ impl Output {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            builder.permissions(Permissions::from_mode(mode));
+            builder.permissions(Permissions::from_mode(mode.bits));
         }
         #[cfg(not(unix))]
         let _ = mode;
@@ -48,7 +68,7 @@ impl Output {
             tmp,
             path: path.to_owned(),
             replace,
-            sync: mode == PRIVATE,
+            sync: mode.sync,
         })
     }
 

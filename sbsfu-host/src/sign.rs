@@ -12,7 +12,8 @@ use sbsfu_format::{ContentKey, KeyId};
 
 use crate::cli::SignArgs;
 use crate::error::{Error, Result};
-use crate::image::{self, Image, Kind};
+use crate::image::extents::LeftOut;
+use crate::image::{self, Image, Kind, Options};
 use crate::keys::{is_dev_key, random_bytes, read_device_key, read_public_key, read_signing_key};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
@@ -27,6 +28,8 @@ pub struct Signed {
     pub file: PathBuf,
     /// With `--pubkey`: where the bytes to sign went (the container is unsigned).
     pub tbs: Option<PathBuf>,
+    /// What the input holds that is not in the image (`--address-range`, unloaded sections).
+    pub left_out: Vec<LeftOut>,
 }
 
 /// Who signs.
@@ -64,7 +67,15 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         None => None,
     };
 
-    let image = image::open(&args.input, args.input_format)?;
+    let image = image::open(
+        &args.input,
+        &Options {
+            format: args.input_format,
+            load_address: args.load_address,
+            window: args.address_range,
+            max_span: args.max_span,
+        },
+    )?;
     let len = image.len();
     let image_len = u32::try_from(len)
         .ok()
@@ -73,21 +84,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
             path: args.input.clone(),
             reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
         })?;
-    let load_address = match (image.load_address(), args.load_address) {
-        (Some(file), Some(given)) if file != given => {
-            return Err(Error::Usage(format!(
-                "--load-address {given:#010x} disagrees with {}, which loads at {file:#010x}",
-                args.input.display()
-            )));
-        }
-        (Some(file), _) => file,
-        (None, Some(given)) => given,
-        (None, None) => {
-            return Err(Error::Usage(
-                "a raw binary carries no address: give --load-address".into(),
-            ));
-        }
-    };
+    let load_address = image.load_address();
 
     let rng_err = |e| Error::io(&args.input, e);
     let encryption = match &device_key {
@@ -114,6 +111,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         .map_err(|e| Error::Usage(format!("invalid header: {e}")))?;
 
     let input = image.kind();
+    let left_out = image.left_out().to_vec();
     match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
         (Signer::Local(key), Some(out_path), _, _) => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
@@ -129,6 +127,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
                 input,
                 file: out_path.clone(),
                 tbs: None,
+                left_out,
             })
         }
         (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
@@ -142,6 +141,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
                 input,
                 file: unsigned_path.clone(),
                 tbs: Some(tbs_path.clone()),
+                left_out,
             })
         }
         _ => Err(Error::Usage(
@@ -150,8 +150,10 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
     }
 }
 
-/// Seals `image` into `out`, leaving the signature slot zeroed: the digest on a second core
-/// while this one writes the payload (the bytes are those of a single-threaded seal).
+/// Seals `image` into `out`, leaving the signature slot zeroed: reading and hashing on a second
+/// core while this one writes the payload (the bytes are those of a single-threaded seal). Each
+/// byte of the input is read once, so a file rewritten meanwhile still seals into a container
+/// that verifies.
 fn seal_image(
     params: &SealParams<'_>,
     input_path: &Path,
@@ -160,9 +162,8 @@ fn seal_image(
     out: &mut Output,
 ) -> Result<Sealed> {
     let path = out.path().to_owned();
-    let mut writer = out.writer();
     let sealed =
-        seal(params, image.reader(), image_len, &mut writer, Threads::Two).map_err(|e| {
+        seal(params, image.reader(), image_len, out.file(), Threads::Two).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Input {
                     path: input_path.to_owned(),
@@ -172,6 +173,5 @@ fn seal_image(
                 Error::io(&path, e)
             }
         })?;
-    writer.flush().map_err(|e| Error::io(&path, e))?;
     Ok(sealed)
 }
