@@ -34,6 +34,10 @@ pub enum Command {
     /// Export the public half of a signing key, as PEM or as a constant for firmware.
     Pubkey(PubkeyArgs),
     /// Print a device key as a constant to build into firmware. The output is SECRET.
+    ///
+    /// The constant goes into the device's `DeviceKey`; `--format raw` prints the key's bytes.
+    /// Anyone who has the output can decrypt every container made for the devices that hold
+    /// this key: keep it out of logs and out of version control. --out writes it with mode 0600.
     ExportKey(ExportKeyArgs),
     /// Turn a firmware image into a signed (and optionally encrypted) update container.
     Sign(SignArgs),
@@ -119,13 +123,6 @@ pub enum ExportFormat {
 
 /// `sbsfu export-key`
 #[derive(Debug, Args)]
-#[command(
-    long_about = "Print a device key as a constant to build into firmware (the device's \
-                  `DeviceKey`), or as its raw bytes.\n\n\
-                  The output is SECRET: anyone who has it can decrypt every container made for \
-                  the devices that hold this key. Keep it out of logs and out of version \
-                  control; --out writes it with mode 0600."
-)]
 pub struct ExportKeyArgs {
     /// The device key file (plain or passphrase-protected).
     #[arg(long, value_name = "KEY")]

@@ -4,9 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use ::pkcs8::der::asn1::OctetStringRef;
-use ::pkcs8::der::pem::{self, LineEnding};
-use ::pkcs8::der::{Decode, Encode, SecretDocument};
+use ::pkcs8::der::asn1::{AnyRef, OctetStringRef};
+use ::pkcs8::der::pem::{self as der_pem, LineEnding};
+use ::pkcs8::der::{Decode, Encode, Reader, SecretDocument};
 use ::pkcs8::spki::AlgorithmIdentifierRef;
 use ::pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
 use ed25519_dalek::pkcs8::{
@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::passphrase::Passphrase;
+use crate::pem::{self, PemError};
 
 /// PEM label of a device key file.
 pub const DEVICE_KEY_LABEL: &str = "SBSFU AES256 DEVICE KEY";
@@ -54,8 +55,13 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>> {
         .map_err(|_| Error::key(path, "not a PEM file (not text)"))
 }
 
-fn pem_label(text: &str) -> Option<&str> {
-    pem::decode_label(text.as_bytes()).ok()
+/// The label and bytes of a key file's PEM block (any line width: see [`crate::pem`]).
+fn read_pem(path: &Path) -> Result<(String, Zeroizing<Vec<u8>>)> {
+    let text = read_text(path)?;
+    pem::decode(&text).map_err(|e| match e {
+        PemError::NotPem => Error::key(path, "not a PEM file"),
+        PemError::Invalid(m) => Error::key(path, format!("not a valid PEM file ({m})")),
+    })
 }
 
 /// PEM label of a passphrase-protected PKCS#8 key (RFC 5958 `EncryptedPrivateKeyInfo`).
@@ -67,11 +73,107 @@ const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112"
 /// device key is used with AES-256-GCM only.
 const AES256_GCM_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.46");
 
-/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM into its PKCS#8 DER.
-fn decrypt_pem(path: &Path, text: &str, pass: &Passphrase) -> Result<SecretDocument> {
-    let (_, der) = pem::decode_vec(text.as_bytes())
-        .map_err(|e| Error::key(path, format!("not a valid PEM file ({e})")))?;
-    let encrypted = EncryptedPrivateKeyInfoRef::from_der(&der)
+/// How to re-encrypt a key sbsfu cannot decrypt.
+const REENCRYPT: &str = "re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`";
+
+/// Refuses, by name, the encryption schemes we do not decrypt (PKCS#5 v1, PKCS#12, DES and
+/// 3DES in PBES2): otherwise they would fail as a "wrong passphrase" or an opaque parse error.
+/// PBES2 with PBKDF2 (HMAC-SHA1 or SHA-2) or scrypt, and AES, passes.
+fn check_scheme(der: &[u8]) -> std::result::Result<(), String> {
+    use ::pkcs8::pkcs5::{pbes1, pbes2};
+    let algorithm = AnyRef::from_der(der)
+        .and_then(|outer| {
+            outer.sequence(|r| {
+                let algorithm: AlgorithmIdentifierRef<'_> = r.decode()?;
+                let _data: &OctetStringRef = r.decode()?;
+                Ok(algorithm)
+            })
+        })
+        .map_err(|e| format!("not an encrypted PKCS#8 key ({e})"))?;
+    let oid = algorithm.oid;
+    let unsupported = |what: &str| {
+        Err(format!(
+            "is encrypted with {what} (object identifier {oid}), which sbsfu does not read; \
+             {REENCRYPT}"
+        ))
+    };
+    let pbes1_name = [
+        (pbes1::PBE_WITH_MD2_AND_DES_CBC_OID, "pbeWithMD2AndDES-CBC"),
+        (pbes1::PBE_WITH_MD2_AND_RC2_CBC_OID, "pbeWithMD2AndRC2-CBC"),
+        (pbes1::PBE_WITH_MD5_AND_DES_CBC_OID, "pbeWithMD5AndDES-CBC"),
+        (pbes1::PBE_WITH_MD5_AND_RC2_CBC_OID, "pbeWithMD5AndRC2-CBC"),
+        (
+            pbes1::PBE_WITH_SHA1_AND_DES_CBC_OID,
+            "pbeWithSHA1AndDES-CBC",
+        ),
+        (
+            pbes1::PBE_WITH_SHA1_AND_RC2_CBC_OID,
+            "pbeWithSHA1AndRC2-CBC",
+        ),
+    ]
+    .into_iter()
+    .find(|(o, _)| *o == oid);
+    if let Some((_, name)) = pbes1_name {
+        return unsupported(&format!("PKCS#5 v1 {name}"));
+    }
+    if oid.as_bytes().starts_with(PKCS12_PBE_PREFIX.as_bytes()) {
+        return unsupported("PKCS#12 password-based encryption (RC4, RC2 or 3DES)");
+    }
+    if oid != pbes2::PBES2_OID {
+        return unsupported("an unknown scheme");
+    }
+    let (kdf, cipher) = algorithm
+        .parameters
+        .ok_or_else(|| "PBES2 without parameters".to_owned())
+        .and_then(|p| {
+            p.sequence(|r| {
+                let kdf: AlgorithmIdentifierRef<'_> = r.decode()?;
+                let cipher: AlgorithmIdentifierRef<'_> = r.decode()?;
+                Ok((kdf.oid, cipher.oid))
+            })
+            .map_err(|e: ::pkcs8::der::Error| format!("not an encrypted PKCS#8 key ({e})"))
+        })?;
+    let cipher_ok = [
+        pbes2::AES_128_CBC_OID,
+        pbes2::AES_192_CBC_OID,
+        pbes2::AES_256_CBC_OID,
+        pbes2::AES_128_GCM_OID,
+        pbes2::AES_256_GCM_OID,
+    ]
+    .contains(&cipher);
+    let what = match cipher {
+        _ if cipher_ok => None,
+        DES_EDE3_CBC_OID => Some("3DES (PBES2 with des-ede3-cbc)"),
+        DES_CBC_OID => Some("DES (PBES2 with des-cbc)"),
+        _ => Some("an unknown cipher"),
+    };
+    if let Some(what) = what {
+        return Err(format!(
+            "is encrypted with {what}, object identifier {cipher}, which sbsfu does not read; \
+             {REENCRYPT}"
+        ));
+    }
+    if kdf != pbes2::PBKDF2_OID && kdf != pbes2::SCRYPT_OID {
+        return Err(format!(
+            "derives its key with an unknown function, object identifier {kdf}, which sbsfu \
+             does not read; {REENCRYPT}"
+        ));
+    }
+    Ok(())
+}
+
+/// des-ede3-cbc (RFC 8018), which PBES2 may name; not decrypted here.
+const DES_EDE3_CBC_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
+/// desCBC (RFC 8018), likewise.
+const DES_CBC_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.7");
+
+/// pkcs-12PbeIds (1.2.840.113549.1.12.1), the parent of PKCS#12's password-based schemes.
+const PKCS12_PBE_PREFIX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.1");
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY` into its PKCS#8 DER.
+fn decrypt(path: &Path, der: &[u8], pass: &Passphrase) -> Result<SecretDocument> {
+    check_scheme(der).map_err(|m| Error::key(path, m))?;
+    let encrypted = EncryptedPrivateKeyInfoRef::from_der(der)
         .map_err(|e| Error::key(path, format!("not an encrypted PKCS#8 key ({e})")))?;
     let passphrase = pass.for_key(path)?;
     encrypted
@@ -88,13 +190,13 @@ fn algorithm_of(path: &Path, der: &SecretDocument) -> Result<ObjectIdentifier> {
 
 /// Reads an Ed25519 private key: PKCS#8 PEM, plain or passphrase-protected.
 pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
-    let text = read_text(path)?;
+    let (label, der) = read_pem(path)?;
     let not_ed25519 =
         |e: pkcs8::Error| Error::key(path, format!("not an Ed25519 PKCS#8 private key ({e})"));
-    match pem_label(&text) {
-        Some("PRIVATE KEY") => SigningKey::from_pkcs8_pem(&text).map_err(not_ed25519),
-        Some(ENCRYPTED_LABEL) => {
-            let der = decrypt_pem(path, &text, pass)?;
+    match label.as_str() {
+        "PRIVATE KEY" => SigningKey::from_pkcs8_der(&der).map_err(not_ed25519),
+        ENCRYPTED_LABEL => {
+            let der = decrypt(path, &der, pass)?;
             match algorithm_of(path, &der)? {
                 ED25519_OID => SigningKey::from_pkcs8_der(der.as_bytes()).map_err(not_ed25519),
                 AES256_GCM_OID => Err(Error::key(
@@ -107,45 +209,39 @@ pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
                 )),
             }
         }
-        Some(DEVICE_KEY_LABEL) => Err(Error::key(
+        DEVICE_KEY_LABEL => Err(Error::key(
             path,
             "is a device key (AES-256), not an Ed25519 signing key",
         )),
-        Some(other) => Err(Error::key(
+        other => Err(Error::key(
             path,
             format!("expected a PRIVATE KEY, found a PEM {other}"),
         )),
-        None => Err(Error::key(path, "not a PEM file")),
     }
 }
 
 /// Reads an Ed25519 public key: SPKI PEM (`PUBLIC KEY`), or the public half of a private key.
 pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
-    let text = read_text(path)?;
-    match pem_label(&text) {
-        Some("PUBLIC KEY") => VerifyingKey::from_public_key_pem(&text)
+    let (label, der) = read_pem(path)?;
+    match label.as_str() {
+        "PUBLIC KEY" => VerifyingKey::from_public_key_der(&der)
             .map_err(|e| Error::key(path, format!("not an Ed25519 public key ({e})"))),
-        Some("PRIVATE KEY" | ENCRYPTED_LABEL) => {
-            read_signing_key(path, pass).map(|k| k.verifying_key())
-        }
-        Some(other) => Err(Error::key(
+        "PRIVATE KEY" | ENCRYPTED_LABEL => read_signing_key(path, pass).map(|k| k.verifying_key()),
+        other => Err(Error::key(
             path,
             format!("expected a PUBLIC KEY, found a PEM {other}"),
         )),
-        None => Err(Error::key(path, "not a PEM file")),
     }
 }
 
 /// Reads a device key file: our PEM block of 32 bytes, or an encrypted PKCS#8 wrapper of it.
 pub fn read_device_key(path: &Path, pass: &Passphrase) -> Result<DeviceKey> {
-    let text = read_text(path)?;
-    let (label, bytes) = pem::decode_vec(text.as_bytes())
-        .map_err(|_| Error::key(path, "not a device key (expected a PEM block)"))?;
-    let bytes = Zeroizing::new(bytes);
-    let key: Zeroizing<Vec<u8>> = match label {
+    let (label, bytes) =
+        read_pem(path).map_err(|_| Error::key(path, "not a device key (expected a PEM block)"))?;
+    let key: Zeroizing<Vec<u8>> = match label.as_str() {
         DEVICE_KEY_LABEL => bytes,
         ENCRYPTED_LABEL => {
-            let der = decrypt_pem(path, &text, pass)?;
+            let der = decrypt(path, &bytes, pass)?;
             let info = PrivateKeyInfoRef::from_der(der.as_bytes())
                 .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))?;
             if info.algorithm.oid != AES256_GCM_OID {
@@ -226,7 +322,7 @@ pub fn public_key_pem(key: &VerifyingKey) -> Result<String> {
 
 /// PEM of a device key.
 pub fn device_key_pem(key: &DeviceKey) -> Result<Zeroizing<String>> {
-    pem::encode_string(DEVICE_KEY_LABEL, LineEnding::LF, key.as_bytes())
+    der_pem::encode_string(DEVICE_KEY_LABEL, LineEnding::LF, key.as_bytes())
         .map(Zeroizing::new)
         .map_err(|e| Error::Usage(format!("encoding the device key failed: {e}")))
 }

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod keyset;
 pub mod output;
 pub mod passphrase;
+pub mod pem;
 pub mod report;
 pub mod sign;
 pub mod verify;

@@ -71,7 +71,7 @@ fn keygen_never_overwrites_without_force() {
 fn sign_verify_decrypt_round_trips() {
     let dir = workspace();
     let d = dir.path();
-    for len in [0usize, 1, 4095, 4096, 4097, 3 * 1024 * 1024 + 5] {
+    for len in [1usize, 4095, 4096, 4097, 3 * 1024 * 1024 + 5] {
         let img = pattern(len);
         fs::write(d.join("app.bin"), &img).unwrap();
         for encrypted in [true, false] {
@@ -97,6 +97,62 @@ fn sign_verify_decrypt_round_trips() {
             assert_eq!(fs::read(d.join("out.bin")).unwrap(), img, "len {len}");
             fs::remove_file(d.join("out.bin")).unwrap();
         }
+    }
+}
+
+#[test]
+fn sign_refuses_an_empty_input() {
+    // A 0-byte image would install and leave the old image's vector table in place.
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("empty.bin"), b"").unwrap();
+    let before = files(d);
+    for encrypted in [false, true] {
+        let out = sbsfu(d, &sign_args(encrypted, "empty.bin", "empty.sfu"));
+        assert_eq!(code(&out), 1);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "sbsfu: error: empty.bin: is empty: there is no image to sign\n"
+        );
+        assert_eq!(files(d), before);
+    }
+}
+
+#[test]
+fn decrypt_writes_the_image_privately() {
+    // The plaintext of an encrypted container is as private as the keys: mode 0600, also when
+    // it replaces a file that was readable by others.
+    let dir = workspace();
+    let d = dir.path();
+    fs::write(d.join("app.bin"), pattern(5000)).unwrap();
+    ok(d, &sign_args(true, "app.bin", "app.sfu"));
+    fs::write(d.join("out.bin"), b"old").unwrap();
+    for _ in 0..2 {
+        ok(
+            d,
+            &[
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                "device.key",
+                "app.sfu",
+                "--out",
+                "out.bin",
+            ],
+        );
+        assert_eq!(fs::read(d.join("out.bin")).unwrap(), pattern(5000));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(d.join("out.bin"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        fs::remove_file(d.join("out.bin")).unwrap();
     }
 }
 
