@@ -268,6 +268,7 @@ fn bench(args: &[String]) -> Result {
 /// Every test, as CI runs it.
 fn test() -> Result {
     setup::host_tools()?;
+    setup::input_tools()?;
     setup::mcu_target()?;
     step("formatting");
     run(cargo().args(["fmt", "--all", "--check"]))?;

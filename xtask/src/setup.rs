@@ -16,6 +16,14 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether Python can make a virtualenv with pip (Debian splits that into python3-venv).
+fn venv_works() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -55,20 +63,37 @@ pub fn host_tools() -> Result {
     Ok(())
 }
 
-/// QEMU's STM32F405 and the ARM binutils (objcopy, nm, size).
-pub fn qemu_tools() -> Result {
-    let mut missing = Vec::new();
-    if !have("qemu-system-arm") {
-        missing.push("qemu-system-arm");
-    }
-    if !have("arm-none-eabi-objcopy") {
-        missing.push("binutils-arm-none-eabi");
-    }
+/// What sbsfu-host/tests/inputs.rs compares `sign --in` with: the ARM binutils (objcopy,
+/// objdump), and Python with venv and pip (the test installs bincopy and intelhex from PyPI into
+/// a virtualenv of its own).
+pub fn input_tools() -> Result {
+    install_missing(&[
+        (have("arm-none-eabi-objcopy"), "binutils-arm-none-eabi"),
+        (have("python3"), "python3"),
+        (venv_works(), "python3-venv"),
+    ])
+}
+
+/// Installs the packages whose check (`true`: present) failed.
+fn install_missing(checks: &[(bool, &str)]) -> Result {
+    let missing: Vec<&str> = checks
+        .iter()
+        .filter(|(present, _)| !present)
+        .map(|(_, package)| *package)
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
         apt_install(&missing)
     }
+}
+
+/// QEMU's STM32F405 and the ARM binutils (objcopy, nm, size).
+pub fn qemu_tools() -> Result {
+    install_missing(&[
+        (have("qemu-system-arm"), "qemu-system-arm"),
+        (have("arm-none-eabi-objcopy"), "binutils-arm-none-eabi"),
+    ])
 }
 
 /// Python's `cryptography` package, for the independent reference decoder of the format.
@@ -111,25 +136,9 @@ pub fn mcu_target() -> Result {
 /// floor), and, to install imgtool into a virtualenv, Python's venv module.
 pub fn bench_tools(imgtool: bool) -> Result {
     host_tools()?;
-    let mut missing = Vec::new();
-    if !have("python3") {
-        missing.push("python3");
-    }
-    if !std::path::Path::new("/usr/bin/time").exists() {
-        missing.push("time");
-    }
-    let venv_works = || {
-        Command::new("python3")
-            .args(["-c", "import ensurepip, venv"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if imgtool && !venv_works() {
-        missing.push("python3-venv");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        apt_install(&missing)
-    }
+    install_missing(&[
+        (have("python3"), "python3"),
+        (std::path::Path::new("/usr/bin/time").exists(), "time"),
+        (!imgtool || venv_works(), "python3-venv"),
+    ])
 }
