@@ -236,8 +236,10 @@ pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
 
 /// Reads a device key file: our PEM block of 32 bytes, or an encrypted PKCS#8 wrapper of it.
 pub fn read_device_key(path: &Path, pass: &Passphrase) -> Result<DeviceKey> {
-    let (label, bytes) =
-        read_pem(path).map_err(|_| Error::key(path, "not a device key (expected a PEM block)"))?;
+    let (label, bytes) = read_pem(path).map_err(|e| match e {
+        Error::Key { .. } => Error::key(path, "not a device key (expected a PEM block)"),
+        other => other,
+    })?;
     let key: Zeroizing<Vec<u8>> = match label.as_str() {
         DEVICE_KEY_LABEL => bytes,
         ENCRYPTED_LABEL => {
@@ -361,6 +363,19 @@ mod tests {
             KeyId::of_ed25519(root.verifying_key().as_bytes()).to_string(),
             DEV_ROOT_KEY_ID
         );
+    }
+
+    #[test]
+    fn a_missing_key_file_is_an_io_error() {
+        let missing = Path::new("/nonexistent/device.key");
+        assert!(matches!(
+            read_device_key(missing, &none()),
+            Err(Error::Io { .. })
+        ));
+        assert!(matches!(
+            read_signing_key(missing, &none()),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]
