@@ -1,5 +1,10 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP fuses, a secure element or RPMB, or in flash with [`FlashCounter`].
+//! OTP ([`crate::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
+//! [`FlashCounter`].
+//!
+//! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
+//! application can be erased by anything that can erase that flash; an OTP counter cannot be
+//! lowered by anything.
 
 use crate::Error;
 use crate::flash::Region;
@@ -10,8 +15,13 @@ pub trait CounterStore {
     /// The current value (0 when never advanced).
     fn read(&mut self) -> Result<u32, Error>;
     /// Raises the value to `to`; a lower or equal `to` changes nothing. Once this returns `Ok`,
-    /// no power cut can bring the value below `to`.
+    /// no power cut can bring the value below `to`. A counter with no advance left refuses with
+    /// [`Error::CounterExhausted`] and changes nothing.
     fn advance(&mut self, to: u32) -> Result<(), Error>;
+    /// How many more advances it can take (`u32::MAX`: no fixed limit).
+    fn remaining(&mut self) -> Result<u32, Error> {
+        Ok(u32::MAX)
+    }
 }
 
 /// A [`CounterStore`] in its own power-safe record log (two banks of flash).

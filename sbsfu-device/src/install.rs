@@ -43,6 +43,19 @@ impl Installed {
         }
     }
 
+    /// An install whose verified header and signed head are already known.
+    pub(crate) fn from_head(header: Header, signed_head: &[u8]) -> Result<Self, Error> {
+        let mut head = [0u8; MAX_HEAD_LEN];
+        head.get_mut(..signed_head.len())
+            .ok_or(Error::Truncated)?
+            .copy_from_slice(signed_head);
+        Ok(Self {
+            header,
+            head,
+            head_len: signed_head.len(),
+        })
+    }
+
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
@@ -93,6 +106,11 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
         self.opener.header()
     }
 
+    /// End of the last sector erased so far (everything after it is as it was before).
+    pub(crate) fn erased_until(&self) -> u32 {
+        self.erased_until
+    }
+
     /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if let Some(e) = self.failed {
@@ -109,14 +127,28 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
     /// and the image digest matched. (It borrows rather than consumes the installer, which is
     /// mostly its chunk buffer: moving it would copy kilobytes of stack. Any later `feed` fails.)
     pub fn finish(&mut self) -> Result<Installed, Error> {
-        self.feed(&[])?;
-        if !self.opener.is_done() {
-            return Err(Error::Truncated);
+        let header = self.finish_header()?;
+        match self.opener.signed_message() {
+            Some((m, s)) => Ok(Installed::new(header, m, s)),
+            None => Err(Error::Truncated),
         }
-        match (self.opener.header(), self.opener.signed_message()) {
-            (Some(h), Some((m, s))) => Ok(Installed::new(*h, m, s)),
+    }
+
+    /// [`Self::finish`], without copying the signed head out ([`Self::signed_head`] has it).
+    pub(crate) fn finish_header(&mut self) -> Result<Header, Error> {
+        self.feed(&[])?;
+        match (self.opener.is_done(), self.opener.header()) {
+            (true, Some(h)) => Ok(*h),
             _ => Err(Error::Truncated),
         }
+    }
+
+    /// The container's head as received (prefix and header, then the signature), once
+    /// finished.
+    pub(crate) fn signed_head(&self) -> Option<(&[u8], &[u8; SIGNATURE_LEN])> {
+        self.opener
+            .signed_message()
+            .map(|(m, s)| (m.container_bytes(), s))
     }
 
     fn drive(&mut self, bytes: &[u8]) -> Result<(), Error> {

@@ -77,11 +77,13 @@ pub mod install;
 pub mod journal;
 pub mod key_store;
 pub mod keys;
+pub mod otp_counter;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stream;
 #[cfg(test)]
 mod testkit;
+pub mod vector_table;
 pub mod verify;
 
 pub use error::Error;
