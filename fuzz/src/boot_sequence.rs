@@ -179,6 +179,7 @@ const TEARS: [Tear; 8] = [
 type Region<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash<4, 4096>>, Geometry>;
 
 /// The fuzzed device.
+#[derive(Clone)]
 pub struct Device {
     pub flash: SimFlash<4, 4096>,
     snapshots: Vec<SimFlash<4, 4096>>,
@@ -191,8 +192,14 @@ fn area_offset(a: Area) -> usize {
 }
 
 impl Device {
-    /// A device whose factory wrote the first container into slot 0, booted once.
+    /// A device whose factory wrote the first container into slot 0, booted once (made once,
+    /// then copied).
     pub fn provisioned() -> Self {
+        static BASE: OnceLock<Device> = OnceLock::new();
+        BASE.get_or_init(Self::factory).clone()
+    }
+
+    fn factory() -> Self {
         let mut flash = SimFlash::<4, 4096>::new(&[SECTOR; (FLASH_LEN / SECTOR) as usize])
             .with_otp(128);
         let c = &known()[0].container;
@@ -203,7 +210,9 @@ impl Device {
             snapshots: Vec::new(),
             otp_seen: 0,
         };
-        dev.boot().expect("the factory image boots");
+        dev.boot()
+            .expect("power is on")
+            .expect("the factory image boots");
         dev
     }
 

@@ -442,11 +442,11 @@ impl<'a, const N: usize> BootManager<'a, N> {
         };
         let held = counter.read()?;
         let floor = state.floor.max(held);
-        if held < floor {
-            // A confirmation was cut short before the counter followed the state.
-            let r = counter.advance(floor);
-            self.note(r);
-        }
+        // A confirmation cut short before the counter followed the state, or a counter that
+        // holds its value in one place only (an OTP word a cut may have left marginal): advance
+        // it to the floor, which writes only what is missing.
+        let r = counter.advance(floor);
+        self.note(r);
         state.floor = floor;
         Ok(floor)
     }
@@ -468,8 +468,9 @@ impl<'a, const N: usize> BootManager<'a, N> {
     }
 
     /// Verifies container `slot` in full when `check` says so, then installs it into the active
-    /// slot; on success records its signed head in `state` (and no head otherwise: the active
-    /// slot is then partly written).
+    /// slot; on success records its signed head in `state`. If the install fails before it
+    /// completed, the old head stays (the digest exposes an active slot it touched); if it fails
+    /// after (the read-back, the vector table), no head is left.
     fn install(
         &mut self,
         slot: u8,
@@ -483,8 +484,6 @@ impl<'a, const N: usize> BootManager<'a, N> {
             // container then costs no erase of the running image.
             config.check::<N>(self.slot(slot)?, floor)?;
         }
-        // From here the active slot holds no verified image until the install says so.
-        state.set_active(None)?;
         let from = self
             .slots
             .get_mut(usize::from(slot))

@@ -94,7 +94,7 @@ fn an_otp_writer_can_raise_the_floor_but_never_lower_it() {
     stays_on_the_new_image(&mut dev, &im, "a lower value in OTP");
     // Raising it above every image is possible: a denial of service.
     dev.flash.otp_program_raw(44, &(!100u32).to_le_bytes());
-    assert!(matches!(dev.boot(), Err(_)));
+    assert!(dev.boot().is_err());
     assert_eq!(dev.counter_value(), 100);
 }
 
@@ -305,4 +305,93 @@ fn an_install_erases_what_an_older_image_left_behind() {
     // The boot says where the verified image starts.
     assert_eq!(b.vectors.stack_pointer, RAM.address + RAM.len);
     assert_eq!(b.vectors.reset, LAYOUT.active.address + 9);
+}
+
+/// The legitimate container `c` with every chunk's plaintext replaced by `fill`, sealed under
+/// its own content key: what whoever extracted the class-wide device key from one device can
+/// make. The signed header (and its digest) is the original's.
+fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
+    use sbsfu_format::chunk::{ChunkCipher, payload_aad};
+    use sbsfu_format::header::Protection;
+    use sbsfu_format::layout::Layout;
+    use sbsfu_format::signed::SignedHeader;
+    use sbsfu_format::wrap::unwrap_content_key;
+    let (signed, head_len) = SignedHeader::parse(c).unwrap();
+    let header = signed.header;
+    let Protection::Aes256Gcm(enc) = header.protection else {
+        panic!("an encrypted container")
+    };
+    let key = unwrap_content_key(&device_key(), &enc).unwrap();
+    let cipher = ChunkCipher::new(&key, enc.nonce_prefix, payload_aad(&header).unwrap());
+    let layout = Layout::of(&header).unwrap();
+    let mut out = c[..head_len].to_vec();
+    for i in 0..layout.chunk_count() {
+        let mut chunk = vec![fill; layout.plain_len(i) as usize];
+        let tag = cipher.seal(i, layout.is_last(i), &mut chunk).unwrap();
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&tag);
+    }
+    assert_eq!(out.len(), c.len());
+    out
+}
+
+#[test]
+fn a_class_wide_device_key_proves_less_than_a_signature() {
+    // Chunk authentication proves that the chunk was sealed by someone holding the content key,
+    // which anyone holding the class-wide device key can unwrap: chunks forged that way pass
+    // AES-GCM. The direct installer programs them before `finish` fails on the digest; the
+    // staged path verifies the whole container before the active slot is touched.
+    use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors};
+    use sbsfu_device::{Installer, Policy, TrustedKey};
+    let im = Images::new(true);
+    let forged = forged_under_the_device_key(&im.new_c, 0xA5);
+
+    let signers = [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
+    let dks = [device_key()];
+    let policy = Policy {
+        target: "stm32f405",
+        signers: &signers,
+        device_keys: &dks,
+        min_security_counter: 0,
+        require_encryption: true,
+    };
+    let mut flash = sbsfu_device::sim::SimFlash::stm32f405();
+    {
+        let mut app = FlashRegion::new(
+            "app",
+            &mut flash,
+            Sectors(&STM32F405_SECTORS),
+            LAYOUT.active.address,
+            LAYOUT.active.address - FLASH,
+            LAYOUT.active.len,
+        )
+        .unwrap();
+        let mut regions: [&mut dyn Region; 1] = [&mut app];
+        let mut installer = Installer::<CHUNK_BUF>::new(&policy, &mut regions);
+        // Every chunk but the last authenticates and is programmed...
+        let last_chunk = forged.len() - (im.new.len() % 4096) - 16;
+        installer.feed(&forged[..last_chunk]).unwrap();
+        // ...the last one is released only once the image digest matched: it does not.
+        assert_eq!(
+            installer.feed(&forged[last_chunk..]),
+            Err(Error::Authentication)
+        );
+        assert_eq!(installer.finish().err(), Some(Error::Authentication));
+    }
+    let start = (LAYOUT.active.address - FLASH) as usize;
+    assert!(
+        flash.data()[start..start + 4096].iter().all(|b| *b == 0xA5),
+        "the forged chunks reached flash through the direct installer"
+    );
+
+    // Staged: the application holding the device key refuses it at `finish`; one without it
+    // stages it, and the boot manager refuses it before erasing anything.
+    let mut dev = provisioned(&im, Counter::Otp);
+    let before = dev.flash.data().to_vec();
+    let active = start..start + LAYOUT.active.len as usize;
+    assert_eq!(dev.stage(&forged, true), Err(Error::Authentication));
+    dev.stage(&forged, false).unwrap();
+    let b = dev.boot().unwrap();
+    assert_eq!(im.which(&dev, &b), "old");
+    assert_eq!(&dev.flash.data()[active.clone()], &before[active]);
 }

@@ -446,10 +446,20 @@ fn power_cut_exhaustive_update_and_revert() {
         "power cuts: {} points tested, {} unbootable",
         tally.points, tally.unbootable
     );
-    let kinds: Vec<String> = tally
-        .by_kind
+    let order = [
+        "before",
+        "after",
+        "torn",
+        "marginal",
+        "weak erase",
+        "ECC",
+        "aged log (bank swap)",
+        "random multi-cut",
+    ];
+    assert_eq!(tally.by_kind.len(), order.len(), "{:?}", tally.by_kind);
+    let kinds: Vec<String> = order
         .iter()
-        .map(|(k, n)| format!("{k} {n}"))
+        .map(|k| format!("{k} {}", tally.by_kind.get(k).copied().unwrap_or(0)))
         .collect();
     println!("power cuts by fault kind: {}", kinds.join(", "));
     assert_eq!(tally.unbootable, 0);

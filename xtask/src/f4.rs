@@ -527,7 +527,7 @@ pub fn f4_test() -> Result {
     })?;
     if out.status != Some(0)
         || !out.output.contains("sbsfu-boot: verified app 1.0.0")
-        || !out.output.contains("floor 1 (127 OTP advances left)")
+        || !out.output.contains("floor 1 (63 OTP advances left)")
         || !out.output.contains("hello from the application")
         || !out.output.contains("SysTick interrupts after the jump")
     {

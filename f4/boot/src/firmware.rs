@@ -127,7 +127,6 @@ fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     .map_err(|e| (e, None))?;
     let result = manager.run();
     let why = manager.first_error();
-    drop(manager);
     let left = counter.remaining().unwrap_or(0);
     result.map(|boot| (boot, left)).map_err(|e| (e, why))
 }
