@@ -2,6 +2,8 @@
 //! every operation is traced against how many container bytes had been fed), and the invariants
 //! every target asserts.
 
+pub mod boot_sequence;
+
 use std::cell::Cell;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};

@@ -12,7 +12,14 @@
 //! Every transition is one record in the [`BootStore`]; nothing is trusted from an earlier boot:
 //! a staged container is verified in full from flash before the active slot is touched, the
 //! installed image is verified again from flash after the install, and the active image is
-//! verified (signature and digest) before every boot.
+//! verified (signature and digest) before every boot, its vector table checked inside the
+//! verified bytes ([`VectorTable`]).
+//!
+//! The anti-rollback floor is the maximum of the state log's records and of the optional
+//! [`CounterStore`] (OTP on the STM32F4: [`crate::otp_counter::OtpCounter`]); whatever the log
+//! says, no image below it is installed, reverted to or booted. Writing state is never what
+//! stops a boot: a record that cannot be written is noted ([`BootManager::first_error`]) and the
+//! device boots what verifies.
 
 use sbsfu_format::Header;
 use sbsfu_format::layout::Layout as PayloadLayout;
@@ -25,7 +32,8 @@ use crate::head::HeadReader;
 use crate::install::{Installed, Installer};
 use crate::journal::RECORD_SIZE;
 use crate::keys::{Policy, TrustedKey};
-use crate::stream::Opener;
+use crate::stream::{Event, Opener};
+use crate::vector_table::{VECTOR_TABLE_CHECKED, VectorTable};
 use crate::verify::verify_region;
 use crate::{Error, format::DeviceKey};
 
@@ -155,6 +163,9 @@ pub struct BootConfig<'a> {
     pub require_encryption: bool,
     /// Boots a new image gets to confirm itself (at least 1).
     pub trial_boots: u8,
+    /// The RAM an image's initial stack pointer must point into (checked with its reset vector
+    /// before it boots: [`VectorTable::check`]).
+    pub ram: Area,
 }
 
 impl BootConfig<'_> {
@@ -167,15 +178,30 @@ impl BootConfig<'_> {
             require_encryption: self.require_encryption,
         }
     }
+
+    /// Verifies the container stored in `region` in full, as [`check_container`] does, and the
+    /// vector table at the start of its image.
+    fn check<const N: usize>(&self, region: &mut dyn Region, floor: u32) -> Result<Header, Error> {
+        let (header, first) = open_stored::<N>(region, &self.policy(floor))?;
+        VectorTable::check(&first, header.load_address, header.image_len, self.ram)?;
+        Ok(header)
+    }
 }
 
 /// What to boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Boot {
-    /// The verified header of the image in the active slot; jump to `header.load_address`.
+    /// The verified header of the image in the active slot, whose vector table is at
+    /// `header.load_address`.
     pub header: Header,
     /// The image is on trial: it must call [`confirm`], or the next reset reverts it.
     pub trial: bool,
+    /// Its initial stack pointer and reset vector, read from the verified image and checked:
+    /// load the one, jump to the other.
+    pub vectors: VectorTable,
+    /// The anti-rollback floor in force for this boot (the highest of the state log and the
+    /// counter).
+    pub floor: u32,
 }
 
 /// Length of the container stored at the start of `region`, from its head.
@@ -214,18 +240,36 @@ fn stream_stored(
 
 /// Verifies the container stored in `region` in full, without writing anything: head, every
 /// chunk, digest, exact length. Decrypted plaintext is discarded (and wiped).
-///
-/// Never inlined: its chunk buffer and the installer's then share the same stack.
-#[inline(never)]
 pub fn check_container<const N: usize>(
     region: &mut dyn Region,
     policy: &Policy<'_>,
 ) -> Result<Header, Error> {
+    open_stored::<N>(region, policy).map(|(header, _)| header)
+}
+
+/// [`check_container`], also returning the first bytes of the image (its vector table).
+///
+/// Never inlined: its chunk buffer and the installer's then share the same stack.
+#[inline(never)]
+fn open_stored<const N: usize>(
+    region: &mut dyn Region,
+    policy: &Policy<'_>,
+) -> Result<(Header, [u8; VECTOR_TABLE_CHECKED]), Error> {
     let mut opener = Opener::<N>::new(policy);
+    let mut first = [0u8; VECTOR_TABLE_CHECKED];
     stream_stored(region, |mut bytes| {
         loop {
             let (used, event) = opener.push(bytes)?;
             bytes = bytes.get(used..).unwrap_or(&[]);
+            if let Some(Event::Chunk {
+                offset: 0, data, ..
+            }) = event
+            {
+                let n = data.len().min(VECTOR_TABLE_CHECKED);
+                if let (Some(d), Some(s)) = (first.get_mut(..n), data.get(..n)) {
+                    d.copy_from_slice(s);
+                }
+            }
             if event.is_none() && bytes.is_empty() {
                 return Ok(());
             }
@@ -234,36 +278,82 @@ pub fn check_container<const N: usize>(
     // A final zero-length chunk completes without input.
     while opener.push(&[])?.1.is_some() {}
     match (opener.is_done(), opener.header()) {
-        (true, Some(h)) => Ok(*h),
+        (true, Some(h)) => Ok((*h, first)),
         _ => Err(Error::Truncated),
     }
 }
 
-/// Installs the container stored in `from` into `to` with the verifying installer, then verifies
-/// what landed in `to`, reading it back.
+/// Installs the container stored in `from` into `to` with the verifying installer, erases every
+/// sector of `to` after the image that is not blank (so that nothing of an older image stays
+/// behind it), then verifies what landed in `to`, reading it back.
 pub fn install_container<const N: usize>(
     from: &mut dyn Region,
     to: &mut dyn Region,
     policy: &Policy<'_>,
 ) -> Result<Installed, Error> {
-    let installed = run_installer::<N>(from, to, policy)?;
-    let mut scratch = [0u8; READ_CHUNK];
-    verify_region(to, installed.signed_head(), policy, &mut scratch)?;
-    Ok(installed)
+    let mut state = BootState::default();
+    let header = install_into::<N>(from, to, policy, &mut state)?;
+    Installed::from_head(header, state.active().unwrap_or(&[]))
 }
 
-/// The install pass alone. Never inlined: the read-back above then does not reserve its stack
-/// on top of the installer's (which holds the chunk buffer while Ed25519 runs).
+/// [`install_container`], recording the signed head of what it installed as `state`'s active
+/// head (cleared if anything fails): no copy of the head travels up the stack.
+fn install_into<const N: usize>(
+    from: &mut dyn Region,
+    to: &mut dyn Region,
+    policy: &Policy<'_>,
+    state: &mut BootState,
+) -> Result<Header, Error> {
+    let erased_until = run_installer::<N>(from, to, policy, state)?;
+    let mut scratch = [0u8; READ_CHUNK];
+    let checked = erase_after(to, erased_until, &mut scratch)
+        .and_then(|()| verify_region(to, state.active().unwrap_or(&[]), policy, &mut scratch));
+    if checked.is_err() {
+        state.set_active(None)?;
+    }
+    checked
+}
+
+/// The install pass alone: records the head in `state`, returns the end of the last sector it
+/// erased. Never inlined: the read-back above then does not reserve its stack on
+/// top of the installer's (which holds the chunk buffer while Ed25519 runs).
 #[inline(never)]
 fn run_installer<const N: usize>(
     from: &mut dyn Region,
     to: &mut dyn Region,
     policy: &Policy<'_>,
-) -> Result<Installed, Error> {
+    state: &mut BootState,
+) -> Result<u32, Error> {
     let mut regions: [&mut dyn Region; 1] = [to];
     let mut installer = Installer::<N>::new(policy, &mut regions);
     stream_stored(from, |bytes| installer.feed(bytes))?;
-    installer.finish()
+    installer.finish_header()?;
+    let (message, signature) = installer.signed_head().ok_or(Error::Truncated)?;
+    state.set_active_parts(message, signature)?;
+    Ok(installer.erased_until())
+}
+
+/// Erases every sector of `region` from offset `from` (a sector boundary) on that does not read
+/// blank; a sector that cannot be read (an ECC error) is erased too.
+fn erase_after(region: &mut dyn Region, from: u32, scratch: &mut [u8]) -> Result<(), Error> {
+    let end = region.capacity();
+    let mut at = from;
+    if scratch.is_empty() {
+        return Err(Error::Source);
+    }
+    while at < end {
+        let n = usize::try_from(end.saturating_sub(at))
+            .unwrap_or(usize::MAX)
+            .min(scratch.len());
+        let piece = scratch.get_mut(..n).ok_or(Error::Source)?;
+        let blank = region.read(at, piece).is_ok() && piece.iter().all(|b| *b == 0xFF);
+        at = if blank {
+            at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX))
+        } else {
+            region.erase_sector_at(at)?
+        };
+    }
+    Ok(())
 }
 
 /// The boot manager: runs at every reset, before anything else, and says what to boot.
@@ -278,8 +368,9 @@ pub struct BootManager<'a, const N: usize> {
 
 impl<'a, const N: usize> BootManager<'a, N> {
     /// A boot manager over the areas of `layout`: `active` and `slots` must be exactly those
-    /// areas, and `meta` the state banks. An optional external `counter` (OTP, secure element,
-    /// [`crate::counter::FlashCounter`]) backs the floor kept in the state.
+    /// areas, and `meta` the state banks. An optional `counter` (OTP:
+    /// [`crate::otp_counter::OtpCounter`]; a secure element; [`crate::counter::FlashCounter`])
+    /// keeps the floor where the state log's writers cannot lower it.
     pub fn new(
         layout: &BootLayout,
         config: &'a BootConfig<'a>,
@@ -309,8 +400,8 @@ impl<'a, const N: usize> BootManager<'a, N> {
     }
 
     /// The first check that failed during [`Self::run`] (the active image not verifying, a
-    /// staged container refused, an install failing), for the bootloader to report why it did
-    /// what it did.
+    /// staged container refused, an install failing, a state record or counter that could not
+    /// be written), for the bootloader to report why it did what it did.
     pub fn first_error(&self) -> Option<Error> {
         self.first_error
     }
@@ -325,6 +416,13 @@ impl<'a, const N: usize> BootManager<'a, N> {
         }
     }
 
+    /// Writes `state`; a failure is noted, never fatal: booting what verifies matters more, and
+    /// every transition is safe to redo from the previous record.
+    fn save(&mut self, state: &BootState) {
+        let r = self.store.save(state);
+        self.note(r);
+    }
+
     fn slot(&mut self, slot: u8) -> Result<&mut (dyn Region + 'a), Error> {
         self.slots
             .get_mut(usize::from(slot))
@@ -332,41 +430,115 @@ impl<'a, const N: usize> BootManager<'a, N> {
             .ok_or(Error::CorruptState)
     }
 
-    /// Verifies and installs container `slot` into the active slot; on success records its
-    /// signed head in `state` and returns its header.
-    fn install(&mut self, slot: u8, floor: u32, state: &mut BootState) -> Result<Header, Error> {
+    /// The floor in force: the highest of the state log's records and of the counter. The one
+    /// that is behind catches up: the counter is advanced; without a counter, a floor held by a
+    /// single record is written again, so that this record decaying cannot lower it.
+    fn settle_floor(&mut self, state: &mut BootState, durable: bool) -> Result<u32, Error> {
+        let Some(counter) = self.counter.as_deref_mut() else {
+            if !durable {
+                self.save(state);
+            }
+            return Ok(state.floor);
+        };
+        let held = counter.read()?;
+        let floor = state.floor.max(held);
+        // A confirmation cut short before the counter followed the state, or a counter that
+        // holds its value in one place only (an OTP word a cut may have left marginal): advance
+        // it to the floor, which writes only what is missing.
+        let r = counter.advance(floor);
+        self.note(r);
+        state.floor = floor;
+        Ok(floor)
+    }
+
+    /// The vector table of the image now in the active slot, checked against its header.
+    fn vectors(&mut self, header: &Header) -> Result<VectorTable, Error> {
+        let mut first = [0u8; VECTOR_TABLE_CHECKED];
+        let n = usize::try_from(header.image_len)
+            .unwrap_or(usize::MAX)
+            .min(VECTOR_TABLE_CHECKED);
+        self.active
+            .read(0, first.get_mut(..n).ok_or(Error::Truncated)?)?;
+        VectorTable::check(
+            &first,
+            header.load_address,
+            header.image_len,
+            self.config.ram,
+        )
+    }
+
+    /// Verifies container `slot` in full when `check` says so, then installs it into the active
+    /// slot; on success records its signed head in `state`. If the install fails before it
+    /// completed, the old head stays (the digest exposes an active slot it touched); if it fails
+    /// after (the read-back, the vector table), no head is left.
+    fn install(
+        &mut self,
+        slot: u8,
+        floor: u32,
+        state: &mut BootState,
+        check: bool,
+    ) -> Result<(Header, VectorTable), Error> {
         let config = self.config;
-        let policy = config.policy(floor);
-        // Verify the whole container from flash before the active slot is touched: a bad
-        // download then costs no erase of the running image.
-        check_container::<N>(self.slot(slot)?, &policy)?;
+        if check {
+            // Verify the whole container from flash before the active slot is touched: a bad
+            // container then costs no erase of the running image.
+            config.check::<N>(self.slot(slot)?, floor)?;
+        }
         let from = self
             .slots
             .get_mut(usize::from(slot))
             .ok_or(Error::CorruptState)?;
-        let installed = install_container::<N>(&mut **from, &mut *self.active, &policy)?;
-        state.set_active(Some(installed.signed_head()))?;
-        Ok(*installed.header())
+        let header =
+            install_into::<N>(&mut **from, &mut *self.active, &config.policy(floor), state)?;
+        let vectors = self.vectors(&header).inspect_err(|_| {
+            let _ = state.set_active(None);
+        })?;
+        Ok((header, vectors))
     }
 
-    fn verify_active(&mut self, head: &[u8], floor: u32) -> Result<Header, Error> {
-        let policy = self.config.policy(floor);
+    /// The active image, if it verifies (signature, floor, digest, vector table).
+    fn boot_active(&mut self, state: &BootState, floor: u32, trial: bool) -> Option<Boot> {
+        let head = state.active()?;
+        let config = self.config;
+        let policy = config.policy(floor);
         let mut scratch = [0u8; READ_CHUNK];
-        verify_region(&mut *self.active, head, &policy, &mut scratch)
+        let verified = verify_region(&mut *self.active, head, &policy, &mut scratch)
+            .and_then(|header| Ok((header, self.vectors(&header)?)));
+        self.note(verified).map(|(header, vectors)| Boot {
+            header,
+            trial,
+            vectors,
+            floor,
+        })
     }
 
-    /// The valid container with the highest security counter, for a device without state.
-    fn find_image(&mut self, floor: u32) -> Option<u8> {
-        let policy = self.config.policy(floor);
+    /// The container slot whose container starts with the active image's head.
+    fn slot_holding_active(&mut self, state: &BootState) -> Option<u8> {
+        let head = state.active()?;
+        let mut buf = [0u8; MAX_HEAD_LEN];
+        let stored = buf.get_mut(..head.len())?;
+        (0u8..2).find(|i| {
+            self.slot(*i)
+                .and_then(|r| r.read(0, &mut *stored))
+                .is_ok_and(|()| *stored == *head)
+        })
+    }
+
+    /// The valid container with the highest security counter at or above the floor, to install
+    /// when there is no confirmed image to go back to (a device without state, or whose
+    /// confirmed container is unusable).
+    fn find_image(&mut self, floor: u32) -> Result<Phase, Error> {
+        let config = self.config;
         let mut best: Option<(u8, u32)> = None;
         for (i, region) in (0u8..).zip(self.slots.iter_mut()) {
-            if let Ok(h) = check_container::<N>(&mut **region, &policy)
+            if let Ok(h) = config.check::<N>(&mut **region, floor)
                 && best.is_none_or(|(_, c)| h.security_counter > c)
             {
                 best = Some((i, h.security_counter));
             }
         }
-        best.map(|(i, _)| i)
+        best.map(|(slot, _)| Phase::Installing { slot })
+            .ok_or(Error::NoImage)
     }
 
     /// Brings the device to a bootable state and returns what to boot. Call at every reset;
@@ -376,49 +548,25 @@ impl<'a, const N: usize> BootManager<'a, N> {
     /// other time the active slot may hold a partly written image, which its digest exposes.
     /// So every fallback is the same question: does the active image verify?
     pub fn run(&mut self) -> Result<Boot, Error> {
-        let mut state = self.store.load()?;
-        if let Some(counter) = self.counter.as_deref_mut() {
-            let external = counter.read()?;
-            if external > state.floor {
-                // The state was lost or rolled back: the counter wins.
-                state.floor = external;
-            } else if state.floor > external {
-                // A confirmation was cut short before the counter followed the state.
-                counter.advance(state.floor)?;
-            }
-        }
-        let floor = state.floor;
+        let (mut state, durable) = self.store.load_checked();
+        let floor = self.settle_floor(&mut state, durable)?;
         let trial_boots = self.config.trial_boots.max(1);
         for _ in 0..MAX_TRANSITIONS {
             match state.phase {
                 Phase::Idle => {
-                    let verified = match state.active() {
-                        Some(h) => {
-                            let r = self.verify_active(h, floor);
-                            self.note(r)
-                        }
-                        None => None,
-                    };
-                    if let Some(header) = verified {
-                        return Ok(Boot {
-                            header,
-                            trial: false,
-                        });
+                    if let Some(boot) = self.boot_active(&state, floor, false) {
+                        return Ok(boot);
                     }
                     // Damaged, half written, or never installed: restore or install.
                     state.phase = match state.confirmed {
                         Some(slot) => Phase::Reverting { slot },
-                        None => match self.find_image(floor) {
-                            Some(slot) => Phase::Installing { slot },
-                            None => return Err(Error::NoImage),
-                        },
+                        None => self.find_image(floor)?,
                     };
                 }
                 Phase::Pending { slot } => {
                     let config = self.config;
-                    let policy = config.policy(floor);
                     let ok = state.confirmed != Some(slot) && {
-                        let r = check_container::<N>(self.slot(slot)?, &policy);
+                        let r = self.slot(slot).and_then(|r| config.check::<N>(r, floor));
                         self.note(r).is_some()
                     };
                     state.phase = if ok {
@@ -427,7 +575,9 @@ impl<'a, const N: usize> BootManager<'a, N> {
                         Phase::Idle
                     };
                 }
-                Phase::Installing { slot } => match self.install(slot, floor, &mut state) {
+                // Checked in full when it was pending (or found); after a cut the install
+                // simply starts again, verifying every chunk as it goes.
+                Phase::Installing { slot } => match self.install(slot, floor, &mut state, false) {
                     Err(e) => {
                         self.first_error.get_or_insert(e);
                         // The container went bad since it was checked, or the flash fails. If
@@ -435,7 +585,7 @@ impl<'a, const N: usize> BootManager<'a, N> {
                         // Idle finds it damaged and restores the confirmed image.
                         state.phase = Phase::Idle;
                     }
-                    Ok(header) => {
+                    Ok((header, vectors)) => {
                         if state.confirmed.is_none() {
                             // The first image of a device: nothing to revert to, so it is
                             // confirmed at once.
@@ -447,72 +597,80 @@ impl<'a, const N: usize> BootManager<'a, N> {
                                 slot,
                                 boots_left: trial_boots.saturating_sub(1),
                             };
-                            self.store.save(&state)?;
+                            self.save(&state);
                             return Ok(Boot {
                                 header,
                                 trial: true,
+                                vectors,
+                                floor,
                             });
                         }
                     }
                 },
                 Phase::Trial { slot, boots_left } => {
-                    let verified = match (boots_left, state.active()) {
-                        (0, _) | (_, None) => None,
-                        (_, Some(head)) => {
-                            let r = self.verify_active(head, floor);
-                            self.note(r)
-                        }
+                    let verified = match boots_left {
+                        0 => None,
+                        _ => self.boot_active(&state, floor, true),
                     };
                     match (verified, state.confirmed) {
-                        (Some(header), _) => {
+                        (Some(boot), _) => {
                             state.phase = Phase::Trial {
                                 slot,
                                 boots_left: boots_left.saturating_sub(1),
                             };
-                            self.store.save(&state)?;
-                            return Ok(Boot {
-                                header,
-                                trial: true,
-                            });
+                            self.save(&state);
+                            return Ok(boot);
                         }
                         // Not confirmed in time, or damaged: back to the confirmed image.
                         (None, Some(c)) => state.phase = Phase::Reverting { slot: c },
                         (None, None) => state.phase = Phase::Idle,
                     }
                 }
-                Phase::Reverting { slot } => match self.install(slot, floor, &mut state) {
+                Phase::Reverting { slot } => match self.install(slot, floor, &mut state, true) {
                     Ok(_) => {
                         state.confirmed = Some(slot);
                         state.phase = Phase::Idle;
                     }
-                    // The confirmed container is unusable (or refused: it can never be older
-                    // than the floor). If the active image is intact, run it, still unconfirmed,
-                    // rather than nothing; the next reset tries the revert again.
+                    // The confirmed container is unusable (or refused: below the floor, which
+                    // only a confirmation, maybe one whose record was lost, can have raised).
+                    // If the active image is intact, run it, still unconfirmed, rather than
+                    // nothing: it stays on trial, so it can confirm itself, and the next reset
+                    // tries the revert again. Otherwise the best valid container left is
+                    // installed and confirmed.
                     Err(e) => {
                         self.first_error.get_or_insert(e);
-                        return state
-                            .active()
-                            .and_then(|h| self.verify_active(h, floor).ok())
-                            .map(|header| Boot {
-                                header,
-                                trial: true,
-                            })
-                            .ok_or(Error::NoImage);
+                        if let Some(boot) = self.boot_active(&state, floor, true) {
+                            if let Some(slot) = self.slot_holding_active(&state) {
+                                state.phase = Phase::Trial {
+                                    slot,
+                                    boots_left: 0,
+                                };
+                                self.save(&state);
+                            }
+                            return Ok(boot);
+                        }
+                        state.confirmed = None;
+                        state.phase = self.find_image(floor)?;
                     }
                 },
             }
-            self.store.save(&state)?;
+            self.save(&state);
         }
         Err(Error::NoImage)
     }
 }
 
 /// Marks the running trial image as good: it becomes the confirmed image and the anti-rollback
-/// floor rises to its security counter, in one record. Returns `false` if there was nothing to
-/// confirm. Called by the application once it has checked itself.
+/// floor rises to its security counter, in one record; the `counter` then follows (and the boot
+/// manager makes it catch up if power is lost in between). Returns `false` if there was nothing
+/// to confirm. Called by the application once it has checked itself.
+///
+/// A counter that would have to advance but has no advance left refuses the confirmation
+/// ([`Error::CounterExhausted`]) before anything is written: the image stays on trial (and is
+/// reverted at the next reset) rather than run above a floor the counter cannot hold.
 pub fn confirm(
     store: &mut BootStore<'_>,
-    counter: Option<&mut dyn CounterStore>,
+    mut counter: Option<&mut dyn CounterStore>,
 ) -> Result<bool, Error> {
     let mut state = store.load()?;
     let Phase::Trial { slot, .. } = state.phase else {
@@ -523,12 +681,19 @@ pub fn confirm(
     };
     let head = state.active().ok_or(Error::CorruptState)?;
     let image_counter = SignedHeader::parse(head)?.0.header.security_counter;
-    state.floor = state.floor.max(image_counter);
+    let mut floor = state.floor.max(image_counter);
+    if let Some(c) = counter.as_deref_mut() {
+        let held = c.read()?;
+        if floor > held && c.remaining()? == 0 {
+            return Err(Error::CounterExhausted);
+        }
+        floor = floor.max(held);
+    }
+    state.floor = floor;
     state.confirmed = Some(slot);
     state.phase = Phase::Idle;
     store.save(&state)?;
-    // The state is the record of truth; the counter follows (and the boot manager makes it
-    // catch up if power is lost right here).
+    // The state is the record of truth; the counter follows.
     if let Some(c) = counter {
         c.advance(state.floor)?;
     }
@@ -714,8 +879,8 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
     }
 
     /// Ends the container: it must be complete. It is then read back and verified in full when
-    /// this side can (signed-only, or encrypted and the device keys are here), and marked
-    /// pending: the next reset installs it. Returns its header.
+    /// this side can (signed-only, or encrypted and the device keys are here), its vector table
+    /// included, and marked pending: the next reset installs it. Returns its header.
     pub fn finish(mut self) -> Result<Header, Error> {
         if let Some(e) = self.failed {
             return Err(e);
@@ -730,12 +895,12 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
         if self.pending_len > 0 {
             self.flush()?;
         }
-        let policy = self.config.policy(self.state.floor);
+        let floor = self.state.floor;
         let can_decrypt = header
             .device_key()
-            .is_none_or(|id| policy.device_key(id).is_ok());
+            .is_none_or(|id| self.config.policy(floor).device_key(id).is_ok());
         if can_decrypt {
-            check_container::<N>(&mut *self.slot, &policy)?;
+            self.config.check::<N>(&mut *self.slot, floor)?;
         }
         self.state.phase = Phase::Pending { slot: self.index };
         self.store.save(&self.state)?;

@@ -1,6 +1,11 @@
 //! The boot state: what is installed, what is confirmed, what is in progress, and the
 //! anti-rollback floor, kept in a power-safe [`RecordLog`]. Every transition is one record, so a
 //! power cut leaves either the state before or the state after it.
+//!
+//! The state in force is the newest record that verifies and decodes; its floor is the
+//! **maximum** over every record that does, so a record appended by whoever can program the
+//! flash (the record hash has no key) cannot lower it, and neither can the newest record
+//! decaying after a power cut, once a second record (or a counter) holds the same floor.
 
 use core::fmt;
 
@@ -99,6 +104,20 @@ impl BootState {
         Ok(())
     }
 
+    /// Sets the active image's head from its two parts (prefix and header, then signature).
+    pub(crate) fn set_active_parts(&mut self, body: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let len = body.len().saturating_add(signature.len());
+        let (a, b) = self
+            .active
+            .get_mut(..len)
+            .ok_or(Error::CorruptState)?
+            .split_at_mut(body.len());
+        a.copy_from_slice(body);
+        b.copy_from_slice(signature);
+        self.active_len = len;
+        Ok(())
+    }
+
     fn encode(&self, out: &mut [u8; MAX_PAYLOAD]) -> Result<usize, Error> {
         let (tag, slot, boots) = match self.phase {
             Phase::Idle => (0, NONE, 0),
@@ -169,13 +188,43 @@ impl<'r> BootStore<'r> {
         })
     }
 
-    /// The current state ([`BootState::default`] on a device that never wrote one).
+    /// The current state ([`BootState::default`] on a device that never wrote one): the newest
+    /// record that verifies and decodes, with the floor raised to the maximum over all of them.
+    /// If that record is not the newest the log found at mount (the newest decayed, or does not
+    /// decode), it is written again as a fresh record (best effort).
     pub fn load(&mut self) -> Result<BootState, Error> {
-        let mut buf = [0u8; MAX_PAYLOAD];
-        match self.log.read_latest(&mut buf)? {
-            None => Ok(BootState::default()),
-            Some(n) => BootState::decode(buf.get(..n).ok_or(Error::CorruptState)?),
+        Ok(self.load_checked().0)
+    }
+
+    /// [`Self::load`], and whether the floor is held by at least two records (so that one of
+    /// them decaying cannot lower it). Never inlined: its buffers are not on the stack while
+    /// the boot manager installs.
+    #[inline(never)]
+    pub(crate) fn load_checked(&mut self) -> (BootState, bool) {
+        let mut newest: Option<(u32, BootState)> = None;
+        let (mut floor, mut holders) = (0u32, 0u32);
+        let scanned = self.log.for_each(&mut |seq, payload| {
+            let Ok(state) = BootState::decode(payload) else {
+                return;
+            };
+            if state.floor > floor {
+                (floor, holders) = (state.floor, 0);
+            }
+            if state.floor == floor {
+                holders = holders.saturating_add(1);
+            }
+            if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
+                newest = Some((seq, state));
+            }
+        });
+        let Some((seq, mut state)) = newest.filter(|_| scanned.is_ok()) else {
+            return (BootState::default(), floor == 0);
+        };
+        state.floor = floor;
+        if Some(seq) != self.log.latest_seq() && self.save(&state).is_ok() {
+            holders = holders.saturating_add(1);
         }
+        (state, holders >= 2 || floor == 0)
     }
 
     /// Makes `state` the current state, atomically.

@@ -1,23 +1,34 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP fuses, a secure element or RPMB, or in flash with [`FlashCounter`].
+//! OTP ([`crate::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
+//! [`FlashCounter`].
+//!
+//! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
+//! application can be erased by anything that can erase that flash; an OTP counter cannot be
+//! lowered by anything.
 
 use crate::Error;
 use crate::flash::Region;
-use crate::journal::{MAX_PAYLOAD, RecordLog};
+use crate::journal::RecordLog;
 
 /// A counter that never goes backwards, surviving resets and power cuts.
 pub trait CounterStore {
     /// The current value (0 when never advanced).
     fn read(&mut self) -> Result<u32, Error>;
     /// Raises the value to `to`; a lower or equal `to` changes nothing. Once this returns `Ok`,
-    /// no power cut can bring the value below `to`.
+    /// no power cut can bring the value below `to`. A counter with no advance left refuses with
+    /// [`Error::CounterExhausted`] and changes nothing.
     fn advance(&mut self, to: u32) -> Result<(), Error>;
+    /// How many more advances it can take (`u32::MAX`: no fixed limit).
+    fn remaining(&mut self) -> Result<u32, Error> {
+        Ok(u32::MAX)
+    }
 }
 
 /// A [`CounterStore`] in its own power-safe record log (two banks of flash).
 ///
 /// Each advance appends one record holding the new value; a torn append leaves the previous
-/// value, and values only ever grow, so the newest valid record is also the largest.
+/// value. The value is the largest any valid record holds, so a record appended later with a
+/// lower value changes nothing (erasing both banks does: see the module documentation).
 pub struct FlashCounter<'r> {
     log: RecordLog<'r>,
 }
@@ -33,15 +44,13 @@ impl<'r> FlashCounter<'r> {
 
 impl CounterStore for FlashCounter<'_> {
     fn read(&mut self) -> Result<u32, Error> {
-        let mut buf = [0u8; MAX_PAYLOAD];
-        match self.log.read_latest(&mut buf)? {
-            None => Ok(0),
-            Some(4) => buf
-                .first_chunk::<4>()
-                .map(|b| u32::from_le_bytes(*b))
-                .ok_or(Error::CorruptState),
-            Some(_) => Err(Error::CorruptState),
-        }
+        let mut value = 0;
+        self.log.for_each(&mut |_, payload| {
+            if let Ok(v) = <[u8; 4]>::try_from(payload) {
+                value = value.max(u32::from_le_bytes(v));
+            }
+        })?;
+        Ok(value)
     }
 
     fn advance(&mut self, to: u32) -> Result<(), Error> {

@@ -82,13 +82,20 @@ pub enum Error {
     /// An update is in progress (pending, installing or on trial): confirm or reset first.
     Busy,
     /// A key-set update is not newer than the set in force (a lower epoch, or the same epoch
-    /// with other keys).
+    /// with other keys); or the newest stored set is older than the device's epoch counter.
     StaleKeySet {
-        /// Epoch of the update.
+        /// Epoch of the update (or of the newest stored set).
         epoch: u32,
-        /// Epoch of the set in force.
+        /// Epoch of the set in force (or the epoch counter).
         current: u32,
     },
+    /// The monotonic counter has no advance left (its OTP words are all used): nothing was
+    /// written.
+    CounterExhausted,
+    /// The image's vector table does not make it bootable: shorter than 8 bytes, an initial
+    /// stack pointer outside the configured RAM, or a reset vector without the Thumb bit or
+    /// outside the verified image.
+    InvalidVectorTable,
 }
 
 impl From<sbsfu_format::Error> for Error {
@@ -135,6 +142,8 @@ impl Error {
             Error::NoImage => "no bootable image",
             Error::Busy => "an update is already in progress",
             Error::StaleKeySet { .. } => "key set is not newer than the one in force",
+            Error::CounterExhausted => "monotonic counter exhausted",
+            Error::InvalidVectorTable => "image vector table points outside RAM or the image",
         }
     }
 }

@@ -5,6 +5,24 @@
 //! header arrives, before the first erase; sectors are then erased one at a time as writing
 //! reaches them, so uneven sectors cost exactly one erase each. The final write is padded with
 //! the erased value `0xFF` up to the write size.
+//!
+//! # What chunk authentication proves
+//!
+//! Nothing reaches flash before the header's signature verified, and no chunk's plaintext
+//! before that chunk authenticated. For an encrypted container, a chunk authenticates (AES-GCM)
+//! under the container's content key, which is wrapped under a **device key**: it proves the
+//! chunk was sealed by someone holding that content key, that is, by the signer, or by anyone
+//! who holds the device key. Where one device key is shared by a device class, whoever extracts
+//! it from one device can take any signed container of that class, unwrap its content key and
+//! seal chunks of their own that pass: this installer then programs them, and only
+//! [`Installer::finish`] fails, on the image digest (the last chunk is never released). The
+//! image is then not valid and never booted, but attacker bytes were written to the region.
+//! For a signed-only container every chunk is checked against a hash chain the signature
+//! covers, so a chunk that reaches flash is the signer's.
+//!
+//! Where device keys are shared, **stage** ([`crate::boot::Stager`] and
+//! [`crate::boot::BootManager`]): the container is kept as received and verified in full
+//! (every chunk and the digest) before the active slot is touched.
 
 use sbsfu_format::Header;
 use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
@@ -43,6 +61,19 @@ impl Installed {
         }
     }
 
+    /// An install whose verified header and signed head are already known.
+    pub(crate) fn from_head(header: Header, signed_head: &[u8]) -> Result<Self, Error> {
+        let mut head = [0u8; MAX_HEAD_LEN];
+        head.get_mut(..signed_head.len())
+            .ok_or(Error::Truncated)?
+            .copy_from_slice(signed_head);
+        Ok(Self {
+            header,
+            head,
+            head_len: signed_head.len(),
+        })
+    }
+
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
@@ -56,6 +87,9 @@ impl Installed {
 
 /// Installs one container into one of `regions`, with a chunk buffer of `N` bytes; the image
 /// digest is computed by `H` (SHA-256 in line unless given another [`ImageHasher`]).
+///
+/// It writes only authenticated chunks; with a device key shared by a class, read the module
+/// documentation on what that proves (in short: stage where keys are shared).
 pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
     opener: Opener<'a, N, H>,
     regions: &'a mut [&'a mut dyn Region],
@@ -93,6 +127,11 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
         self.opener.header()
     }
 
+    /// End of the last sector erased so far (everything after it is as it was before).
+    pub(crate) fn erased_until(&self) -> u32 {
+        self.erased_until
+    }
+
     /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if let Some(e) = self.failed {
@@ -109,14 +148,28 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
     /// and the image digest matched. (It borrows rather than consumes the installer, which is
     /// mostly its chunk buffer: moving it would copy kilobytes of stack. Any later `feed` fails.)
     pub fn finish(&mut self) -> Result<Installed, Error> {
-        self.feed(&[])?;
-        if !self.opener.is_done() {
-            return Err(Error::Truncated);
+        let header = self.finish_header()?;
+        match self.opener.signed_message() {
+            Some((m, s)) => Ok(Installed::new(header, m, s)),
+            None => Err(Error::Truncated),
         }
-        match (self.opener.header(), self.opener.signed_message()) {
-            (Some(h), Some((m, s))) => Ok(Installed::new(*h, m, s)),
+    }
+
+    /// [`Self::finish`], without copying the signed head out ([`Self::signed_head`] has it).
+    pub(crate) fn finish_header(&mut self) -> Result<Header, Error> {
+        self.feed(&[])?;
+        match (self.opener.is_done(), self.opener.header()) {
+            (true, Some(h)) => Ok(*h),
             _ => Err(Error::Truncated),
         }
+    }
+
+    /// The container's head as received (prefix and header, then the signature), once
+    /// finished.
+    pub(crate) fn signed_head(&self) -> Option<(&[u8], &[u8; SIGNATURE_LEN])> {
+        self.opener
+            .signed_message()
+            .map(|(m, s)| (m.container_bytes(), s))
     }
 
     fn drive(&mut self, bytes: &[u8]) -> Result<(), Error> {

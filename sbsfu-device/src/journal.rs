@@ -13,6 +13,16 @@
 //! When the current bank is full, the other bank is erased and the new record goes there: a cut
 //! during that erase leaves the newest record untouched in the full bank, and the erase is simply
 //! done again. Records are single writes and compaction copies nothing, so every append is atomic.
+//!
+//! A cut at the very end of a write can also leave **marginal** cells: the record verifies at
+//! first and decays later (the F4 has no ECC), or verifies on one read and not the next. Records
+//! are therefore checked again whenever they are used, never trusted from the mount, and a slot
+//! that cannot be read at all (an ECC error on flash that has ECC) is just a dirty slot. When the
+//! newest record no longer verifies, the newest that still does is used and written again as a
+//! fresh record, so that the decaying one stops being the newest for good
+//! ([`RecordLog::read_latest`]). Callers that keep a value that must never go back (the
+//! anti-rollback floor, the key-set epoch) take its maximum over every valid record
+//! ([`RecordLog::for_each`]) rather than trust the newest alone.
 
 use sha2::{Digest, Sha256};
 
@@ -54,6 +64,22 @@ fn le_u16(bytes: &[u8], at: usize) -> Option<u16> {
 fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..)?.first_chunk::<4>()?;
     Some(u32::from_le_bytes(*b))
+}
+
+/// The payload of a slot that classified as valid (empty if its length is out of range).
+fn payload(slot: &[u8; RECORD_SIZE]) -> &[u8] {
+    let len = le_u16(slot, 8).map_or(0, usize::from);
+    slot.get(HEAD_LEN..HEAD_LEN.saturating_add(len))
+        .unwrap_or(&[])
+}
+
+/// Copies the payload of a valid slot into `out`; returns its length.
+fn copy_payload(slot: &[u8; RECORD_SIZE], out: &mut [u8; MAX_PAYLOAD]) -> usize {
+    let p = payload(slot);
+    if let Some(dst) = out.get_mut(..p.len()) {
+        dst.copy_from_slice(p);
+    }
+    p.len()
 }
 
 fn classify(slot: &[u8; RECORD_SIZE]) -> Slot {
@@ -138,6 +164,7 @@ impl<'r> RecordLog<'r> {
         self.banks.get_mut(bank).ok_or(Error::InvalidLayout)
     }
 
+    /// Reads and classifies a slot; a slot that cannot be read (an ECC error) is dirty.
     fn read_slot(
         &mut self,
         bank: usize,
@@ -145,29 +172,58 @@ impl<'r> RecordLog<'r> {
         buf: &mut [u8; RECORD_SIZE],
     ) -> Result<Slot, Error> {
         let offset = slot.saturating_mul(RECORD_SIZE as u32);
-        self.bank(bank)?.read(offset, buf)?;
+        if self.bank(bank)?.read(offset, buf).is_err() {
+            return Ok(Slot::Dirty);
+        }
         Ok(classify(buf))
     }
 
+    /// Sequence number of the newest record found at mount (or since appended).
+    pub fn latest_seq(&self) -> Option<u32> {
+        self.latest.map(|_| self.seq)
+    }
+
+    /// Calls `visit(seq, payload)` for every record that verifies now (each read from flash
+    /// again), in no particular order.
+    pub fn for_each(&mut self, visit: &mut dyn FnMut(u32, &[u8])) -> Result<(), Error> {
+        let mut buf = [0u8; RECORD_SIZE];
+        for bank in 0..2 {
+            for slot in 0..self.slots(bank) {
+                if let Slot::Valid { seq } = self.read_slot(bank, slot, &mut buf)? {
+                    visit(seq, payload(&buf));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The newest record's payload, copied into `out`; `None` if there is no record at all.
+    ///
+    /// The record is read and checked again: what is used is what verifies now. If the newest
+    /// record no longer verifies (marginal cells decaying), the newest one that still does is
+    /// returned, and written again as a fresh record (best effort: a failing write does not
+    /// stop the read) so that the decaying one is never the newest again.
     pub fn read_latest(&mut self, out: &mut [u8; MAX_PAYLOAD]) -> Result<Option<usize>, Error> {
         let Some((bank, slot)) = self.latest else {
             return Ok(None);
         };
         let mut buf = [0u8; RECORD_SIZE];
-        // Read and check again: what is used is what was verified now, not at mount.
-        if !matches!(self.read_slot(bank, slot, &mut buf)?, Slot::Valid { .. }) {
-            return Err(Error::CorruptState);
+        if matches!(self.read_slot(bank, slot, &mut buf)?, Slot::Valid { .. }) {
+            return Ok(Some(copy_payload(&buf, out)));
         }
-        let len = le_u16(&buf, 8)
-            .map(usize::from)
-            .ok_or(Error::CorruptState)?;
-        let payload = buf
-            .get(HEAD_LEN..HEAD_LEN.saturating_add(len))
-            .ok_or(Error::CorruptState)?;
-        out.get_mut(..len)
-            .ok_or(Error::CorruptState)?
-            .copy_from_slice(payload);
+        let mut newest: Option<(u32, usize)> = None;
+        self.for_each(&mut |seq, p| {
+            if newest.is_none_or(|(s, _)| seq > s)
+                && let Some(dst) = out.get_mut(..p.len())
+            {
+                dst.copy_from_slice(p);
+                newest = Some((seq, p.len()));
+            }
+        })?;
+        let Some((_, len)) = newest else {
+            return Ok(None);
+        };
+        let _ = self.append(out.get(..len).unwrap_or(&[]));
         Ok(Some(len))
     }
 
@@ -354,6 +410,57 @@ mod tests {
             }
         }
         assert!(points > 50, "{points}");
+    }
+
+    #[test]
+    fn a_newest_record_that_stops_verifying_falls_back_and_is_written_again() {
+        let mut flash = SimFlash::stm32f405();
+        for i in 0u32..3 {
+            with_log(&mut flash, |log| log.append(&payload(i)).unwrap());
+        }
+        let newest = 0x8000 + 2 * RECORD_SIZE + 200;
+        let map = flash.geometry();
+        let cell = core::cell::RefCell::new(&mut flash);
+        let region = |start| {
+            FlashRegion::new(
+                "x",
+                crate::flash::Shared(&cell),
+                map.clone(),
+                0,
+                start,
+                0x4000,
+            )
+            .unwrap()
+        };
+        let (mut a, mut b) = (region(0x8000), region(0xC000));
+        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
+        // One bit of the newest record flips between the mount and the read.
+        cell.borrow_mut().data_mut()[newest] ^= 0x04;
+        assert_eq!(latest(&mut log), Some(payload(1)));
+        // The record before it was written again: it stays the newest even when the unstable
+        // bit reads as programmed again.
+        cell.borrow_mut().data_mut()[newest] ^= 0x04;
+        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
+        assert_eq!(latest(&mut log), Some(payload(1)));
+        assert_eq!(log.latest_seq(), Some(4));
+    }
+
+    #[test]
+    fn unreadable_slots_are_dirty_slots() {
+        // On flash with ECC a torn record is a read error: skipped, never a failed mount.
+        let mut flash = SimFlash::stm32f405().with_ecc();
+        with_log(&mut flash, |log| log.append(&payload(1)).unwrap());
+        flash.arm(Cut {
+            op: 1,
+            tear: Tear::Prefix(100),
+        });
+        assert!(with_log(&mut flash, |log| log.append(&payload(2))).is_err());
+        flash.revive();
+        with_log(&mut flash, |log| {
+            assert_eq!(latest(log), Some(payload(1)));
+            log.append(&payload(3)).unwrap();
+        });
+        with_log(&mut flash, |log| assert_eq!(latest(log), Some(payload(3))));
     }
 
     #[test]

@@ -7,10 +7,17 @@
 //! signed by dropped keys fail with [`Error::UnknownSigner`]. An update with a lower epoch than
 //! the set in force, or the same epoch but other keys, is [`Error::StaleKeySet`]. The stored set
 //! is verified again under the root key every time it is loaded.
+//!
+//! The set in force is the stored set with the **highest epoch**, not the newest record: an old,
+//! validly signed set appended to the log again (by anything that can program the flash) cannot
+//! bring a revoked key back. Erasing the log can (the factory set comes back), unless the store
+//! is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
+//! force then never goes below the counter, which follows every applied set.
 
 use sbsfu_format::keyset::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 
 use crate::Error;
+use crate::counter::CounterStore;
 use crate::flash::Region;
 use crate::journal::{MAX_PAYLOAD, RecordLog};
 use crate::keys::TrustedKey;
@@ -76,9 +83,11 @@ impl TrustedSet {
     }
 }
 
-/// The applied key sets, in their own power-safe record log (two banks of flash).
+/// The applied key sets, in their own power-safe record log (two banks of flash), with an
+/// optional counter under which the epoch in force never goes.
 pub struct KeyStore<'r> {
     log: RecordLog<'r>,
+    counter: Option<&'r mut dyn CounterStore>,
 }
 
 impl<'r> KeyStore<'r> {
@@ -86,39 +95,82 @@ impl<'r> KeyStore<'r> {
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         Ok(Self {
             log: RecordLog::mount(banks)?,
+            counter: None,
         })
     }
 
-    /// The newest stored key set, verified again under `root` for `target`; `None` if no update
-    /// was ever applied. A stored set that no longer verifies is [`Error::CorruptState`]: the
-    /// device fails closed rather than fall back to older keys.
+    /// Keeps the epoch in force in `counter` too (its own counter, not the anti-rollback
+    /// floor's): a set older than it is never in force, whatever the log holds.
+    pub fn with_counter(mut self, counter: &'r mut dyn CounterStore) -> Self {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// The stored key set with the highest epoch (the newest record among equal epochs),
+    /// verified again under `root` for `target`; `None` if no update was ever applied. If that
+    /// set no longer verifies, it is [`Error::CorruptState`]: the device fails closed rather
+    /// than fall back to older keys.
     fn stored(&mut self, root: &TrustedKey, target: &str) -> Result<Option<SignedKeySet>, Error> {
-        let mut buf = [0u8; MAX_PAYLOAD];
-        let Some(len) = self.log.read_latest(&mut buf)? else {
+        let mut best: Option<(u32, u32, [u8; MAX_PAYLOAD], usize)> = None;
+        self.log.for_each(&mut |seq, payload| {
+            let Ok(set) = SignedKeySet::parse(payload) else {
+                return;
+            };
+            let key = (set.set.epoch, seq);
+            if best.as_ref().is_none_or(|(e, s, _, _)| key > (*e, *s)) {
+                let mut bytes = [0u8; MAX_PAYLOAD];
+                if let Some(dst) = bytes.get_mut(..payload.len()) {
+                    dst.copy_from_slice(payload);
+                    best = Some((key.0, key.1, bytes, payload.len()));
+                }
+            }
+        })?;
+        let Some((_, _, bytes, len)) = best else {
             return Ok(None);
         };
-        let bytes = buf.get(..len).ok_or(Error::CorruptState)?;
-        let set = SignedKeySet::parse(bytes).map_err(|_| Error::CorruptState)?;
+        let set = SignedKeySet::parse(bytes.get(..len).ok_or(Error::CorruptState)?)
+            .map_err(|_| Error::CorruptState)?;
         check(&set, root, target).map_err(|_| Error::CorruptState)?;
         Ok(Some(set))
     }
 
-    /// The keys in force: the newest applied set, else `factory`.
+    /// The epoch the counter holds (0 without one).
+    fn counted(&mut self) -> Result<u32, Error> {
+        self.counter.as_deref_mut().map_or(Ok(0), |c| c.read())
+    }
+
+    /// The keys in force: the stored set with the highest epoch, else `factory`. With a counter,
+    /// a set older than the counter is [`Error::StaleKeySet`] (the stored sets were erased or
+    /// rolled back: fail closed), and the counter catches up with a newer one.
     pub fn current(
         &mut self,
         root: &TrustedKey,
         target: &str,
         factory: &TrustedSet,
     ) -> Result<TrustedSet, Error> {
-        match self.stored(root, target)? {
-            Some(set) => TrustedSet::from_signed(&set),
-            None => Ok(factory.clone()),
+        let set = match self.stored(root, target)? {
+            Some(set) => TrustedSet::from_signed(&set)?,
+            None => factory.clone(),
+        };
+        let counted = self.counted()?;
+        if set.epoch < counted {
+            return Err(Error::StaleKeySet {
+                epoch: set.epoch,
+                current: counted,
+            });
         }
+        if let Some(c) = self.counter.as_deref_mut() {
+            // An apply cut short before the counter followed: best effort, the log holds it.
+            let _ = c.advance(set.epoch);
+        }
+        Ok(set)
     }
 
     /// Verifies the key-set file `update` under `root` and makes it the set in force. Power
     /// safe: a cut at any point leaves either the previous set or the new one in force. Applying
-    /// the set already in force again succeeds and writes nothing.
+    /// the set already in force again succeeds and writes nothing. With a counter that cannot
+    /// advance any more, a newer set is refused ([`Error::CounterExhausted`]) before anything is
+    /// written.
     pub fn apply(
         &mut self,
         update: &[u8],
@@ -140,15 +192,24 @@ impl<'r> KeyStore<'r> {
                 old.set.epoch
             }
             None => factory.epoch,
-        };
+        }
+        .max(self.counted()?);
         if new.set.epoch <= current_epoch {
             return Err(Error::StaleKeySet {
                 epoch: new.set.epoch,
                 current: current_epoch,
             });
         }
+        if let Some(c) = self.counter.as_deref_mut()
+            && c.remaining()? == 0
+        {
+            return Err(Error::CounterExhausted);
+        }
         let trusted = TrustedSet::from_signed(&new)?;
         self.log.append(update)?;
+        if let Some(c) = self.counter.as_deref_mut() {
+            c.advance(new.set.epoch)?;
+        }
         Ok(trusted)
     }
 }
@@ -169,7 +230,9 @@ fn check(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counter::CounterStore;
     use crate::flash::{FlashRegion, Shared};
+    use crate::otp_counter::OtpCounter;
     use crate::sim::{SimFlash, Tear, each_power_cut};
     use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
@@ -270,6 +333,79 @@ mod tests {
             Err(Error::StaleKeySet { epoch: 0, .. })
         ));
         assert_eq!(ids(&current(&mut f).unwrap()), [trusted(2).id()]);
+    }
+
+    #[test]
+    fn a_replayed_key_set_does_not_bring_a_revoked_key_back() {
+        // Anything that can program the flash can append a record; an old key set, validly
+        // signed by the root, appended again is newer in the log but older in epoch.
+        let mut f = SimFlash::stm32f405();
+        let e1 = keyset(1, &[1, 2], ROOT);
+        apply(&mut f, &e1).unwrap();
+        apply(&mut f, &keyset(5, &[2], ROOT)).unwrap();
+        with_store(&mut f, |s| s.log.append(&e1)).unwrap();
+        let now = current(&mut f).unwrap();
+        assert_eq!(now.epoch(), 5);
+        assert_eq!(ids(&now), [trusted(2).id()]);
+        // And applying the replayed set again is still refused as stale.
+        assert!(matches!(
+            apply(&mut f, &e1),
+            Err(Error::StaleKeySet {
+                epoch: 1,
+                current: 5
+            })
+        ));
+    }
+
+    /// The store on sectors 2 and 3, with an epoch counter in OTP.
+    fn with_counted_store<T>(flash: &mut SimFlash, f: impl FnOnce(&mut KeyStore<'_>) -> T) -> T {
+        let map = flash.geometry();
+        let cell = core::cell::RefCell::new(flash);
+        let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
+        let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
+        let mut counter = OtpCounter::new(Shared(&cell));
+        let mut s = KeyStore::mount([&mut a, &mut b])
+            .unwrap()
+            .with_counter(&mut counter);
+        f(&mut s)
+    }
+
+    #[test]
+    fn with_an_epoch_counter_an_erased_store_fails_closed() {
+        let mut f = SimFlash::stm32f405().with_otp(8);
+        let root = trusted(ROOT);
+        with_counted_store(&mut f, |s| {
+            s.apply(&keyset(5, &[2], ROOT), &root, "stm32f405", &factory())
+        })
+        .unwrap();
+        assert_eq!(OtpCounter::new(&mut f).read(), Ok(5));
+        // The log erased: the factory set (epoch 0) would bring key 1 back. Refused.
+        f.data_mut()[0x8000..0x10000].fill(0xFF);
+        let now = with_counted_store(&mut f, |s| s.current(&root, "stm32f405", &factory()));
+        assert_eq!(
+            now.err(),
+            Some(Error::StaleKeySet {
+                epoch: 0,
+                current: 5
+            })
+        );
+        // An older set re-applied is refused against the counter too.
+        let e3 = keyset(3, &[1, 2], ROOT);
+        assert!(matches!(
+            with_counted_store(&mut f, |s| s.apply(&e3, &root, "stm32f405", &factory())),
+            Err(Error::StaleKeySet {
+                epoch: 3,
+                current: 5
+            })
+        ));
+        // A newer one is applied, and the counter follows.
+        let e6 = keyset(6, &[2], ROOT);
+        with_counted_store(&mut f, |s| s.apply(&e6, &root, "stm32f405", &factory())).unwrap();
+        assert_eq!(OtpCounter::new(&mut f).read(), Ok(6));
+        // Without the counter, the same erase brings the factory keys back: what the counter
+        // is for.
+        f.data_mut()[0x8000..0x10000].fill(0xFF);
+        assert_eq!(current(&mut f).unwrap().epoch(), 0);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! image digest matched and the container ended exactly where its header said.
 //!
 //! Beyond one install: [`boot`] makes updates power-safe (staging, trial boot, revert,
-//! anti-rollback), and [`key_store`] rotates and revokes the signing keys under a root key.
+//! anti-rollback, a vector-table check before every boot), [`otp_counter`] keeps the
+//! anti-rollback floor in one-time-programmable memory that no flash writer can lower, and
+//! [`key_store`] rotates and revokes the signing keys under a root key.
 //!
 //! RAM is bounded by the const-generic chunk buffer (`N` bytes, at least the container's chunk
 //! size) plus about 1 KiB of state; plaintext and keys are wiped after use.
@@ -77,11 +79,13 @@ pub mod install;
 pub mod journal;
 pub mod key_store;
 pub mod keys;
+pub mod otp_counter;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod stream;
 #[cfg(test)]
 mod testkit;
+pub mod vector_table;
 pub mod verify;
 
 pub use error::Error;

@@ -10,6 +10,14 @@
 //! erase that erased only part of a sector. From then on every operation fails until
 //! [`SimFlash::revive`], which is what a reset looks like to the code under test.
 //!
+//! Real NOR flash does worse when power fails, and the simulation can too: a cut can leave cells
+//! **weak** ([`Tear::Weak`], [`Tear::WeakTail`]): marginally programmed bits, or a whole sector
+//! weakly erased, that read as done at first and decay later, or read differently from read to
+//! read ([`Decay`]). In **ECC mode** ([`SimFlash::with_ecc`], like an STM32L4/G4/H7) a word a cut
+//! left half done is not read at all: the read fails ([`SimError::Ecc`]). An optional
+//! **one-time-programmable area** ([`SimFlash::with_otp`]) is programmed through the same
+//! controller, so power cuts reach it too: its bits only ever go from 1 to 0, nothing erases it.
+//!
 //! [`SinkFlash`] is the same contract for images too large to keep: it accepts sequential
 //! programming only, streams the programmed bytes to a writer and keeps O(1) state, so the host
 //! runs the device installer on a 1 GiB image in flat memory.
@@ -32,7 +40,12 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+use crate::Error;
 use crate::flash::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
+use crate::otp_counter::OtpMemory;
+
+mod cells;
+use cells::Cells;
 
 /// One flash operation, as logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +64,22 @@ pub enum Op {
         /// Length.
         len: u32,
     },
+    /// Program of one word of the OTP area.
+    OtpProgram {
+        /// Word index.
+        word: u32,
+    },
+}
+
+/// What kind of operation the `k`-th counted one was ([`SimFlash::op_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// A sector erase.
+    Erase,
+    /// A program operation of the main flash.
+    Write,
+    /// A program operation of the OTP area.
+    OtpProgram,
 }
 
 /// Why a simulated operation failed.
@@ -69,6 +98,8 @@ pub enum SimError {
     Unsupported,
     /// The sink's writer failed.
     Io,
+    /// ECC mode: the word read was left torn by a power cut (an uncorrectable ECC error).
+    Ecc,
     /// Power was lost (see [`SimFlash::arm`]); nothing works until [`SimFlash::revive`].
     PowerLost,
 }
@@ -110,6 +141,34 @@ pub enum Tear {
         /// Bits of byte `n` that changed.
         mask: u8,
     },
+    /// The first `n` bytes took effect, the next `len` only weakly: they read as done until they
+    /// decay as `decay` says, back to what they held before. `Weak { n: 0, len: usize::MAX, .. }`
+    /// of an erase is a whole sector left weakly erased (reading `0xFF`, decaying later).
+    Weak {
+        /// Bytes fully done.
+        n: usize,
+        /// Bytes weakly done after them.
+        len: usize,
+        /// How they decay.
+        decay: Decay,
+    },
+    /// Everything took effect, the last `len` bytes only weakly (a cut at the very end of a
+    /// program operation: marginal bits that read correctly at first).
+    WeakTail {
+        /// Bytes weakly done at the end.
+        len: usize,
+        /// How they decay.
+        decay: Decay,
+    },
+}
+
+/// How weak cells decay ([`Tear::Weak`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decay {
+    /// They read as done `n` times, then settle to their old value for good.
+    AfterReads(u32),
+    /// They read as done, then as before, then as done again, read after read.
+    Flicker,
 }
 
 /// A power cut: during the `op`-th erase or write (counting from 1) after [`SimFlash::arm`].
@@ -124,9 +183,11 @@ pub struct Cut {
 /// An in-memory NOR flash with write size `W` and smallest erase unit `E`.
 #[derive(Clone)]
 pub struct SimFlash<const W: usize = 4, const E: usize = 16384> {
-    data: Vec<u8>,
+    data: Cells,
+    otp: Cells,
     geometry: Geometry,
     log: Vec<Op>,
+    kinds: Vec<OpKind>,
     erases: usize,
     writes: usize,
     bytes_written: usize,
@@ -153,9 +214,11 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
                 .all(|s| (*s as usize).is_multiple_of(E) && *s > 0)
         );
         Self {
-            data: vec![0xFF; total as usize],
+            data: Cells::new(vec![0xFF; total as usize]),
+            otp: Cells::new(Vec::new()),
             geometry: Geometry(sector_sizes.to_vec()),
             log: Vec::new(),
+            kinds: Vec::new(),
             erases: 0,
             writes: 0,
             bytes_written: 0,
@@ -165,16 +228,54 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
         }
     }
 
+    /// ECC mode: reading a word (`W` bytes) that a power cut left half done fails with
+    /// [`SimError::Ecc`], and such a word cannot be programmed until erased.
+    pub fn with_ecc(mut self) -> Self {
+        self.data.enable_ecc(W);
+        self
+    }
+
+    /// Adds a one-time-programmable area of `words` 32-bit words, blank (`0xFFFF_FFFF`): see
+    /// [`OtpMemory`]. Its program operations count, and can be cut, like the flash's.
+    pub fn with_otp(mut self, words: usize) -> Self {
+        self.otp = Cells::new(vec![0xFF; words * 4]);
+        self
+    }
+
+    /// The OTP area, as bytes (little-endian words).
+    pub fn otp(&self) -> &[u8] {
+        &self.otp.bytes
+    }
+
+    /// Programs OTP bytes directly, clearing bits only (what anyone with access to the flash
+    /// controller can do), without counting an operation.
+    pub fn otp_program_raw(&mut self, at: usize, bytes: &[u8]) {
+        self.otp.program(at, bytes);
+    }
+
+    /// Whether weak or torn cells remain anywhere.
+    pub fn is_marginal(&self) -> bool {
+        self.data.is_marginal() || self.otp.is_marginal()
+    }
+
     /// Cuts power as `cut` says, counting erases and writes from now.
     pub fn arm(&mut self, cut: Cut) {
         self.ops = 0;
+        self.kinds.clear();
         self.armed = Some(cut);
     }
 
     /// Counts erases and writes from now, without a cut (to measure a scenario).
     pub fn count_from_here(&mut self) {
         self.ops = 0;
+        self.kinds.clear();
         self.armed = None;
+    }
+
+    /// The kind of the `k`-th operation counted since [`Self::arm`] or
+    /// [`Self::count_from_here`] (from 1).
+    pub fn op_kind(&self, k: usize) -> Option<OpKind> {
+        k.checked_sub(1).and_then(|i| self.kinds.get(i)).copied()
     }
 
     /// Erases and writes since [`Self::arm`] or [`Self::count_from_here`].
@@ -194,34 +295,52 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
     }
 
     /// Counts one operation; returns the tear to apply if power is lost in it.
-    fn next_op(&mut self) -> Result<Option<Tear>, SimError> {
+    fn next_op(&mut self, kind: OpKind) -> Result<Option<Tear>, SimError> {
         if self.dead {
             return Err(SimError::PowerLost);
         }
         self.ops += 1;
+        self.kinds.push(kind);
         Ok(match self.armed {
             Some(cut) if cut.op == self.ops => Some(cut.tear),
             _ => None,
         })
     }
 
-    /// Applies `tear` of an operation that would turn `range` into `target`; power is then off.
-    fn tear(&mut self, start: usize, target: &[u8], tear: Tear) -> SimError {
-        let dst = &mut self.data[start..start + target.len()];
+    /// Applies `tear` of an operation that would turn `range` of the flash (or of the OTP area)
+    /// into `target`; power is then off.
+    fn tear(&mut self, otp: bool, start: usize, target: &[u8], tear: Tear) -> SimError {
+        let cells = if otp { &mut self.otp } else { &mut self.data };
+        let len = target.len();
+        let no_decay = Decay::AfterReads(0);
         match tear {
             Tear::Before => {}
-            Tear::After => dst.copy_from_slice(target),
+            Tear::After => cells.apply_partly(start, target, len, 0, no_decay),
             Tear::Prefix(n) => {
-                let n = n.min(target.len());
-                dst[..n].copy_from_slice(&target[..n]);
+                cells.apply_partly(start, target, n, 0, no_decay);
+                if n < len {
+                    // Only with ECC: the word being worked on when power went is torn.
+                    cells.tear_word(start + n);
+                }
             }
             Tear::PartialByte { n, mask } => {
-                let n = n.min(target.len());
-                dst[..n].copy_from_slice(&target[..n]);
-                if let (Some(d), Some(t)) = (dst.get_mut(n), target.get(n)) {
-                    let changing = *d ^ *t;
-                    *d ^= changing & mask;
+                let n = n.min(len);
+                cells.apply_partly(start, target, n, 0, no_decay);
+                if let Some(t) = target.get(n) {
+                    let old = cells.bytes[start + n];
+                    let changing = old ^ *t;
+                    cells.bytes[start + n] = old ^ (changing & mask);
+                    cells.tear_word(start + n);
                 }
+            }
+            Tear::Weak {
+                n,
+                len: weak,
+                decay,
+            } => cells.apply_partly(start, target, n, weak, decay),
+            Tear::WeakTail { len: weak, decay } => {
+                let weak = weak.min(len);
+                cells.apply_partly(start, target, len - weak, weak, decay)
             }
         }
         self.dead = true;
@@ -233,14 +352,14 @@ impl<const W: usize, const E: usize> SimFlash<W, E> {
         self.geometry.clone()
     }
 
-    /// The whole content.
+    /// The whole content (weak cells as they read before they decay).
     pub fn data(&self) -> &[u8] {
-        &self.data
+        &self.data.bytes
     }
 
     /// The whole content, for tests that plant or corrupt bytes directly.
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.data
+        &mut self.data.bytes
     }
 
     /// Every erase and program so far, in order.
@@ -283,17 +402,11 @@ impl<const W: usize, const E: usize> ReadNorFlash for SimFlash<W, E> {
         if self.dead {
             return Err(SimError::PowerLost);
         }
-        let start = offset as usize;
-        let src = self
-            .data
-            .get(start..start + bytes.len())
-            .ok_or(SimError::OutOfBounds)?;
-        bytes.copy_from_slice(src);
-        Ok(())
+        self.data.read(offset as usize, bytes)
     }
 
     fn capacity(&self) -> usize {
-        self.data.len()
+        self.data.bytes.len()
     }
 }
 
@@ -302,25 +415,25 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
     const ERASE_SIZE: usize = E;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
-        let tear = self.next_op()?;
-        if from > to || to as usize > self.data.len() {
+        let tear = self.next_op(OpKind::Erase)?;
+        let size = self.data.bytes.len();
+        if from > to || to as usize > size {
             return Err(SimError::OutOfBounds);
         }
         let first = self.geometry.sector(from).ok_or(SimError::OutOfBounds)?;
-        let on_boundary = |o: u32| {
-            o as usize == self.data.len() || self.geometry.sector(o).is_some_and(|s| s.start == o)
-        };
+        let on_boundary =
+            |o: u32| o as usize == size || self.geometry.sector(o).is_some_and(|s| s.start == o);
         if first.start != from || !on_boundary(to) {
             return Err(SimError::NotAligned);
         }
         if let Some(t) = tear {
             let erased = vec![0xFF; (to - from) as usize];
-            return Err(self.tear(from as usize, &erased, t));
+            return Err(self.tear(false, from as usize, &erased, t));
         }
         let mut at = from;
         while at < to {
             let s = self.geometry.sector(at).ok_or(SimError::OutOfBounds)?;
-            self.data[s.start as usize..s.end as usize].fill(0xFF);
+            self.data.erase(s.start as usize, s.end as usize);
             self.erases += 1;
             at = s.end;
         }
@@ -329,31 +442,70 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        let tear = self.next_op()?;
+        let tear = self.next_op(OpKind::Write)?;
         if !(offset as usize).is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
             return Err(SimError::NotAligned);
         }
         let start = offset as usize;
-        let dst = self
-            .data
-            .get_mut(start..start + bytes.len())
-            .ok_or(SimError::OutOfBounds)?;
-        if let Some(i) = dst.iter().position(|b| *b != 0xFF) {
-            return Err(SimError::NotErased {
-                offset: offset + i as u32,
-            });
-        }
+        self.data.check_blank(start, start + bytes.len())?;
         if let Some(t) = tear {
-            return Err(self.tear(start, bytes, t));
+            return Err(self.tear(false, start, bytes, t));
         }
-        let dst = &mut self.data[start..start + bytes.len()];
-        dst.copy_from_slice(bytes);
+        self.data.program(start, bytes);
         self.writes += 1;
         self.bytes_written += bytes.len();
         self.log.push(Op::Write {
             offset,
             len: bytes.len() as u32,
         });
+        Ok(())
+    }
+}
+
+impl<const W: usize, const E: usize> SimFlash<W, E> {
+    fn otp_range(&self, index: u32) -> Result<usize, SimError> {
+        let at = index as usize * 4;
+        if at + 4 > self.otp.bytes.len() {
+            return Err(SimError::OutOfBounds);
+        }
+        Ok(at)
+    }
+}
+
+impl<const W: usize, const E: usize> OtpMemory for SimFlash<W, E> {
+    fn words(&self) -> u32 {
+        (self.otp.bytes.len() / 4) as u32
+    }
+
+    fn read_word(&mut self, index: u32) -> Result<u32, Error> {
+        if self.dead {
+            return Err(Error::Flash(SimError::PowerLost.kind()));
+        }
+        let at = self.otp_range(index).map_err(|e| Error::Flash(e.kind()))?;
+        let mut word = [0u8; 4];
+        self.otp
+            .read(at, &mut word)
+            .map_err(|e| Error::Flash(e.kind()))?;
+        Ok(u32::from_le_bytes(word))
+    }
+
+    /// Clears the bits that are 0 in `value` (programming never sets a bit).
+    fn program_word(&mut self, index: u32, value: u32) -> Result<(), Error> {
+        let flash_err = |e: SimError| Error::Flash(e.kind());
+        let tear = self.next_op(OpKind::OtpProgram).map_err(flash_err)?;
+        let at = self.otp_range(index).map_err(flash_err)?;
+        let mut target = [0u8; 4];
+        for (t, (old, new)) in target
+            .iter_mut()
+            .zip(self.otp.bytes[at..at + 4].iter().zip(value.to_le_bytes()))
+        {
+            *t = old & new;
+        }
+        if let Some(t) = tear {
+            return Err(flash_err(self.tear(true, at, &target, t)));
+        }
+        self.otp.program(at, &target);
+        self.log.push(Op::OtpProgram { word: index });
         Ok(())
     }
 }
@@ -593,6 +745,100 @@ mod tests {
         f.erase(0, 0x4000).unwrap();
         f.write(0, &[9; 4]).unwrap();
         assert_eq!(f.ops(), 2);
+    }
+
+    #[test]
+    fn weak_cells_decay_and_torn_ecc_words_fail_to_read() {
+        let read = |f: &mut SimFlash, at: u32| {
+            let mut b = [0u8; 4];
+            f.read(at, &mut b).map(|()| b)
+        };
+        // The last word of a write weakly programmed: correct twice, then back to erased.
+        let mut f = SimFlash::stm32f405();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::WeakTail {
+                len: 4,
+                decay: Decay::AfterReads(2),
+            },
+        });
+        assert_eq!(
+            f.write(0, &[1, 2, 3, 4, 5, 6, 7, 8]),
+            Err(SimError::PowerLost)
+        );
+        f.revive();
+        assert!(f.is_marginal());
+        assert_eq!(read(&mut f, 4), Ok([5, 6, 7, 8]));
+        assert_eq!(read(&mut f, 4), Ok([5, 6, 7, 8]));
+        assert_eq!(read(&mut f, 4), Ok([0xFF; 4]));
+        assert_eq!(read(&mut f, 0), Ok([1, 2, 3, 4]));
+        assert!(!f.is_marginal());
+        // Flickering: every other read.
+        let mut f = SimFlash::stm32f405();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Weak {
+                n: 0,
+                len: 4,
+                decay: Decay::Flicker,
+            },
+        });
+        assert!(f.write(0, &[0; 4]).is_err());
+        f.revive();
+        for i in 0..6 {
+            let want = if i % 2 == 0 { [0; 4] } else { [0xFF; 4] };
+            assert_eq!(read(&mut f, 0), Ok(want));
+        }
+        // A sector weakly erased reads erased, programming over it holds what it clears, and
+        // the rest decays back to the old content; a real erase ends it all.
+        let mut f = SimFlash::stm32f405();
+        f.write(0, &[0x00, 0x0F, 0xF0, 0x55]).unwrap();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Weak {
+                n: 0,
+                len: usize::MAX,
+                decay: Decay::AfterReads(1),
+            },
+        });
+        assert!(f.erase(0, 0x4000).is_err());
+        f.revive();
+        f.write(0, &[0xFF, 0xFF, 0x0F, 0xFF]).unwrap();
+        assert_eq!(read(&mut f, 0), Ok([0xFF, 0xFF, 0x0F, 0xFF]));
+        assert_eq!(read(&mut f, 0), Ok([0x00, 0x0F, 0x00, 0x55]));
+        f.erase(0, 0x4000).unwrap();
+        assert_eq!(read(&mut f, 0), Ok([0xFF; 4]));
+        // With ECC, a torn word is a read error and cannot be programmed until erased; the
+        // words around it read normally.
+        let mut f = SimFlash::stm32f405().with_ecc();
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Prefix(6),
+        });
+        assert!(f.write(0, &[9; 12]).is_err());
+        f.revive();
+        assert_eq!(read(&mut f, 0), Ok([9; 4]));
+        assert_eq!(read(&mut f, 4), Err(SimError::Ecc));
+        assert_eq!(read(&mut f, 8), Ok([0xFF; 4]));
+        assert!(matches!(
+            f.write(4, &[0; 4]),
+            Err(SimError::NotErased { .. })
+        ));
+        f.erase(0, 0x4000).unwrap();
+        assert_eq!(read(&mut f, 4), Ok([0xFF; 4]));
+        // The OTP area: programming only clears bits, and its operations count and can be cut.
+        let mut f = SimFlash::stm32f405().with_otp(2);
+        f.program_word(0, 0xF0F0_F0F0).unwrap();
+        f.program_word(0, 0xFFFF_00FF).unwrap();
+        assert_eq!(f.read_word(0), Ok(0xF0F0_00F0));
+        f.arm(Cut {
+            op: 1,
+            tear: Tear::Prefix(2),
+        });
+        assert!(f.program_word(1, 0).is_err());
+        f.revive();
+        assert_eq!(f.read_word(1), Ok(0xFFFF_0000));
+        assert_eq!(f.op_kind(1), Some(OpKind::OtpProgram));
     }
 
     #[test]

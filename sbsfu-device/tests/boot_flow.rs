@@ -12,7 +12,14 @@ fn update_trial_confirm() {
     for encrypted in [true, false] {
         for external in [false, true] {
             let im = Images::new(encrypted);
-            let mut dev = provisioned(&im, external);
+            let mut dev = provisioned(
+                &im,
+                if external {
+                    Counter::Flash
+                } else {
+                    Counter::None
+                },
+            );
             dev.stage(&im.new_c, true).unwrap();
             assert_eq!(dev.state().phase, Phase::Pending { slot: 1 });
             let b = dev.boot().unwrap();
@@ -40,7 +47,7 @@ fn update_trial_confirm() {
 #[test]
 fn an_unconfirmed_image_is_reverted_at_the_next_reset() {
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     dev.stage(&im.new_c, true).unwrap();
     let b = dev.boot().unwrap();
     assert_eq!(im.which(&dev, &b), "new");
@@ -58,7 +65,7 @@ fn an_unconfirmed_image_is_reverted_at_the_next_reset() {
 #[test]
 fn no_downgrade_once_confirmed_not_even_through_the_revert_path() {
     let im = Images::new(true);
-    let mut dev = provisioned(&im, true);
+    let mut dev = provisioned(&im, Counter::Flash);
     dev.stage(&im.new_c, true).unwrap();
     dev.boot().unwrap();
     dev.confirm().unwrap();
@@ -86,7 +93,7 @@ fn no_downgrade_once_confirmed_not_even_through_the_revert_path() {
 #[test]
 fn a_bad_download_never_touches_the_running_image() {
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     let before = dev.flash.data().to_vec();
     // Tampered payload, without the device key on the app side: staged (head verified),
     // refused by the boot manager's full check before the active slot is erased.
@@ -125,7 +132,7 @@ fn a_bad_download_never_touches_the_running_image() {
 #[test]
 fn staging_is_refused_while_an_update_is_on_trial() {
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     dev.stage(&im.new_c, true).unwrap();
     dev.boot().unwrap();
     assert_eq!(dev.stage(&im.old_c, true), Err(Error::Busy));
@@ -134,7 +141,7 @@ fn staging_is_refused_while_an_update_is_on_trial() {
 #[test]
 fn a_damaged_active_image_is_restored_from_its_container() {
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     let active = (LAYOUT.active.address - FLASH) as usize;
     dev.flash.data_mut()[active + 1234] ^= 0x40;
     let b = dev.boot().unwrap();
@@ -143,7 +150,7 @@ fn a_damaged_active_image_is_restored_from_its_container() {
 
 #[test]
 fn a_blank_device_has_nothing_to_boot() {
-    let mut dev = Device::new(false);
+    let mut dev = Device::new(Counter::None);
     assert_eq!(dev.boot(), Err(Error::NoImage));
 }
 
@@ -186,7 +193,7 @@ fn container_slots_hold_only_what_was_received() {
     // there: a slot holds the encrypted container byte for byte, and no 16-byte window of the
     // plaintext image appears anywhere in either slot.
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     dev.stage(&im.new_c, true).unwrap();
     let b = dev.boot().unwrap();
     assert_eq!(im.which(&dev, &b), "new");
@@ -216,7 +223,7 @@ fn a_container_changed_after_its_check_is_caught_by_the_install() {
     // every chunk again, fails, and the device ends up on the old image: nothing checked earlier
     // is trusted.
     let im = Images::new(true);
-    let mut dev = provisioned(&im, false);
+    let mut dev = provisioned(&im, Counter::None);
     dev.stage(&im.new_c, true).unwrap();
     dev.with_state(|s| s.phase = Phase::Installing { slot: 1 });
     let slot1 = (LAYOUT.slots[1].address - FLASH) as usize;

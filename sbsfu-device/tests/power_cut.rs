@@ -1,23 +1,37 @@
 //! Power cuts at every flash operation of an update and of a revert, in every way a NOR flash
-//! can be left by one (nothing done, all done, a prefix of a write, a byte half programmed, a
-//! sector partly erased), then again during recovery: the device always boots the old or the new
+//! can be left by one, then again during recovery: the device always boots the old or the new
 //! image, byte-exact and verified, and the anti-rollback floor never goes backwards nor rises
 //! before the new image confirmed itself.
 //!
+//! The fault kinds (counted separately in the report):
+//! - **before** / **after**: the operation did not start, or completed;
+//! - **torn**: a prefix of a write or erase done, or a byte half programmed;
+//! - **marginal**: a write (or an OTP word) whose last bytes, or all of it, were programmed only
+//!   weakly: they read correctly at first and decay after one or two reads, or flicker from read
+//!   to read;
+//! - **weak erase**: an erase that left the whole sector weakly erased (reading `0xFF`, decaying
+//!   back to the old content later);
+//! - **ECC**: the same cuts on flash with ECC (STM32L4/G4/H7-like), where a torn or weak word is
+//!   a read error;
+//! - and the same kinds again on an **aged state log**, whose bank is full, so that the update's
+//!   records cut through the bank swap (the other bank's erase).
+//!
 //! Run with `cargo test --release -p sbsfu-device power_cut -- --nocapture`; it prints
-//! `power cuts: N points tested, 0 unbootable`. A debug build (plain `cargo test`) cuts every
-//! 7th operation and runs fewer random sequences, to keep the default test run quick; `cargo
-//! xtask test` runs the full release version.
+//! `power cuts: N points tested, 0 unbootable` and the count per fault kind. A debug build
+//! (plain `cargo test`) cuts every 7th operation and runs fewer random sequences, to keep the
+//! default test run quick; `cargo xtask test` runs the full release version.
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 use sbsfu_device::boot_state::Phase;
-use sbsfu_device::sim::{Cut, Tear};
+use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
-/// Every way a cut operation is left. Prefix and byte positions land inside records (512 B),
-/// staged writes (256 B), chunk writes (4 KiB) and sector erases alike.
-const TEARS: [Tear; 8] = [
+/// Nothing done, everything done, and torn: prefix and byte positions land inside records
+/// (512 B), staged writes (1 KiB), chunk writes (4 KiB) and sector erases alike.
+const CLEAN: [Tear; 8] = [
     Tear::Before,
     Tear::After,
     Tear::Prefix(1),
@@ -26,6 +40,35 @@ const TEARS: [Tear; 8] = [
     Tear::PartialByte { n: 100, mask: 0x0F },
     Tear::PartialByte { n: 255, mask: 0xA5 },
     Tear::PartialByte { n: 511, mask: 0x80 },
+];
+
+/// Weak cells: the last word of a write marginal (decaying after two reads, or flickering), or
+/// the whole operation weak (a write weakly programmed, a sector weakly erased) decaying after
+/// one read.
+const WEAK: [Tear; 3] = [
+    Tear::WeakTail {
+        len: 4,
+        decay: Decay::AfterReads(2),
+    },
+    Tear::WeakTail {
+        len: 4,
+        decay: Decay::Flicker,
+    },
+    Tear::Weak {
+        n: 0,
+        len: usize::MAX,
+        decay: Decay::AfterReads(1),
+    },
+];
+
+/// On flash with ECC: a torn word, a half-programmed byte, a marginal word (all read errors).
+const ECC: [Tear; 3] = [
+    Tear::Prefix(200),
+    Tear::PartialByte { n: 255, mask: 0xA5 },
+    Tear::WeakTail {
+        len: 4,
+        decay: Decay::Flicker,
+    },
 ];
 
 /// Every operation in release builds; every 7th in debug builds.
@@ -42,34 +85,75 @@ enum App {
     Broken,
 }
 
+/// Which device a scenario runs on.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    encrypted: bool,
+    counter: Counter,
+    ecc: bool,
+    /// The state log's current bank full: the first record of the update swaps banks.
+    aged: bool,
+}
+
 #[derive(Default)]
 struct Tally {
     points: usize,
     unbootable: usize,
+    by_kind: BTreeMap<&'static str, usize>,
+}
+
+impl Tally {
+    fn count(&mut self, kind: &'static str) {
+        self.points += 1;
+        *self.by_kind.entry(kind).or_default() += 1;
+    }
+}
+
+/// The fault kind of a cut, for the report.
+fn kind_of(setup: Setup, tear: Tear, op: Option<OpKind>) -> &'static str {
+    if setup.aged {
+        return "aged log (bank swap)";
+    }
+    if setup.ecc {
+        return "ECC";
+    }
+    match (tear, op) {
+        (Tear::Before, _) => "before",
+        (Tear::After, _) => "after",
+        (Tear::Prefix(_) | Tear::PartialByte { .. }, _) => "torn",
+        (Tear::Weak { .. } | Tear::WeakTail { .. }, Some(OpKind::Erase)) => "weak erase",
+        (Tear::Weak { .. } | Tear::WeakTail { .. }, _) => "marginal",
+    }
+}
+
+/// What the device did so far, as the checks need it.
+struct Seen {
+    /// The floor of the last boot (the device's own view).
+    floor: u32,
+    /// Whether the new image ever tried to confirm itself.
+    confirm_attempted: bool,
 }
 
 /// Checks a successful boot: the image is exactly the old or the new one, the floor did not go
-/// backwards and only rose with a durable confirmation, and the state settled.
+/// backwards, rose only after a confirmation was attempted, and never lets the old image run.
 fn check_boot(
     dev: &mut Device,
     im: &Images,
     boot: &sbsfu_device::boot::Boot,
-    floor: &mut u32,
+    seen: &mut Seen,
     ctx: &str,
 ) -> &'static str {
     let which = im.which(dev, boot);
-    let state = dev.state();
-    let now = dev.floor();
+    let now = boot.floor;
     assert!(
-        now >= *floor,
+        now >= seen.floor,
         "{ctx}: floor went back from {} to {now}",
-        *floor
+        seen.floor
     );
     assert!(now == 5 || now == 7, "{ctx}: floor {now}");
     if now == 7 {
-        assert_eq!(
-            state.confirmed,
-            Some(1),
+        assert!(
+            seen.confirm_attempted,
             "{ctx}: floor rose without a confirmation"
         );
         assert_eq!(which, "new", "{ctx}: old image running above the floor");
@@ -77,6 +161,8 @@ fn check_boot(
     if which == "old" {
         assert!(!boot.trial, "{ctx}: the old image on trial");
     }
+    // Observed on a copy: reading the state may write (a decayed record is written again).
+    let state = dev.clone().state();
     assert!(
         matches!(
             state.phase,
@@ -85,7 +171,7 @@ fn check_boot(
         "{ctx}: boot returned in {:?}",
         state.phase
     );
-    *floor = now;
+    seen.floor = now;
     which
 }
 
@@ -97,7 +183,7 @@ fn live(
     dev: &mut Device,
     im: &Images,
     app: App,
-    floor: &mut u32,
+    seen: &mut Seen,
     ctx: &str,
     mut cuts: impl FnMut(&mut Device),
 ) -> (Option<&'static str>, usize) {
@@ -117,9 +203,10 @@ fn live(
                 return (None, fired);
             }
         };
-        let which = check_boot(dev, im, &boot, floor, ctx);
+        let which = check_boot(dev, im, &boot, seen, ctx);
         let done = match (which, boot.trial, app) {
             ("new", true, App::Update) => {
+                seen.confirm_attempted = true;
                 let _ = dev.confirm();
                 false
             }
@@ -141,42 +228,73 @@ fn live(
 }
 
 /// The update, as the running application and the boot manager do it, from `base`.
-fn update_steps(dev: &mut Device, im: &Images) {
+fn update_steps(dev: &mut Device, im: &Images, seen: &mut Seen) {
     if dev.stage(&im.new_c, true).is_err() {
         return;
     }
     if dev.boot().is_err() {
         return;
     }
+    seen.confirm_attempted = true;
     if dev.confirm().is_err() {
         return;
     }
     let _ = dev.boot();
 }
 
-fn exhaustive(tally: &mut Tally, encrypted: bool, external: bool) {
-    let im = Images::new(encrypted);
-    let base = provisioned(&im, external);
+/// A device on the old image, confirmed; with an aged log, its current state bank is full.
+fn base(setup: Setup, im: &Images) -> Device {
+    let dev = if setup.ecc {
+        Device::with_ecc(setup.counter)
+    } else {
+        Device::new(setup.counter)
+    };
+    let mut dev = provisioned_on(dev, im);
+    // Settle the counter (it follows the state at the first boot after provisioning).
+    dev.boot().unwrap();
+    if setup.aged {
+        // Rewrite the state until the current bank has exactly one free slot left: the
+        // update's second record swaps banks.
+        while dev.free_state_slots() != 1 {
+            dev.with_state(|_| {});
+        }
+    }
+    dev
+}
+
+fn exhaustive(tally: &mut Tally, setup: Setup, tears: &[Tear]) {
+    let im = Images::new(setup.encrypted);
+    let base = base(setup, &im);
+    let name = format!("{setup:?}");
 
     // Update: count its operations, then cut at each of them, in each way.
     let mut probe = base.clone();
     probe.flash.count_from_here();
-    update_steps(&mut probe, &im);
+    update_steps(
+        &mut probe,
+        &im,
+        &mut Seen {
+            floor: 5,
+            confirm_attempted: false,
+        },
+    );
     let n = probe.flash.ops();
     let mut after = probe.clone();
     let b = after.boot().unwrap();
     assert_eq!(im.which(&after, &b), "new");
     for k in (1..=n).step_by(STRIDE) {
-        for tear in TEARS {
-            tally.points += 1;
-            let ctx =
-                format!("update (encrypted={encrypted}, counter={external}) cut {k}/{n} {tear:?}");
+        for tear in tears {
+            tally.count(kind_of(setup, *tear, probe.flash.op_kind(k)));
+            let ctx = format!("update ({name}) cut {k}/{n} {tear:?}");
             let mut dev = base.clone();
-            dev.flash.arm(Cut { op: k, tear });
-            update_steps(&mut dev, &im);
+            let mut seen = Seen {
+                floor: 5,
+                confirm_attempted: false,
+            };
+            dev.flash.arm(Cut { op: k, tear: *tear });
+            update_steps(&mut dev, &im, &mut seen);
             dev.flash.revive();
-            let mut floor = 5;
-            match live(&mut dev, &im, App::Update, &mut floor, &ctx, |_| {}).0 {
+            match live(&mut dev, &im, App::Update, &mut seen, &ctx, |_| {}).0 {
                 Some(final_image) => {
                     // With retries, every update completes, confirmed.
                     assert_eq!(final_image, "new", "{ctx}");
@@ -197,16 +315,18 @@ fn exhaustive(tally: &mut Tally, encrypted: bool, external: bool) {
     assert_eq!(im.which(&probe, &b), "old");
     let n = probe.flash.ops();
     for k in (1..=n).step_by(STRIDE) {
-        for tear in TEARS {
-            tally.points += 1;
-            let ctx =
-                format!("revert (encrypted={encrypted}, counter={external}) cut {k}/{n} {tear:?}");
+        for tear in tears {
+            tally.count(kind_of(setup, *tear, probe.flash.op_kind(k)));
+            let ctx = format!("revert ({name}) cut {k}/{n} {tear:?}");
             let mut dev = trial.clone();
-            dev.flash.arm(Cut { op: k, tear });
+            dev.flash.arm(Cut { op: k, tear: *tear });
             let _ = dev.boot();
             dev.flash.revive();
-            let mut floor = 5;
-            match live(&mut dev, &im, App::Broken, &mut floor, &ctx, |_| {}).0 {
+            let mut seen = Seen {
+                floor: 5,
+                confirm_attempted: false,
+            };
+            match live(&mut dev, &im, App::Broken, &mut seen, &ctx, |_| {}).0 {
                 Some(final_image) => {
                     assert_eq!(final_image, "old", "{ctx}");
                     assert_eq!(dev.floor(), 5, "{ctx}");
@@ -218,15 +338,29 @@ fn exhaustive(tally: &mut Tally, encrypted: bool, external: bool) {
     }
 }
 
-/// Seeded sequences of several cuts: during the update, during recovery, during recovery of the
-/// recovery.
+/// Seeded sequences of several cuts, of every kind: during the update, during recovery, during
+/// recovery of the recovery.
 fn random_sequences(tally: &mut Tally, seeds: u64) {
-    let im = Images::new(true);
-    let base = provisioned(&im, true);
+    let setup = Setup {
+        encrypted: true,
+        counter: Counter::Otp,
+        ecc: false,
+        aged: false,
+    };
+    let im = Images::new(setup.encrypted);
+    let base = base(setup, &im);
     let mut probe = base.clone();
     probe.flash.count_from_here();
-    update_steps(&mut probe, &im);
+    update_steps(
+        &mut probe,
+        &im,
+        &mut Seen {
+            floor: 5,
+            confirm_attempted: false,
+        },
+    );
     let n = probe.flash.ops();
+    let tears: Vec<Tear> = CLEAN.iter().chain(WEAK.iter()).copied().collect();
     for seed in 0..seeds {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut rand = move |m: usize| {
@@ -242,30 +376,35 @@ fn random_sequences(tally: &mut Tally, seeds: u64) {
         };
         let mut dev = base.clone();
         let mut cuts_left = 2 + rand(4);
-        let arm = |dev: &mut Device, rand: &mut dyn FnMut(usize) -> usize, left: &mut usize| {
-            if *left > 0 {
-                *left -= 1;
-                let tear = TEARS[rand(TEARS.len())];
+        let mut armed = Vec::new();
+        let mut arm = |dev: &mut Device, rand: &mut dyn FnMut(usize) -> usize| {
+            if cuts_left > 0 {
+                cuts_left -= 1;
+                let tear = tears[rand(tears.len())];
+                armed.push(tear);
                 dev.flash.arm(Cut {
                     op: 1 + rand(n),
                     tear,
                 });
             }
         };
-        arm(&mut dev, &mut rand, &mut cuts_left);
+        arm(&mut dev, &mut rand);
+        let mut seen = Seen {
+            floor: 5,
+            confirm_attempted: false,
+        };
         if app == App::Update {
-            update_steps(&mut dev, &im);
+            update_steps(&mut dev, &im, &mut seen);
         } else {
             let _ = dev.stage(&im.new_c, true);
             let _ = dev.boot();
         }
-        let mut floor = 5;
         let ctx = format!("random sequence {seed} ({app:?})");
-        let (result, fired) = live(&mut dev, &im, app, &mut floor, &ctx, |d| {
-            arm(d, &mut rand, &mut cuts_left)
-        });
+        let (result, fired) = live(&mut dev, &im, app, &mut seen, &ctx, |d| arm(d, &mut rand));
         // Only cuts that happened count (an armed cut may land past the end of a short run).
-        tally.points += fired;
+        for _ in armed.iter().take(fired) {
+            tally.count("random multi-cut");
+        }
         match result {
             Some(final_image) => {
                 if app == App::Broken {
@@ -280,12 +419,48 @@ fn random_sequences(tally: &mut Tally, seeds: u64) {
 #[test]
 fn power_cut_exhaustive_update_and_revert() {
     let mut tally = Tally::default();
-    exhaustive(&mut tally, true, true);
-    exhaustive(&mut tally, false, false);
+    let all: Vec<Tear> = CLEAN.iter().chain(WEAK.iter()).copied().collect();
+    let setups = [
+        // Encrypted, with the anti-rollback counter in OTP (its words cut too).
+        (true, Counter::Otp, false, false, &all[..]),
+        // Signed only, no counter: the state log alone holds the floor.
+        (false, Counter::None, false, false, &all[..]),
+        // Encrypted, with a counter in its own flash log.
+        (true, Counter::Flash, false, false, &CLEAN[..]),
+        // Flash with ECC.
+        (true, Counter::Otp, true, false, &ECC[..]),
+        // An aged log: the update's records swap banks.
+        (true, Counter::None, false, true, &all[..]),
+    ];
+    for (encrypted, counter, ecc, aged, tears) in setups {
+        let setup = Setup {
+            encrypted,
+            counter,
+            ecc,
+            aged,
+        };
+        exhaustive(&mut tally, setup, tears);
+    }
     random_sequences(&mut tally, SEQUENCES);
     println!(
         "power cuts: {} points tested, {} unbootable",
         tally.points, tally.unbootable
     );
+    let order = [
+        "before",
+        "after",
+        "torn",
+        "marginal",
+        "weak erase",
+        "ECC",
+        "aged log (bank swap)",
+        "random multi-cut",
+    ];
+    assert_eq!(tally.by_kind.len(), order.len(), "{:?}", tally.by_kind);
+    let kinds: Vec<String> = order
+        .iter()
+        .map(|k| format!("{k} {}", tally.by_kind.get(k).copied().unwrap_or(0)))
+        .collect();
+    println!("power cuts by fault kind: {}", kinds.join(", "));
     assert_eq!(tally.unbootable, 0);
 }

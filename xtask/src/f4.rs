@@ -113,6 +113,15 @@ fn image(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// `image` with a vector table the boot manager accepts at the active slot: the stack at the
+/// top of RAM, the reset handler just after the table.
+fn bootable(mut image: Vec<u8>) -> Vec<u8> {
+    let sp = sbsfu_f4::layout::RAM.address + sbsfu_f4::layout::RAM.len;
+    image[..4].copy_from_slice(&sp.to_le_bytes());
+    image[4..8].copy_from_slice(&(LAYOUT.active.address + 9).to_le_bytes());
+    image
+}
+
 /// `arm-none-eabi-objcopy -O binary`: what the ELF puts in flash, from its first address. (Not
 /// `--gap-fill 0xff`: with lld's output that pads up to the empty `.data` placed in RAM, 400 MB.
 /// Our firmware's loaded sections are contiguous, so there is no gap to fill.)
@@ -361,6 +370,17 @@ fn test_containers(cli: &Path, dir: &str, address: &str, image_len: usize) -> Re
     write(&root().join(path("trailing.sfu")), &trailing)
 }
 
+/// The RAM-simulated OTP area of the `ram-otp` bootloader (`sbsfu_f4::ram_otp`), holding the
+/// counter `values` (one word each, as complements), for QEMU's loader.
+fn ram_otp(values: &[u32]) -> Vec<u8> {
+    let mut words = vec![0xFFFF_FFFFu32; 1 + sbsfu_f4::layout::OTP_WORDS as usize];
+    words[0] = sbsfu_f4::ram_otp::MARKER;
+    for (w, v) in words[1..].iter_mut().zip(values) {
+        *w = !v;
+    }
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
 /// `cargo xtask f4-board-data`: the containers the board build of f4-test embeds (its test
 /// region is sector 6, at 0x0804_0000; images of 8 KiB keep the firmware below it).
 pub fn f4_board_data() -> Result {
@@ -465,7 +485,7 @@ pub fn f4_test() -> Result {
     let elf = firmware("sbsfu-f4-test", "f4-test", &[], None, Sha2::Compact)?;
     let out = qemu::run(&Run {
         elf: &elf,
-        load: None,
+        load: &[],
         icount: false,
         timeout: 300,
         dump_after: None,
@@ -484,32 +504,47 @@ pub fn f4_test() -> Result {
     step("the application's ELF, HEX and binary sign into one container");
     same_image_from_elf_hex_and_bin(&cli)?;
 
-    step("example bootloader: verifies the application in flash, then jumps to it");
+    step(
+        "example bootloader: verifies the application in flash, advances the OTP counter, jumps; \
+         the application takes interrupts",
+    );
     let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
-    let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], None, Sha2::Compact)?;
+    let boot = firmware(
+        "sbsfu-f4-boot",
+        "f4-boot",
+        &["ram-otp"],
+        Some("target/f4-ram-otp"),
+        Sha2::Compact,
+    )?;
     let image = provision(&app, Scenario::Idle)?;
     let file = flash_file(&image, "flash-good.bin")?;
     let out = qemu::run(&Run {
         elf: &boot,
-        load: Some((&file, IMAGE_FROM)),
+        load: &[(&file, IMAGE_FROM)],
         icount: false,
         timeout: 120,
         dump_after: None,
     })?;
     if out.status != Some(0)
         || !out.output.contains("sbsfu-boot: verified app 1.0.0")
+        || !out.output.contains("floor 1 (63 OTP advances left)")
         || !out.output.contains("hello from the application")
+        || !out.output.contains("SysTick interrupts after the jump")
     {
-        return Err("the bootloader did not verify and start the application".into());
+        return Err(
+            "the bootloader did not verify the application, advance its OTP counter and start \
+             it in reset state (interrupts taken)"
+                .into(),
+        );
     }
 
     step("example bootloader: a tampered application is refused, and it says why");
-    let mut tampered = image;
+    let mut tampered = image.clone();
     tampered[(offset(LAYOUT.active) + 0x100) as usize] ^= 0x01;
-    let file = flash_file(&tampered, "flash-tampered.bin")?;
+    let file_tampered = flash_file(&tampered, "flash-tampered.bin")?;
     let out = qemu::run(&Run {
         elf: &boot,
-        load: Some((&file, IMAGE_FROM)),
+        load: &[(&file_tampered, IMAGE_FROM)],
         icount: false,
         timeout: 120,
         dump_after: None,
@@ -522,6 +557,25 @@ pub fn f4_test() -> Result {
     {
         return Err("the bootloader did not refuse the tampered application".into());
     }
+
+    step("example bootloader: an OTP counter above the application's refuses it, whatever the log");
+    let otp = root().join("target/f4-test/otp-counter-2.bin");
+    write(&otp, &ram_otp(&[2]))?;
+    let out = qemu::run(&Run {
+        elf: &boot,
+        load: &[(&file, IMAGE_FROM), (&otp, sbsfu_f4::ram_otp::ADDRESS)],
+        icount: false,
+        timeout: 120,
+        dump_after: None,
+    })?;
+    if out.status != Some(1)
+        || !out
+            .output
+            .contains("sbsfu-boot: refused: security counter below the device minimum")
+        || out.output.contains("hello from the application")
+    {
+        return Err("the bootloader booted an image below its OTP counter".into());
+    }
     step("the same test firmware for a board (real flash, embedded data): it builds");
     f4_board_data()?;
     firmware(
@@ -533,7 +587,9 @@ pub fn f4_test() -> Result {
     )?;
 
     println!(
-        "\nf4-test OK: {cases} on-target cases, the boot chain, and the refusal of a tampered image"
+        "\nf4-test OK: {cases} on-target cases, the boot chain with the OTP counter and an \
+         interrupt after the jump, and the refusals of a tampered image and of an image below \
+         the OTP counter"
     );
     Ok(())
 }
@@ -569,7 +625,7 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
     let elf = firmware("sbsfu-f4-bench", "f4-bench", &[], None, Sha2::Compact)?;
     let dir = root().join("target/f4-bench");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    write(&dir.join("image.bin"), &image(16 * 1024, 7))?;
+    write(&dir.join("image.bin"), &bootable(image(16 * 1024, 7)))?;
     sbsfu(
         cli,
         &[
@@ -629,7 +685,7 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
     write(&dir.join("flash.head"), &sfu[..head])?;
     let out = qemu::run(&Run {
         elf: &elf,
-        load: None,
+        load: &[],
         icount: true,
         timeout: 300,
         dump_after: Some("bench: done"),
@@ -697,7 +753,7 @@ pub fn f4_bench() -> Result {
         let file = flash_file(&provision(&app, scenario)?, "flash-measure.bin")?;
         let out = qemu::run(&Run {
             elf: &measure,
-            load: Some((&file, IMAGE_FROM)),
+            load: &[(&file, IMAGE_FROM)],
             icount: false,
             timeout: 120,
             dump_after: Some("halted"),

@@ -7,12 +7,13 @@ use std::process::Command;
 use crate::{Result, root, run, step};
 
 /// The targets, in fuzz/fuzz_targets.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "parse_header",
     "install_stream",
     "roundtrip",
     "mutate_valid",
     "key_set",
+    "boot_sequence",
 ];
 
 fn have_cargo_fuzz() -> bool {

@@ -14,8 +14,8 @@ use crate::{Result, root};
 pub struct Run<'a> {
     /// The firmware ELF.
     pub elf: &'a Path,
-    /// Extra flash content: (file, address).
-    pub load: Option<(&'a Path, u32)>,
+    /// Extra flash (or RAM) content: (file, address) pairs, for QEMU's loader device.
+    pub load: &'a [(&'a Path, u32)],
     /// `-icount shift=0` (TIM2 counts instructions).
     pub icount: bool,
     /// Seconds before giving up.
@@ -60,7 +60,7 @@ pub fn run(r: &Run<'_>) -> Result<Outcome> {
     if r.icount {
         cmd.args(["-icount", "shift=0"]);
     }
-    if let Some((file, addr)) = r.load {
+    for (file, addr) in r.load {
         cmd.arg("-device")
             .arg(format!("loader,file={},addr={addr:#x}", file.display()));
     }

@@ -1,15 +1,34 @@
 //! Example application for the sbsfu layout: linked at the active slot (0x0802_0000) and started
-//! by f4-boot once verified. It says hello over semihosting and exits.
+//! by f4-boot once verified. It says hello over semihosting, proves that the bootloader left the
+//! CPU as a reset would by taking SysTick interrupts (an application that expects reset state
+//! never re-enables interrupts itself), feeds the watchdog the bootloader started, and exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
 #[cfg(target_os = "none")]
 mod firmware {
-    use cortex_m_rt::entry;
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use cortex_m::peripheral::syst::SystClkSource;
+    use cortex_m_rt::{entry, exception};
+    use stm32f4::stm32f405 as pac;
+
+    /// SysTick interrupts taken.
+    static TICKS: AtomicU32 = AtomicU32::new(0);
+
+    /// Interrupts to take before saying so.
+    const WANTED: u32 = 3;
+    /// Polls of the counter before giving up (seconds of emulated time).
+    const PATIENCE: u32 = 20_000_000;
 
     #[panic_handler]
     fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
         semihosting::process::exit(100)
+    }
+
+    #[exception]
+    fn SysTick() {
+        TICKS.fetch_add(1, Ordering::Relaxed);
     }
 
     #[entry]
@@ -17,6 +36,32 @@ mod firmware {
         semihosting::println!(
             "f4-app {}: hello from the application, started by sbsfu-boot after verification",
             env!("CARGO_PKG_VERSION")
+        );
+        let (Some(core), Some(dp)) = (cortex_m::Peripherals::take(), pac::Peripherals::take())
+        else {
+            semihosting::process::exit(101)
+        };
+        let mut syst = core.SYST;
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(10_000);
+        syst.clear_current();
+        syst.enable_interrupt();
+        syst.enable_counter();
+        let mut polls = 0u32;
+        while TICKS.load(Ordering::Relaxed) < WANTED {
+            // The bootloader's watchdog keeps running after the jump: feed it.
+            dp.IWDG.kr().write(|w| w.key().feed());
+            polls += 1;
+            if polls == PATIENCE {
+                semihosting::println!(
+                    "f4-app: no interrupt taken after the jump (interrupts left masked?)"
+                );
+                semihosting::process::exit(3)
+            }
+        }
+        semihosting::println!(
+            "f4-app: took {} SysTick interrupts after the jump",
+            TICKS.load(Ordering::Relaxed)
         );
         semihosting::process::exit(0)
     }

@@ -4,14 +4,19 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use sbsfu_device::boot::{Area, Boot, BootManager};
+use sbsfu_device::counter::CounterStore;
 use sbsfu_device::flash::{FlashRegion, Sectors, Shared};
 use sbsfu_device::format::DeviceKey;
+use sbsfu_device::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
 use sbsfu_f4::layout::{LAYOUT, SECTORS, offset};
+use sbsfu_f4::watchdog::Watchdog;
 use stm32f4::stm32f405 as pac;
+
+use crate::jump::jump;
 
 /// Reports without `core::fmt` (which would cost several KiB of flash): static strings and
 /// decimal or hexadecimal numbers, over semihosting when the feature is on.
@@ -88,13 +93,18 @@ fn region<'c>(
     )
 }
 
-/// Runs the boot manager over the internal flash. On failure: the error, and the first check
+/// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
+/// success: what to boot, and the OTP advances left; on failure: the error, and the first check
 /// that failed on the way (the reason).
-fn decide(flash: InternalFlash) -> Result<Boot, (Error, Option<Error>)> {
+fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
     let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(flash);
+    #[cfg(feature = "ram-otp")]
+    let mut counter = OtpCounter::new(sbsfu_f4::ram_otp::RamOtp::new());
+    #[cfg(not(feature = "ram-otp"))]
+    let mut counter = OtpCounter::new(Shared(&cell));
     let regions = (|| {
         Ok((
             region(&cell, "app", LAYOUT.active)?,
@@ -112,12 +122,13 @@ fn decide(flash: InternalFlash) -> Result<Boot, (Error, Option<Error>)> {
         &mut active,
         [&mut slot0, &mut slot1],
         [&mut meta0, &mut meta1],
-        None,
+        Some(&mut counter),
     )
     .map_err(|e| (e, None))?;
     let result = manager.run();
     let why = manager.first_error();
-    result.map_err(|e| (e, why))
+    let left = counter.remaining().unwrap_or(0);
+    result.map(|boot| (boot, left)).map_err(|e| (e, why))
 }
 
 #[entry]
@@ -125,8 +136,12 @@ fn main() -> ! {
     let Some(dp) = pac::Peripherals::take() else {
         halt(101)
     };
-    match decide(InternalFlash::new(dp.FLASH)) {
-        Ok(boot) => {
+    // The watchdog first: from here on no failure waits forever (an image that never verifies
+    // halts, and the watchdog resets the chip to try again). The flash driver feeds it after
+    // every erase and program, so a long install never trips it.
+    let flash = InternalFlash::new(dp.FLASH).feeding(Watchdog::start(dp.IWDG));
+    match decide(flash) {
+        Ok((boot, otp_left)) => {
             let h = boot.header;
             say::text("sbsfu-boot: verified ");
             say::text(h.region.as_str());
@@ -141,7 +156,11 @@ fn main() -> ! {
             say::text(" bytes, security counter ");
             say::dec(h.security_counter);
             say::text(if boot.trial { ", on trial" } else { "" });
-            say::text("); jumping to ");
+            say::text("); floor ");
+            say::dec(boot.floor);
+            say::text(" (");
+            say::dec(otp_left);
+            say::text(" OTP advances left); jumping to ");
             say::hex(h.load_address);
             say::text("\n");
             if cfg!(feature = "measure") {
@@ -150,7 +169,10 @@ fn main() -> ! {
                     cortex_m::asm::wfi();
                 }
             }
-            jump(h.load_address)
+            let Some(core) = cortex_m::Peripherals::take() else {
+                halt(102)
+            };
+            jump(h.load_address, boot.vectors, core.SYST, core.NVIC, core.SCB)
         }
         Err((e, why)) => {
             say::text("sbsfu-boot: refused: ");
@@ -169,24 +191,4 @@ fn main() -> ! {
             halt(1)
         }
     }
-}
-
-/// Starts the application whose vector table is at `address` (its first word is the initial
-/// stack pointer, its second the reset handler).
-#[allow(unsafe_code)]
-fn jump(address: u32) -> ! {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        halt(102)
-    };
-    cortex_m::interrupt::disable();
-    // SAFETY: `address` is the start of the active slot, whose image the boot manager has just
-    // verified (signature and digest over exactly the bytes in flash, linked for this address:
-    // its header's load address). Its vector table is aligned (the slot starts on a 128K sector)
-    // and no interrupt is enabled, so relocating the table cannot route an interrupt into a
-    // half-initialized state.
-    unsafe { core.SCB.vtor.write(address) };
-    // SAFETY: as above, the first two words of the verified image are its initial stack pointer
-    // and reset handler; the bootloader keeps nothing alive (it never returns to its own code),
-    // and the application sets up its own stack, data and bss from there.
-    unsafe { cortex_m::asm::bootload(address as *const u32) }
 }

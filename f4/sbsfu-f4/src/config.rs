@@ -7,6 +7,7 @@ use sbsfu_device::boot::BootConfig;
 use sbsfu_device::format::DeviceKey;
 
 use crate::keys::TARGET;
+use crate::layout::RAM;
 
 /// The installer's chunk buffer: containers for this device are signed with chunks of at most
 /// this size (`sbsfu sign --chunk-size 1024`); it is most of the bootloader's RAM.
@@ -23,5 +24,6 @@ pub const fn boot_config<'a>(
         device_keys,
         require_encryption: true,
         trial_boots: 1,
+        ram: RAM,
     }
 }

@@ -8,16 +8,28 @@
 //!
 //! Under QEMU the FLASH registers read as zero (never busy, never locked, no error) and writes to
 //! flash are dropped; a caller that reads back what it wrote (the record log does) sees that.
+//!
+//! The same controller programs the **OTP area** (RM0090 section 3.8: 512 bytes at 0x1FFF_7800,
+//! 128 words; bits only go from 1 to 0, nothing erases them): [`InternalFlash`] is also the
+//! [`OtpMemory`] of sbsfu-device's [`sbsfu_device::otp_counter::OtpCounter`]. (QEMU does not map
+//! the OTP area: see [`crate::ram_otp`].)
+//!
+//! Given the independent watchdog ([`InternalFlash::feeding`]), it refreshes it after every
+//! erase and program operation, so that a long install (a 128K sector erase takes up to 2 s)
+//! never trips it while a boot that hangs still does.
 #![allow(unsafe_code)]
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
+use sbsfu_device::Error;
 use sbsfu_device::flash::{SectorMap, Sectors};
+use sbsfu_device::otp_counter::OtpMemory;
 use stm32f4::stm32f405::FLASH;
 use stm32f4::stm32f405::flash::cr::PSIZE;
 
-use crate::layout::{FLASH_BASE, FLASH_SIZE, SECTORS};
+use crate::layout::{FLASH_BASE, FLASH_SIZE, OTP_BASE, OTP_WORDS, SECTORS};
+use crate::watchdog::Watchdog;
 
 const KEY1: u32 = 0x4567_0123;
 const KEY2: u32 = 0xCDEF_89AB;
@@ -44,12 +56,24 @@ impl NorFlashError for FlashError {
 /// The internal flash: offsets from 0x0800_0000, [`FLASH_SIZE`] bytes, sectors [`SECTORS`].
 pub struct InternalFlash {
     regs: FLASH,
+    watchdog: Option<Watchdog>,
 }
 
 impl InternalFlash {
     /// Takes the FLASH peripheral.
     pub fn new(regs: FLASH) -> Self {
-        Self { regs }
+        Self {
+            regs,
+            watchdog: None,
+        }
+    }
+
+    /// Refreshes `watchdog` after every erase and program operation.
+    pub fn feeding(self, watchdog: Watchdog) -> Self {
+        Self {
+            watchdog: Some(watchdog),
+            ..self
+        }
     }
 
     fn check(offset: u32, len: usize) -> Result<usize, FlashError> {
@@ -79,6 +103,9 @@ impl InternalFlash {
     /// Waits for the controller, then reports (and clears) its error flags.
     fn wait(&mut self) -> Result<(), FlashError> {
         while self.regs.sr().read().bsy().bit_is_set() {}
+        if let Some(w) = &self.watchdog {
+            w.feed();
+        }
         let sr = self.regs.sr().read();
         let failed = sr.pgserr().bit_is_set()
             || sr.pgperr().bit_is_set()
@@ -174,6 +201,14 @@ impl NorFlash for InternalFlash {
             return Err(FlashError::Bounds);
         }
         let address = Self::check(offset, bytes.len())?;
+        self.program(address, bytes)
+    }
+}
+
+impl InternalFlash {
+    /// Programs `bytes` (a whole number of words) at `address`, in the main flash or the OTP
+    /// area, which the caller has bounds-checked.
+    fn program(&mut self, address: usize, bytes: &[u8]) -> Result<(), FlashError> {
         self.unlock()?;
         self.regs.cr().modify(|_, w| {
             w.psize().variant(PSIZE::Psize32);
@@ -184,9 +219,9 @@ impl NorFlash for InternalFlash {
         for (i, word) in bytes.chunks_exact(4).enumerate() {
             let value = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
             // SAFETY: `address + 4 * i` is word-aligned (offset and length are multiples of 4)
-            // and inside the flash (checked above); with PG set, a word write there is a
-            // programming operation (RM0090 3.6.2), which is what is intended. Nothing in this
-            // program holds a reference to flash memory.
+            // and inside the flash or the OTP area (checked by the callers); with PG set, a word
+            // write there is a programming operation (RM0090 3.6.2), which is what is intended.
+            // Nothing in this program holds a reference to flash or OTP memory.
             unsafe { core::ptr::write_volatile((address + 4 * i) as *mut u32, value) };
             result = self.wait();
             if result.is_err() {
@@ -196,5 +231,28 @@ impl NorFlash for InternalFlash {
         self.regs.cr().modify(|_, w| w.pg().clear_bit());
         self.lock();
         result
+    }
+}
+
+impl OtpMemory for InternalFlash {
+    fn words(&self) -> u32 {
+        OTP_WORDS
+    }
+
+    fn read_word(&mut self, index: u32) -> Result<u32, Error> {
+        if index >= OTP_WORDS {
+            return Err(Error::Flash(NorFlashErrorKind::OutOfBounds));
+        }
+        // SAFETY: a word-aligned address inside the OTP area, which is always mapped and
+        // readable on an STM32F4; only read, and nothing in this program references it.
+        Ok(unsafe { core::ptr::read_volatile((OTP_BASE + 4 * index) as *const u32) })
+    }
+
+    fn program_word(&mut self, index: u32, value: u32) -> Result<(), Error> {
+        if index >= OTP_WORDS {
+            return Err(Error::Flash(NorFlashErrorKind::OutOfBounds));
+        }
+        self.program((OTP_BASE + 4 * index) as usize, &value.to_le_bytes())
+            .map_err(|e| Error::Flash(e.kind()))
     }
 }

@@ -12,6 +12,16 @@ pub const FLASH_SIZE: u32 = 1024 * 1024;
 /// Its sectors.
 pub const SECTORS: [u32; 12] = STM32F405_SECTORS;
 
+/// Where the OTP area is mapped (RM0090 section 3.8).
+pub const OTP_BASE: u32 = 0x1FFF_7800;
+/// Its size in 32-bit words (16 blocks of 32 bytes; the lock bytes follow at 0x1FFF_7A00): the
+/// example bootloader's anti-rollback counter takes them all, 128 advances.
+pub const OTP_WORDS: u32 = 128;
+
+/// The F405's main SRAM (112 KiB + 16 KiB, contiguous): where an image's initial stack pointer
+/// must point.
+pub const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
+
 /// The bootloader: sectors 0-3 (64 KiB).
 pub const BOOTLOADER: Area = Area::new(0x0800_0000, 0x1_0000);
 

@@ -11,6 +11,7 @@ use sbsfu_device::boot::{
 use sbsfu_device::boot_state::{BootState, BootStore};
 use sbsfu_device::counter::{CounterStore, FlashCounter};
 use sbsfu_device::flash::{FlashRegion, STM32F405_SECTORS, Sectors, Shared};
+use sbsfu_device::otp_counter::OtpCounter;
 use sbsfu_device::sim::{Geometry, SimFlash};
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
@@ -33,11 +34,15 @@ pub const LAYOUT: BootLayout = BootLayout {
         Area::new(0x0801_0000, 0x1_0000),
     ],
 };
-/// Banks of the optional external counter: sectors 1 and 2 (only in tests that use it).
+/// Banks of the optional flash counter: sectors 1 and 2 (only in tests that use it).
 pub const COUNTER: [Area; 2] = [
     Area::new(0x0800_4000, 0x4000),
     Area::new(0x0800_8000, 0x4000),
 ];
+/// The F405's RAM, where an image's initial stack pointer must point.
+pub const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
+/// Words of the simulated OTP area (the F405 has 128).
+pub const OTP_WORDS: usize = 128;
 
 pub fn signing_key() -> SigningKey {
     SigningKey::from_bytes(&[0x51; 32])
@@ -47,16 +52,23 @@ pub fn device_key() -> DeviceKey {
     DeviceKey::from_bytes([0x52; 32])
 }
 
+/// Pseudo-random bytes behind a valid vector table (stack at the top of RAM, reset handler
+/// just after the table) when `len` leaves room for one.
 pub fn image(len: usize, seed: u8) -> Vec<u8> {
     let mut x = 0x2468_ACE1u32 ^ u32::from(seed) << 8;
-    (0..len)
+    let mut img: Vec<u8> = (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
             x as u8
         })
-        .collect()
+        .collect();
+    if len > 10 {
+        img[..4].copy_from_slice(&(RAM.address + RAM.len).to_le_bytes());
+        img[4..8].copy_from_slice(&(LAYOUT.active.address + 9).to_le_bytes());
+    }
+    img
 }
 
 pub fn container(img: &[u8], counter: u32, encrypted: bool, rand: u8) -> Vec<u8> {
@@ -88,11 +100,22 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The device: its flash, and whether it keeps an external flash counter.
+/// Where a device keeps its anti-rollback counter, besides the state log.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Counter {
+    /// Nowhere: the state log alone.
+    None,
+    /// A `FlashCounter` in sectors 1 and 2.
+    Flash,
+    /// An `OtpCounter` in the OTP area.
+    Otp,
+}
+
+/// The device: its flash (with an OTP area), and where it keeps its counter.
 #[derive(Clone)]
 pub struct Device {
     pub flash: SimFlash,
-    pub external_counter: bool,
+    pub counter: Counter,
 }
 
 /// A region of the shared simulated flash.
@@ -116,10 +139,19 @@ fn region<'c, 'f>(
 }
 
 impl Device {
-    pub fn new(external_counter: bool) -> Self {
+    pub fn new(counter: Counter) -> Self {
+        Self::on(SimFlash::stm32f405(), counter)
+    }
+
+    /// A device whose flash has ECC: a torn word is a read error.
+    pub fn with_ecc(counter: Counter) -> Self {
+        Self::on(SimFlash::stm32f405().with_ecc(), counter)
+    }
+
+    fn on(flash: SimFlash, counter: Counter) -> Self {
         let d = Self {
-            flash: SimFlash::stm32f405(),
-            external_counter,
+            flash: flash.with_otp(OTP_WORDS),
+            counter,
         };
         let map = Sectors(&STM32F405_SECTORS);
         LAYOUT
@@ -136,46 +168,46 @@ impl Device {
         let map = self.flash.geometry();
         let cell = RefCell::new(&mut self.flash);
         let mut parts = Parts {
-            active: region(&cell, &map, "app", LAYOUT.active),
-            slot0: region(&cell, &map, "slot0", LAYOUT.slots[0]),
-            slot1: region(&cell, &map, "slot1", LAYOUT.slots[1]),
-            meta0: region(&cell, &map, "meta0", LAYOUT.meta[0]),
-            meta1: region(&cell, &map, "meta1", LAYOUT.meta[1]),
+            main: Main {
+                active: region(&cell, &map, "app", LAYOUT.active),
+                slot0: region(&cell, &map, "slot0", LAYOUT.slots[0]),
+                slot1: region(&cell, &map, "slot1", LAYOUT.slots[1]),
+                meta0: region(&cell, &map, "meta0", LAYOUT.meta[0]),
+                meta1: region(&cell, &map, "meta1", LAYOUT.meta[1]),
+            },
             ctr0: region(&cell, &map, "ctr0", COUNTER[0]),
             ctr1: region(&cell, &map, "ctr1", COUNTER[1]),
-            external: self.external_counter,
+            otp: Shared(&cell),
+            counter: self.counter,
         };
         f(&mut parts)
     }
 
-    /// A reset: the boot manager runs to completion.
+    /// A reset: the boot manager runs to completion. If power was lost on the way, what it
+    /// returns never happened: the CPU stopped with the flash.
     pub fn boot(&mut self) -> Result<Boot, Error> {
-        self.with(|p| {
+        let boot = self.with(|p| {
             let signers =
                 [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
             let dks = [device_key()];
-            let config = BootConfig {
-                target: "stm32f405",
-                signers: &signers,
-                device_keys: &dks,
-                require_encryption: false,
-                trial_boots: 1,
-            };
-            let mut counter = if p.external {
-                Some(FlashCounter::mount([&mut p.ctr0, &mut p.ctr1])?)
-            } else {
-                None
-            };
-            let mut bm = BootManager::<CHUNK_BUF>::new(
+            let config = config(&signers, &dks);
+            let (m, mut counter) = p.split()?;
+            BootManager::<CHUNK_BUF>::new(
                 &LAYOUT,
                 &config,
-                &mut p.active,
-                [&mut p.slot0, &mut p.slot1],
-                [&mut p.meta0, &mut p.meta1],
-                counter.as_mut().map(|c| c as &mut dyn CounterStore),
-            )?;
-            bm.run()
-        })
+                &mut m.active,
+                [&mut m.slot0, &mut m.slot1],
+                [&mut m.meta0, &mut m.meta1],
+                counter.as_dyn(),
+            )?
+            .run()
+        });
+        if self.flash.is_dead() {
+            return Err(Error::Flash(
+                embedded_storage::nor_flash::NorFlashErrorKind::Other,
+            ));
+        }
+        boot
     }
 
     /// The running application downloads `c` in 1000-byte pieces and stages it.
@@ -184,19 +216,14 @@ impl Device {
             let signers =
                 [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
             let dks = [device_key()];
-            let config = BootConfig {
-                target: "stm32f405",
-                signers: &signers,
-                device_keys: if with_device_key { &dks } else { &[] },
-                require_encryption: false,
-                trial_boots: 1,
-            };
-            let mut store = BootStore::mount([&mut p.meta0, &mut p.meta1])?;
+            let config = config(&signers, if with_device_key { &dks } else { &[] });
+            let m = &mut p.main;
+            let mut store = BootStore::mount([&mut m.meta0, &mut m.meta1])?;
             let mut stager = Stager::<CHUNK_BUF>::new(
                 &LAYOUT,
                 &config,
                 &mut store,
-                [&mut p.slot0, &mut p.slot1],
+                [&mut m.slot0, &mut m.slot1],
             )?;
             for piece in c.chunks(1000) {
                 stager.feed(piece)?;
@@ -208,23 +235,16 @@ impl Device {
     /// The running (trial) application confirms itself.
     pub fn confirm(&mut self) -> Result<bool, Error> {
         self.with(|p| {
-            let mut store = BootStore::mount([&mut p.meta0, &mut p.meta1])?;
-            let mut counter = if p.external {
-                Some(FlashCounter::mount([&mut p.ctr0, &mut p.ctr1])?)
-            } else {
-                None
-            };
-            confirm(
-                &mut store,
-                counter.as_mut().map(|c| c as &mut dyn CounterStore),
-            )
+            let (m, mut counter) = p.split()?;
+            let mut store = BootStore::mount([&mut m.meta0, &mut m.meta1])?;
+            confirm(&mut store, counter.as_dyn())
         })
     }
 
     /// Rewrites the state record (to simulate a forged or corrupted state).
     pub fn with_state(&mut self, f: impl FnOnce(&mut BootState)) {
         self.with(|p| {
-            let mut store = BootStore::mount([&mut p.meta0, &mut p.meta1]).unwrap();
+            let mut store = BootStore::mount([&mut p.main.meta0, &mut p.main.meta1]).unwrap();
             let mut s = store.load().unwrap();
             f(&mut s);
             store.save(&s).unwrap();
@@ -233,27 +253,51 @@ impl Device {
 
     pub fn state(&mut self) -> BootState {
         self.with(|p| {
-            BootStore::mount([&mut p.meta0, &mut p.meta1])
+            BootStore::mount([&mut p.main.meta0, &mut p.main.meta1])
                 .unwrap()
                 .load()
                 .unwrap()
         })
     }
 
-    /// The anti-rollback floor: the state's, or the external counter's if ahead.
+    /// The anti-rollback floor: the state's, or the counter's if ahead.
     pub fn floor(&mut self) -> u32 {
         let state = self.state().floor;
-        let external = self.with(|p| {
-            if p.external {
-                FlashCounter::mount([&mut p.ctr0, &mut p.ctr1])
-                    .unwrap()
-                    .read()
-                    .unwrap()
-            } else {
-                0
+        state.max(self.counter_value())
+    }
+
+    /// The counter's value (0 without one).
+    pub fn counter_value(&mut self) -> u32 {
+        self.with(|p| {
+            let (_, mut counter) = p.split().unwrap();
+            counter.as_dyn().map_or(0, |c| c.read().unwrap())
+        })
+    }
+
+    /// Blank record slots left after the newest record in its bank (the record layout of
+    /// `journal`: "SBRL", then the sequence number).
+    pub fn free_state_slots(&self) -> usize {
+        let mut newest: Option<(u32, usize)> = None;
+        for (b, bank) in LAYOUT.meta.iter().enumerate() {
+            let start = (bank.address - FLASH) as usize;
+            for slot in (start..start + bank.len as usize).step_by(512) {
+                let r = &self.flash.data()[slot..slot + 512];
+                if &r[..4] == b"SBRL" {
+                    let seq = u32::from_le_bytes(r[4..8].try_into().unwrap());
+                    if newest.is_none_or(|(s, _)| seq > s) {
+                        newest = Some((seq, b));
+                    }
+                }
             }
-        });
-        state.max(external)
+        }
+        let bank = LAYOUT.meta[newest.map_or(0, |(_, b)| b)];
+        let start = (bank.address - FLASH) as usize;
+        let data = &self.flash.data()[start..start + bank.len as usize];
+        let used = data
+            .chunks(512)
+            .rposition(|r| r.iter().any(|b| *b != 0xFF))
+            .map_or(0, |i| i + 1);
+        data.len() / 512 - used
     }
 
     /// The first `len` bytes of the active slot.
@@ -269,15 +313,69 @@ impl Device {
     }
 }
 
-pub struct Parts<'c, 'f> {
+/// The areas of the boot layout.
+pub struct Main<'c, 'f> {
     pub active: SimRegion<'c, 'f>,
     pub slot0: SimRegion<'c, 'f>,
     pub slot1: SimRegion<'c, 'f>,
     pub meta0: SimRegion<'c, 'f>,
     pub meta1: SimRegion<'c, 'f>,
+}
+
+pub struct Parts<'c, 'f> {
+    pub main: Main<'c, 'f>,
     pub ctr0: SimRegion<'c, 'f>,
     pub ctr1: SimRegion<'c, 'f>,
-    pub external: bool,
+    pub otp: Shared<'c, &'f mut SimFlash>,
+    pub counter: Counter,
+}
+
+impl<'c, 'f> Parts<'c, 'f> {
+    /// The layout's areas, and the device's counter.
+    pub fn split(&mut self) -> Result<(&mut Main<'c, 'f>, AnyCounter<'_, 'c, 'f>), Error> {
+        let Parts {
+            main,
+            ctr0,
+            ctr1,
+            otp,
+            counter,
+        } = self;
+        let counter = match counter {
+            Counter::None => AnyCounter::None,
+            Counter::Flash => AnyCounter::Flash(FlashCounter::mount([ctr0, ctr1])?),
+            Counter::Otp => AnyCounter::Otp(OtpCounter::new(Shared(otp.0))),
+        };
+        Ok((main, counter))
+    }
+}
+
+/// The counter a device has, if any.
+pub enum AnyCounter<'r, 'c, 'f> {
+    None,
+    Flash(FlashCounter<'r>),
+    Otp(OtpCounter<Shared<'c, &'f mut SimFlash>>),
+}
+
+impl AnyCounter<'_, '_, '_> {
+    pub fn as_dyn(&mut self) -> Option<&mut dyn CounterStore> {
+        match self {
+            AnyCounter::None => None,
+            AnyCounter::Flash(c) => Some(c),
+            AnyCounter::Otp(c) => Some(c),
+        }
+    }
+}
+
+/// The boot policy of the test device.
+pub fn config<'a>(signers: &'a [TrustedKey], device_keys: &'a [DeviceKey]) -> BootConfig<'a> {
+    BootConfig {
+        target: "stm32f405",
+        signers,
+        device_keys,
+        require_encryption: false,
+        trial_boots: 1,
+        ram: RAM,
+    }
 }
 
 /// Two images a device moves between: `old` (counter 5) and `new` (counter 7), each spanning
@@ -322,8 +420,12 @@ impl Images {
 }
 
 /// A device running the old image, confirmed, from a factory-provisioned container.
-pub fn provisioned(images: &Images, external_counter: bool) -> Device {
-    let mut dev = Device::new(external_counter);
+pub fn provisioned(images: &Images, counter: Counter) -> Device {
+    provisioned_on(Device::new(counter), images)
+}
+
+/// [`provisioned`], on a given device.
+pub fn provisioned_on(mut dev: Device, images: &Images) -> Device {
     dev.provision(&images.old_c);
     let boot = dev.boot().unwrap();
     assert!(!boot.trial);
