@@ -30,7 +30,9 @@
 //!
 //! One command per logical line (`\` continues a line; `&&`, `|` and `;` within it are fine):
 //! a line ending in `|`, `&&`, `||`, `do`, `then`, `{` or `(`, and here-documents (`<<`), are
-//! refused with their line; write a file with `printf` instead.
+//! refused with their line; write a file with `printf` instead. A command may run in the
+//! background (`... &`, a simulated device for instance); whatever is still running when the
+//! file's last command ends is stopped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -430,16 +432,22 @@ fn run_file(file: &str, steps: &[Step]) -> Result {
             cmd.env_remove(key);
         }
     }
-    let out = cmd
-        .output()
+    // Into a file, not a pipe: a job a block left in the background cannot keep the run waiting.
+    let log_path = state.join("output.log");
+    let log_file =
+        fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut child = cmd
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
         .map_err(|e| format!("cannot run sh under timeout: {e}"))?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Standard error holds only what came before `exec 2>&1`, or from `timeout`.
-    fs::write(state.join("output.log"), &log).map_err(|e| e.to_string())?;
+    let status = child.wait().map_err(|e| e.to_string())?;
+    // `timeout` leads a process group of its own: what is still running there is stopped.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let log = fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let stopped_at = fs::read_to_string(state.join("line")).unwrap_or_default();
     let stopped_at = stopped_at.trim();
     let shown = |step: &Step| {
@@ -479,28 +487,25 @@ fn run_file(file: &str, steps: &[Step]) -> Result {
                     tail(&output, 40)
                 ));
             }
-        } else if stopped_at == n.to_string() && !out.status.success() {
-            let status = out
-                .status
-                .code()
-                .map_or("a signal".into(), |c| c.to_string());
+        } else if stopped_at == n.to_string() && !status.success() {
+            let code = status.code().map_or("a signal".into(), |c| c.to_string());
             return Err(format!(
-                "{file}:{n}: {} failed (exit status {status}); the run's last output:\n{}",
+                "{file}:{n}: {} failed (exit status {code}); the run's last output:\n{}",
                 shown(step),
                 tail(&log, 25)
             ));
         }
     }
-    if out.status.code() == Some(124) {
+    if status.code() == Some(124) {
         return Err(format!(
             "{file}: the examples took over {TIMEOUT_SECONDS} s (line {stopped_at}): is a \
              command waiting for input?"
         ));
     }
-    if !out.status.success() || stopped_at != "end" {
+    if !status.success() || stopped_at != "end" {
         return Err(format!(
             "{file}: the examples stopped at line {stopped_at} ({}):\n{}",
-            out.status,
+            status,
             tail(&log, 25)
         ));
     }
@@ -680,7 +685,7 @@ echo ok\n\
                 "printed other lines",
             ),
             (
-                "```sh\necho \"$PATH\" | grep -q /target/debug:\ntest -t 0   # exit 1\n```\n",
+                "```sh\nsleep 600 &\necho \"$PATH\" | grep -q /target/debug:\ntest -t 0   # exit 1\n```\n",
                 "",
                 "",
             ),
