@@ -107,16 +107,13 @@ fn blocks(text: &str) -> Vec<Block> {
                 }
             }
             Some((_, ind, block)) => {
-                let strip = raw.len() - raw.trim_start().len();
-                let line = &raw[strip.min(*ind)..];
+                let line = raw.get(indent.min(*ind)..).unwrap_or(trimmed);
                 block.lines.push((n, line.to_owned()));
             }
             None if is_fence => {
-                let lang = trimmed[fence.len()..]
-                    .split(|c: char| c.is_whitespace() || c == ',')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
+                let info = trimmed[fence.len()..].split_whitespace().next();
+                let lang = info.and_then(|i| i.split(',').next()).unwrap_or("");
+                let lang = lang.to_owned();
                 open = Some((
                     fence,
                     indent,
@@ -129,6 +126,10 @@ fn blocks(text: &str) -> Vec<Block> {
             }
             None => {}
         }
+    }
+    // An unclosed fence runs to the end of the document (CommonMark): still a block.
+    if let Some((_, _, block)) = open {
+        out.push(block);
     }
     out
 }
@@ -619,6 +620,7 @@ echo ok\n\
             ("```sh\ncat <<EOF\nx\nEOF\n```\n", "here-documents"),
             ("```sh\nfalse # exit three\n```\n", "`# exit N`"),
             ("```sh\nls \\\n```\n", "continuation"),
+            ("text\n```sh\nls |\n", "one command per line"),
         ] {
             let e = collect("DOC", doc).unwrap_err();
             assert!(e.contains(why), "{doc:?}: {e}");
