@@ -340,6 +340,26 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
     );
 }
 
+/// Runs `sbsfu ARGS` on a pseudo-terminal (`script`, util-linux), typing each line a second
+/// after the last; returns what the terminal showed, after checking that sbsfu succeeded.
+fn at_a_terminal(d: &Path, args: &str, lines: &[&str]) -> String {
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_sbsfu"));
+    let typing: String = lines
+        .iter()
+        .map(|l| format!("sleep 1; printf '%s\\n' '{l}'; "))
+        .collect();
+    let out = Command::new("sh")
+        .current_dir(d)
+        .arg("-c")
+        .arg(format!("({typing}) | script -qec '{cmd}' /dev/null"))
+        .env_remove("SBSFU_KEY_PASSPHRASE")
+        .output()
+        .expect("sh and script (util-linux) are needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 #[test]
 fn the_passphrase_is_asked_for_on_a_terminal() {
     // `script` (util-linux) gives sbsfu a pseudo-terminal; the passphrase is typed into it.
@@ -362,20 +382,34 @@ fn the_passphrase_is_asked_for_on_a_terminal() {
         d,
         &["pubkey", "--passphrase-file", "pass", "--key", "k.pem"],
     );
-    let cmd = format!("{} pubkey --key k.pem", env!("CARGO_BIN_EXE_sbsfu"));
-    let out = Command::new("sh")
-        .current_dir(d)
-        .arg("-c")
-        .arg(format!(
-            "(sleep 1; printf 'typed at the prompt\\n') | script -qec '{cmd}' /dev/null"
-        ))
-        .env_remove("SBSFU_KEY_PASSPHRASE")
-        .output()
-        .expect("sh and script (util-linux) are needed for this test");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(out.status.success(), "{text}");
+    let text = at_a_terminal(d, "pubkey --key k.pem", &["typed at the prompt"]);
     assert!(text.contains("Passphrase for k.pem: "), "{text}");
     assert!(text.contains(&expected), "{text}");
+}
+
+#[test]
+fn keygen_protect_asks_twice_on_a_terminal() {
+    // As the README shows it: on a terminal `--protect` asks for the new passphrase twice.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = at_a_terminal(
+        d,
+        "keygen --type ed25519 --protect --out new.pem",
+        &["typed twice", "typed twice"],
+    );
+    assert!(text.contains("New passphrase for new.pem: "), "{text}");
+    assert!(text.contains("Repeat it: "), "{text}");
+    // The key is protected by what was typed.
+    fs::write(d.join("pass"), "typed twice\n").unwrap();
+    ok(
+        d,
+        &["pubkey", "--passphrase-file", "pass", "--key", "new.pem"],
+    );
+    let pem = fs::read_to_string(d.join("new.pem")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{pem}"
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
 use sbsfu_f4::layout::{FLASH_BASE, LAYOUT, offset};
 
 use crate::qemu::{self, Run};
-use crate::{Result, cargo, root, run, setup, step};
+use crate::{Result, cargo, root, run, sbsfu_cli, setup, step};
 
 const MCU: &str = setup::MCU_TARGET;
 
@@ -70,11 +70,6 @@ fn firmware(
 }
 
 /// The host CLI, built once.
-fn sbsfu_cli() -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "-p", "sbsfu-host"]))?;
-    Ok(root().join("target/debug/sbsfu"))
-}
-
 fn sbsfu(cli: &Path, args: &[&str]) -> Result {
     let out = Command::new(cli)
         .current_dir(root())

@@ -1,10 +1,11 @@
-//! `cargo xtask fuzz --seconds N`: every fuzz target for N seconds with the installed nightly
-//! toolchain (cargo-fuzz is installed from crates.io when missing). Fails on any crash, leak,
+//! `cargo xtask fuzz --seconds N`: every fuzz target for N seconds with the nightly toolchain
+//! (installed with `rustup toolchain install nightly --profile minimal` when missing, and
+//! cargo-fuzz from crates.io). Fails on any crash, leak,
 //! timeout (a run over 10 s: unbounded work) or out-of-memory; prints executions and coverage.
 
 use std::process::Command;
 
-use crate::{Result, root, run, step};
+use crate::{Result, root, setup, step};
 
 /// The targets, in fuzz/fuzz_targets.
 pub const TARGETS: [&str; 6] = [
@@ -16,13 +17,6 @@ pub const TARGETS: [&str; 6] = [
     "boot_sequence",
 ];
 
-fn have_cargo_fuzz() -> bool {
-    Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Runs every target for `seconds`.
 pub fn fuzz(args: &[String]) -> Result {
     let seconds: u32 = match args {
@@ -32,25 +26,15 @@ pub fn fuzz(args: &[String]) -> Result {
         [] => 60,
         _ => return Err("usage: cargo xtask fuzz [--seconds N]".into()),
     };
-    let nightly = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output()
-        .map_err(|e| format!("rustup: {e}"))?;
-    if !String::from_utf8_lossy(&nightly.stdout).contains("nightly") {
-        return Err(
-            "fuzzing needs the nightly toolchain (`rustup toolchain list` shows none)".into(),
-        );
-    }
-    if !have_cargo_fuzz() {
-        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))?;
-    }
+    setup::fuzz_tools()?;
     let dir = root().join("fuzz");
     let mut summary = Vec::new();
     for target in TARGETS {
         step(&format!("fuzz {target} for {seconds} s"));
         let out = Command::new("cargo")
             .current_dir(&dir)
-            .args(["+nightly", "fuzz", "run", target, "--"])
+            .arg(format!("+{}", setup::FUZZ_TOOLCHAIN))
+            .args(["fuzz", "run", target, "--"])
             .arg(format!("-max_total_time={seconds}"))
             .args(["-dict=sbsfu.dict", "-timeout=10", "-print_final_stats=1"])
             .output()

@@ -10,6 +10,7 @@ mod docs;
 mod f4;
 mod fuzz;
 mod qemu;
+mod readme;
 mod setup;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -18,7 +19,9 @@ const USAGE: &str = "usage: cargo xtask <job>
 
 jobs:
   demo      sign an example image with keys-example/, inspect, verify and decrypt it
-  test      every test: formatting, lints, host tests, power cuts, the STM32F4 tests, the demo
+  test      every test: formatting, lints, API docs, host tests, the README's examples, power
+            cuts, the STM32F4 tests, fuzzing briefly, the demo
+  readme    run the shell examples of README.md and docs/ as written (see xtask/src/readme.rs)
   f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain
   f4-bench  bootloader flash and RAM, instruction counts (report, see docs/PERFORMANCE.md)
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
         Some("test") => test(),
+        Some("readme") => readme::readme(),
         Some("f4-test") => f4::f4_test(),
         Some("f4-bench") => f4::f4_bench(),
         Some("f4-board-data") => f4::f4_board_data(),
@@ -105,21 +109,43 @@ fn step(title: &str) {
     println!("\n==> {title}");
 }
 
-/// The main job: what a release engineer does, with the published development keys.
+/// Builds the `sbsfu` CLI (cargo's progress shown: a first build takes minutes) and returns it.
+fn sbsfu_cli() -> Result<PathBuf> {
+    run(cargo().args(["build", "-p", "sbsfu-host"]))?;
+    Ok(root().join("target/debug/sbsfu"))
+}
+
+/// Where the demo works, relative to the workspace root (so its echoed commands can be pasted).
+const DEMO_DIR: &str = "target/demo";
+/// The example image's load address (the F405's application slot).
+const DEMO_LOAD_ADDRESS: &str = "0x08020000";
+
+/// The main job: what a release engineer does, with the published development keys. One line
+/// per step as it starts, and a summary of every file it made.
 fn demo() -> Result {
-    setup::host_tools()?;
-    step("build the sbsfu CLI");
-    run(cargo().args(["build", "--quiet", "-p", "sbsfu-host"]))?;
     let root = root();
-    let dir = root.join("target/demo");
-    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    fs::write(dir.join("app.bin"), example_image()).map_err(|e| e.to_string())?;
-    // Paths are relative to the workspace root, so the echoed commands can be pasted.
+    let file = |name: &str| format!("{DEMO_DIR}/{name}");
+    let (input, container, output) = (file("app.bin"), file("app.sfu"), file("app.out.bin"));
+
+    step("[1/6] building the sbsfu CLI (cargo build -p sbsfu-host; a first build takes minutes)");
+    let cli = sbsfu_cli()?;
     let sbsfu = |args: &[&str]| {
-        let mut c = Command::new(root.join("target/debug/sbsfu"));
+        let mut c = Command::new(&cli);
         c.current_dir(&root).args(args);
         c
     };
+
+    step(&format!(
+        "[2/6] making the input, {input}: a 64 KiB stand-in for a firmware build (pseudo-random \
+         bytes, made by the demo itself), to be loaded at {DEMO_LOAD_ADDRESS}"
+    ));
+    let dir = root.join(DEMO_DIR);
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // A rerun starts clean: no output of an earlier run can pass for this one's.
+    for name in [&container, &output] {
+        let _ = fs::remove_file(root.join(name));
+    }
+    fs::write(root.join(&input), example_image()).map_err(|e| format!("{input}: {e}"))?;
     let trust = [
         "--pubkey",
         "keys-example/signing.pub.pem",
@@ -127,7 +153,10 @@ fn demo() -> Result {
         "keys-example/device.key",
     ];
 
-    step("sign and encrypt the example image (development keys: --allow-dev-key)");
+    step(&format!(
+        "[3/6] signing (Ed25519) and encrypting (AES-256-GCM) it into {container}, with the \
+         published development keys of keys-example/ (hence --allow-dev-key)"
+    ));
     run(&mut sbsfu(&[
         "sign",
         "--key",
@@ -141,36 +170,40 @@ fn demo() -> Result {
         "--target",
         "stm32f405",
         "--load-address",
-        "0x08020000",
+        DEMO_LOAD_ADDRESS,
         "--in",
-        "target/demo/app.bin",
+        &input,
         "--out",
-        "target/demo/app.sfu",
+        &container,
         "--allow-dev-key",
     ]))?;
-    step("inspect it (no key needed)");
-    run(&mut sbsfu(&["inspect", "target/demo/app.sfu"]))?;
-    step("verify it exactly as a device would (runs the device installer)");
+
+    step(
+        "[4/6] verifying it exactly as a device would (the sbsfu-device installer, on a simulated flash)",
+    );
     run(sbsfu(&["verify"])
         .args(trust)
         .args(["--target", "stm32f405", "--min-security-counter", "1"])
-        .arg("target/demo/app.sfu"))?;
-    step("decrypt it and compare with the original");
-    run(sbsfu(&["decrypt"]).args(trust).args([
-        "target/demo/app.sfu",
-        "--out",
-        "target/demo/app.out.bin",
-    ]))?;
-    let a = fs::read(dir.join("app.bin")).map_err(|e| e.to_string())?;
-    let b = fs::read(dir.join("app.out.bin")).map_err(|e| e.to_string())?;
-    if a != b {
-        return Err("the decrypted image differs from the original".into());
+        .arg(&container))?;
+
+    step(&format!(
+        "[5/6] decrypting it into {output}, what a device would install, and comparing with the input"
+    ));
+    run(sbsfu(&["decrypt"])
+        .args(trust)
+        .args([container.as_str(), "--out", output.as_str()]))?;
+    let read = |name: &str| fs::read(root.join(name)).map_err(|e| format!("{name}: {e}"));
+    if read(&input)? != read(&output)? {
+        return Err(format!("{output} differs from {input}"));
     }
-    step("a device that has seen security counter 2 refuses it (exit code 3)");
+    println!("{output} is byte for byte {input}");
+
+    step("[6/6] refusing a downgrade: a device that has seen security counter 2 (exit code 3)");
     let mut downgrade = sbsfu(&["verify"]);
     downgrade
         .args(trust)
-        .args(["--min-security-counter", "2", "target/demo/app.sfu"]);
+        .args(["--min-security-counter", "2"])
+        .arg(&container);
     println!("$ {}", show(&downgrade));
     let refused = downgrade.status().map_err(|e| e.to_string())?;
     if refused.code() != Some(3) {
@@ -178,7 +211,28 @@ fn demo() -> Result {
             "a downgrade was not refused with exit code 3: {refused}"
         ));
     }
-    println!("\ndemo OK: signed, encrypted, verified and decrypted byte-exact; downgrade refused");
+    println!("refused, exit code 3, as expected");
+
+    let size = fs::metadata(root.join(&container)).map_or(0, |m| m.len());
+    println!(
+        "
+demo OK: signed, encrypted, verified, decrypted byte-exact; a downgrade refused
+
+the files (in {root}):
+  {input:<24} the input: a 64 KiB stand-in image the demo generates (not a real program)
+  {container:<24} the update container, {size} bytes: signed and encrypted
+  {output:<24} the image a device would install, decrypted and verified: equal to the input
+  keys-example/signing.pem, keys-example/device.key
+                           the keys it used: PUBLISHED development keys, never ship them
+
+try next:
+  target/debug/sbsfu inspect {container} --json
+  your own keys and your own build (.elf, .hex, .s19, .bin): README.md, \"The `sbsfu` command line\"
+  on an emulated STM32F405, the example bootloader verifying and booting an application:
+    cargo xtask f4-test
+  every test, as CI runs them: cargo xtask test",
+        root = root.display()
+    );
     Ok(())
 }
 
@@ -267,6 +321,8 @@ fn bench(args: &[String]) -> Result {
 
 /// Every test, as CI runs it.
 fn test() -> Result {
+    // What a stage would miss halfway is installed (or refused, naming the command) first.
+    setup::fuzz_tools()?;
     setup::host_tools()?;
     setup::input_tools()?;
     setup::mcu_target()?;
@@ -283,8 +339,14 @@ fn test() -> Result {
         "-D",
         "warnings",
     ]))?;
+    step("API docs without warnings (RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps)");
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     step("host tests");
     run(cargo().args(["test", "--workspace"]))?;
+    step("the shell examples of the README and docs/, as written (cargo xtask readme)");
+    readme::readme()?;
     // The workspace build unifies the F4 crates' `fast-sha256` into sbsfu-device: test the
     // device crate's own default (sha2's SHA-256) too.
     step("the device crate's unit tests with its default features");

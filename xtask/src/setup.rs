@@ -132,6 +132,53 @@ pub fn mcu_target() -> Result {
     Ok(())
 }
 
+/// The toolchain the fuzz targets build with (libFuzzer and the sanitizers need nightly).
+pub const FUZZ_TOOLCHAIN: &str = "nightly";
+/// How `cargo xtask` installs it, and what to run by hand if that fails.
+pub const INSTALL_NIGHTLY: &str = "rustup toolchain install nightly --profile minimal";
+
+/// Whether `rustup toolchain list` shows the undated `nightly` channel (`nightly-<host>`; a dated
+/// `nightly-2024-01-01-<host>` is not what `cargo +nightly` runs).
+fn lists_nightly(toolchains: &str) -> bool {
+    toolchains.lines().any(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|name| name.strip_prefix("nightly-"))
+            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+/// What fuzzing needs: the nightly toolchain and cargo-fuzz, installed when missing, and said
+/// so. Called first by `cargo xtask test`, so that a machine that cannot fuzz fails at once
+/// rather than after the other stages.
+pub fn fuzz_tools() -> Result {
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .map_err(|e| format!("rustup: {e}"))?;
+    if !lists_nightly(&String::from_utf8_lossy(&list.stdout)) {
+        println!("fuzzing needs the nightly toolchain and none is installed: installing it");
+        let mut install = Command::new("rustup");
+        install.args([
+            "toolchain",
+            "install",
+            FUZZ_TOOLCHAIN,
+            "--profile",
+            "minimal",
+        ]);
+        run(&mut install).map_err(|e| {
+            format!("{e}\nfuzzing needs a nightly toolchain: run `{INSTALL_NIGHTLY}`, then again")
+        })?;
+    }
+    let fuzz_version = Command::new("cargo").args(["fuzz", "--version"]).output();
+    if !fuzz_version.is_ok_and(|o| o.status.success()) {
+        println!("fuzzing needs cargo-fuzz and it is not installed: installing it");
+        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))
+            .map_err(|e| format!("{e}\nrun `cargo install --locked cargo-fuzz`, then again"))?;
+    }
+    Ok(())
+}
+
 /// What the benchmark comparison needs: Python 3, GNU time (peak RSS), OpenSSL (the SHA-256
 /// floor), and, to install imgtool into a virtualenv, Python's venv module.
 pub fn bench_tools(imgtool: bool) -> Result {
@@ -141,4 +188,22 @@ pub fn bench_tools(imgtool: bool) -> Result {
         (std::path::Path::new("/usr/bin/time").exists(), "time"),
         (!imgtool || venv_works(), "python3-venv"),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lists_nightly;
+
+    #[test]
+    fn only_the_undated_nightly_counts() {
+        let ours = "stable-x86_64-unknown-linux-gnu (default)\n\
+                    nightly-x86_64-unknown-linux-gnu\n\
+                    1.95.0-x86_64-unknown-linux-gnu (active)\n";
+        assert!(lists_nightly(ours));
+        assert!(!lists_nightly("1.95.0-x86_64-unknown-linux-gnu (active)\n"));
+        assert!(!lists_nightly(
+            "nightly-2024-01-01-x86_64-unknown-linux-gnu\n"
+        ));
+        assert!(!lists_nightly(""));
+    }
 }
