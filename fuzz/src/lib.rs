@@ -9,7 +9,7 @@ use std::cell::Cell;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use sbsfu_device::flash::{FlashRegion, Region};
 use sbsfu_device::sim::{SimError, SimFlash};
-use sbsfu_device::verify::verify_region;
+use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
 use sbsfu_format::signed::SignedHeader;
 use sbsfu_format::DeviceKey;

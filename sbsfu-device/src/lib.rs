@@ -69,30 +69,21 @@
 extern crate std;
 
 pub mod boot;
-pub mod boot_state;
-pub mod counter;
 pub mod error;
 pub mod flash;
-pub mod head;
-pub mod image_digest;
 pub mod install;
-pub mod journal;
-pub mod key_store;
 pub mod keys;
-pub mod otp_counter;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod stream;
+pub mod store;
 #[cfg(test)]
 mod testkit;
-pub mod vector_table;
-pub mod verify;
 
 pub use error::Error;
 pub use flash::{FlashRegion, Region, STM32F405_SECTORS, SectorMap, Sectors, Uniform};
-pub use image_digest::{ImageHasher, ImageSha256};
+pub use install::digest::{ImageHasher, ImageSha256};
+pub use install::opener::{Event, Opener};
 pub use install::{Installed, Installer};
-pub use key_store::{KeyStore, TrustedSet};
 pub use keys::{Policy, TrustedKey};
 pub use sbsfu_format as format;
-pub use stream::{Event, Opener};
+pub use store::key_store::{KeyStore, TrustedSet};

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot_state::Phase;
+use sbsfu_device::boot::state::Phase;
 
 #[test]
 fn update_trial_confirm() {

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot_state::Phase;
+use sbsfu_device::boot::state::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// A device that updated from the old image (counter 5) to the new one (counter 7) and

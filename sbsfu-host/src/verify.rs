@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use sbsfu_device::flash::{FlashRegion, Region};
-use sbsfu_device::head::verify_head;
+use sbsfu_device::install::head::verify_head;
 use sbsfu_device::sim::SinkFlash;
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_format::header::MAX_CHUNK_SIZE;

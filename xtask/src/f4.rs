@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sbsfu_device::TrustedKey;
+use sbsfu_device::boot::state::{BootStore, Phase};
 use sbsfu_device::boot::{Area, BootManager, Stager};
-use sbsfu_device::boot_state::{BootStore, Phase};
 use sbsfu_device::flash::{FlashRegion, Shared};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::sim::{Geometry, SimFlash};

@@ -4,10 +4,10 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use sbsfu_device::boot::{Area, Boot, BootManager};
-use sbsfu_device::counter::CounterStore;
 use sbsfu_device::flash::{FlashRegion, Sectors, Shared};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::otp_counter::OtpCounter;
+use sbsfu_device::store::counter::CounterStore;
+use sbsfu_device::store::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;

@@ -4,10 +4,10 @@
 //! in the firmware and programmed into the chip's real flash, sector 6.
 
 use cortex_m_rt::entry;
+use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::flash::{FlashRegion, Region, Sectors};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::install::{Source, install_from};
-use sbsfu_device::verify::verify_region;
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
 use sbsfu_f4::Counting;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};

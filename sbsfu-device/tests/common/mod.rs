@@ -5,14 +5,14 @@
 use std::cell::RefCell;
 
 use ed25519_dalek::SigningKey;
+use sbsfu_device::boot::state::{BootState, BootStore};
 use sbsfu_device::boot::{
     Area, Boot, BootConfig, BootLayout, BootManager, FlashMap, Stager, confirm,
 };
-use sbsfu_device::boot_state::{BootState, BootStore};
-use sbsfu_device::counter::{CounterStore, FlashCounter};
 use sbsfu_device::flash::{FlashRegion, STM32F405_SECTORS, Sectors, Shared};
-use sbsfu_device::otp_counter::OtpCounter;
 use sbsfu_device::sim::{Geometry, SimFlash};
+use sbsfu_device::store::counter::{CounterStore, FlashCounter};
+use sbsfu_device::store::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
 use sbsfu_format::{ContentKey, DeviceKey, Version};

@@ -13,7 +13,7 @@ use sbsfu_format::signed::MAX_HEAD_LEN;
 
 use crate::Error;
 use crate::flash::Region;
-use crate::journal::{MAX_PAYLOAD, RecordLog};
+use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 /// Where the update stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

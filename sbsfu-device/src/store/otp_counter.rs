@@ -22,8 +22,8 @@
 //! counter refuses to advance ([`Error::CounterExhausted`]) without writing anything.
 
 use crate::Error;
-use crate::counter::CounterStore;
 use crate::flash::Shared;
+use crate::store::counter::CounterStore;
 
 /// One-time-programmable memory as 32-bit words: a word reads `0xFFFF_FFFF` until programmed,
 /// programming only clears bits, nothing erases it.

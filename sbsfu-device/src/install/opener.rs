@@ -19,11 +19,11 @@ use sbsfu_format::layout::Layout;
 use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
 use sbsfu_format::wrap::unwrap_content_key;
 
-use crate::image_digest::{ImageHasher, ImageSha256, image_sha256};
+use crate::install::digest::{ImageHasher, ImageSha256, image_sha256};
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::head::{HeadReader, fill};
+use crate::install::head::{HeadReader, fill};
 use crate::keys::Policy;
 
 /// What a [`Opener::push`] produced.

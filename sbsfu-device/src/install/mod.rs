@@ -24,19 +24,23 @@
 //! [`crate::boot::BootManager`]): the container is kept as received and verified in full
 //! (every chunk and the digest) before the active slot is touched.
 
+pub mod digest;
+pub mod head;
+pub mod opener;
+
 use sbsfu_format::Header;
 use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::flash::{MAX_WRITE_SIZE, Region};
-use crate::image_digest::{ImageHasher, ImageSha256, image_sha256};
+use crate::install::digest::{ImageHasher, ImageSha256, image_sha256};
+use crate::install::opener::{Event, Opener};
 use crate::keys::Policy;
-use crate::stream::{Event, Opener};
 
 /// A completed install: the image is in flash and matched its signed digest.
 ///
 /// Holds the signed head so that the caller can store it next to the image and verify both again
-/// at boot ([`crate::verify::verify_region`]).
+/// at boot ([`crate::boot::verify::verify_region`]).
 #[derive(Clone)]
 pub struct Installed {
     header: Header,
@@ -336,10 +340,10 @@ pub use io::IoSource;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::boot::verify::verify_region;
     use crate::flash::{FlashRegion, STM32F405_SECTORS};
     use crate::sim::{Op, SimFlash};
     use crate::testkit::*;
-    use crate::verify::verify_region;
     use std::vec::Vec;
 
     const BUF: usize = 1024;

@@ -17,10 +17,10 @@
 use sbsfu_format::keyset::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 
 use crate::Error;
-use crate::counter::CounterStore;
 use crate::flash::Region;
-use crate::journal::{MAX_PAYLOAD, RecordLog};
 use crate::keys::TrustedKey;
+use crate::store::counter::CounterStore;
+use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 const _: () = assert!(MAX_KEYSET_LEN <= MAX_PAYLOAD);
 
@@ -230,10 +230,10 @@ fn check(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counter::CounterStore;
     use crate::flash::{FlashRegion, Shared};
-    use crate::otp_counter::OtpCounter;
     use crate::sim::{SimFlash, Tear, each_power_cut};
+    use crate::store::counter::CounterStore;
+    use crate::store::otp_counter::OtpCounter;
     use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
     use sbsfu_format::keyset::KeySet;

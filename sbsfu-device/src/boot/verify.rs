@@ -8,8 +8,8 @@ use sbsfu_format::signed::SignedHeader;
 
 use crate::Error;
 use crate::flash::Region;
-use crate::head::verify_head;
-use crate::image_digest::{ImageHasher, image_sha256};
+use crate::install::digest::{ImageHasher, image_sha256};
+use crate::install::head::verify_head;
 use crate::keys::Policy;
 
 /// Verifies `head` (prefix, header, signature, as stored) against `policy` and the image in

@@ -29,12 +29,12 @@ impl ImageHasher for Sha256 {
     }
 }
 
-/// The SHA-256 the installer and [`verify_region`](crate::verify::verify_region) use unless
+/// The SHA-256 the installer and [`verify_region`](crate::boot::verify::verify_region) use unless
 /// given another [`ImageHasher`].
 #[cfg(not(feature = "fast-sha256"))]
 pub type ImageSha256 = Sha256;
 
-/// The SHA-256 the installer and [`verify_region`](crate::verify::verify_region) use unless
+/// The SHA-256 the installer and [`verify_region`](crate::boot::verify::verify_region) use unless
 /// given another [`ImageHasher`].
 #[cfg(feature = "fast-sha256")]
 pub type ImageSha256 = UnrolledSha256;

@@ -1,5 +1,5 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP ([`crate::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
+//! OTP ([`crate::store::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
 //! [`FlashCounter`].
 //!
 //! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
@@ -8,7 +8,7 @@
 
 use crate::Error;
 use crate::flash::Region;
-use crate::journal::RecordLog;
+use crate::store::record_log::RecordLog;
 
 /// A counter that never goes backwards, surviving resets and power cuts.
 pub trait CounterStore {

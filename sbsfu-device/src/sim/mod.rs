@@ -42,7 +42,7 @@ use embedded_storage::nor_flash::{
 
 use crate::Error;
 use crate::flash::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
-use crate::otp_counter::OtpMemory;
+use crate::store::otp_counter::OtpMemory;
 
 mod cells;
 use cells::Cells;

@@ -1,0 +1,266 @@
+//! The application side: staging a download into the free container slot, confirming a trial
+//! image.
+
+use sbsfu_format::Header;
+use sbsfu_format::layout::Layout as PayloadLayout;
+use sbsfu_format::signed::SignedHeader;
+
+use super::config::BootConfig;
+use super::layout::BootLayout;
+use super::state::{BootState, BootStore, Phase};
+use crate::Error;
+use crate::flash::{MAX_WRITE_SIZE, Region};
+use crate::install::head::HeadReader;
+use crate::store::counter::CounterStore;
+
+/// Bytes the stager buffers per program operation (a whole number of any write size up to
+/// [`MAX_WRITE_SIZE`]).
+pub const STAGE_BUFFER: usize = 1024;
+
+/// Marks the running trial image as good: it becomes the confirmed image and the anti-rollback
+/// floor rises to its security counter, in one record; the `counter` then follows (and the boot
+/// manager makes it catch up if power is lost in between). Returns `false` if there was nothing
+/// to confirm. Called by the application once it has checked itself.
+///
+/// A counter that would have to advance but has no advance left refuses the confirmation
+/// ([`Error::CounterExhausted`]) before anything is written: the image stays on trial (and is
+/// reverted at the next reset) rather than run above a floor the counter cannot hold.
+pub fn confirm(
+    store: &mut BootStore<'_>,
+    mut counter: Option<&mut dyn CounterStore>,
+) -> Result<bool, Error> {
+    let mut state = store.load()?;
+    let Phase::Trial { slot, .. } = state.phase else {
+        return match state.phase {
+            Phase::Idle => Ok(false),
+            _ => Err(Error::Busy),
+        };
+    };
+    let head = state.active().ok_or(Error::CorruptState)?;
+    let image_counter = SignedHeader::parse(head)?.0.header.security_counter;
+    let mut floor = state.floor.max(image_counter);
+    if let Some(c) = counter.as_deref_mut() {
+        let held = c.read()?;
+        if floor > held && c.remaining()? == 0 {
+            return Err(Error::CounterExhausted);
+        }
+        floor = floor.max(held);
+    }
+    state.floor = floor;
+    state.confirmed = Some(slot);
+    state.phase = Phase::Idle;
+    store.save(&state)?;
+    // The state is the record of truth; the counter follows.
+    if let Some(c) = counter {
+        c.advance(state.floor)?;
+    }
+    Ok(true)
+}
+
+/// Streams a new container into the free container slot, from the running application. The
+/// head is verified (signature, target, floor, destination, size) before the slot is erased;
+/// the container is stored exactly as received (encrypted containers stay encrypted).
+/// [`Stager::finish`] marks it pending for the next reset.
+pub struct Stager<'s, 'r, const N: usize> {
+    store: &'s mut BootStore<'r>,
+    slot: &'s mut dyn Region,
+    index: u8,
+    state: BootState,
+    layout: BootLayout,
+    config: &'s BootConfig<'s>,
+    head: HeadReader,
+    header: Option<Header>,
+    expected: u32,
+    written: u32,
+    erased_until: u32,
+    pending: [u8; STAGE_BUFFER],
+    pending_len: usize,
+    failed: Option<Error>,
+}
+
+impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
+    /// Starts staging into whichever of `slots` does not hold the confirmed image's container.
+    /// Refused ([`Error::Busy`]) while an installed image is on trial or being installed.
+    pub fn new(
+        layout: &BootLayout,
+        config: &'s BootConfig<'s>,
+        store: &'s mut BootStore<'r>,
+        slots: [&'s mut dyn Region; 2],
+    ) -> Result<Self, Error> {
+        let state = store.load()?;
+        if !matches!(state.phase, Phase::Idle | Phase::Pending { .. }) {
+            return Err(Error::Busy);
+        }
+        let index = match state.confirmed {
+            Some(0) => 1u8,
+            _ => 0u8,
+        };
+        let [s0, s1] = slots;
+        let slot = if index == 0 { s0 } else { s1 };
+        let area = layout
+            .slots
+            .get(usize::from(index))
+            .ok_or(Error::InvalidLayout)?;
+        if !area.is(&*slot)
+            || usize::try_from(slot.write_size()).unwrap_or(usize::MAX) > MAX_WRITE_SIZE
+        {
+            return Err(Error::InvalidLayout);
+        }
+        Ok(Self {
+            store,
+            slot,
+            index,
+            state,
+            layout: *layout,
+            config,
+            head: HeadReader::new(),
+            header: None,
+            expected: 0,
+            written: 0,
+            erased_until: 0,
+            pending: [0xFF; STAGE_BUFFER],
+            pending_len: 0,
+            failed: None,
+        })
+    }
+
+    /// Which container slot is being written.
+    pub fn slot(&self) -> u8 {
+        self.index
+    }
+
+    /// Feeds the next bytes of the container, in any slice size.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let result = self.take(bytes);
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+        result
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let mut rest = bytes;
+        if self.header.is_none() {
+            let used = self.head.push(rest)?;
+            rest = rest.get(used..).unwrap_or(&[]);
+            if !self.head.is_complete() {
+                return Ok(());
+            }
+            let header = self.head.verify(&self.config.policy(self.state.floor))?;
+            let active = self.layout.active;
+            if header.load_address != active.address {
+                return Err(Error::WrongLoadAddress {
+                    expected: active.address,
+                    found: header.load_address,
+                });
+            }
+            if header.image_len > active.len {
+                return Err(Error::RegionTooSmall {
+                    image_len: header.image_len,
+                    capacity: active.len,
+                });
+            }
+            let total =
+                PayloadLayout::of(&header)?.container_len(self.head.message().header_bytes().len());
+            self.expected = u32::try_from(total)
+                .ok()
+                .filter(|t| *t <= self.slot.capacity())
+                .ok_or(Error::RegionTooSmall {
+                    image_len: u32::try_from(total).unwrap_or(u32::MAX),
+                    capacity: self.slot.capacity(),
+                })?;
+            self.header = Some(header);
+            // Only now, with an authentic head, is the slot touched.
+            let head = self.head.clone();
+            self.program(head.message().container_bytes())?;
+            self.program(head.signature())?;
+        }
+        self.program(rest)
+    }
+
+    /// Appends raw container bytes to the slot in writes of [`STAGE_BUFFER`] bytes, erasing
+    /// sectors as writing reaches them.
+    fn program(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        let total = self
+            .written
+            .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX))
+            .saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        if total > self.expected {
+            return Err(Error::TrailingBytes);
+        }
+        while !bytes.is_empty() {
+            let n = STAGE_BUFFER
+                .saturating_sub(self.pending_len)
+                .min(bytes.len());
+            let (head, tail) = bytes.split_at(n);
+            self.pending
+                .get_mut(self.pending_len..self.pending_len.saturating_add(n))
+                .ok_or(Error::InvalidLayout)?
+                .copy_from_slice(head);
+            self.pending_len = self.pending_len.saturating_add(n);
+            bytes = tail;
+            if self.pending_len == STAGE_BUFFER {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered bytes, padded with `0xFF` to a whole number of write units.
+    fn flush(&mut self) -> Result<(), Error> {
+        let ws = usize::try_from(self.slot.write_size()).unwrap_or(MAX_WRITE_SIZE);
+        let len = self
+            .pending_len
+            .checked_next_multiple_of(ws)
+            .ok_or(Error::InvalidLayout)?;
+        let end = self
+            .written
+            .saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
+        while self.erased_until < end {
+            self.erased_until = self.slot.erase_sector_at(self.erased_until)?;
+        }
+        // Only the padding needs filling: the rest of the buffer is overwritten before the
+        // next flush.
+        self.pending
+            .get_mut(self.pending_len..len)
+            .ok_or(Error::InvalidLayout)?
+            .fill(0xFF);
+        let unit = self.pending.get(..len).ok_or(Error::InvalidLayout)?;
+        self.slot.write(self.written, unit)?;
+        self.written = end;
+        self.pending_len = 0;
+        Ok(())
+    }
+
+    /// Ends the container: it must be complete. It is then read back and verified in full when
+    /// this side can (signed-only, or encrypted and the device keys are here), its vector table
+    /// included, and marked pending: the next reset installs it. Returns its header.
+    pub fn finish(mut self) -> Result<Header, Error> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let header = self.header.ok_or(Error::Truncated)?;
+        let received = self
+            .written
+            .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX));
+        if received != self.expected {
+            return Err(Error::Truncated);
+        }
+        if self.pending_len > 0 {
+            self.flush()?;
+        }
+        let floor = self.state.floor;
+        let can_decrypt = header
+            .device_key()
+            .is_none_or(|id| self.config.policy(floor).device_key(id).is_ok());
+        if can_decrypt {
+            self.config.check::<N>(&mut *self.slot, floor)?;
+        }
+        self.state.phase = Phase::Pending { slot: self.index };
+        self.store.save(&self.state)?;
+        Ok(header)
+    }
+}
