@@ -7,6 +7,8 @@ use std::io::Read;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
+use sbsfu_device::TrustedKey;
+use sbsfu_device::store::key_store::{TrustedSet, check_newer};
 use sbsfu_format::KeyId;
 use sbsfu_format::keyset::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 use sbsfu_format::signed::SIGNATURE_LEN;
@@ -27,38 +29,24 @@ pub fn read(path: &Path) -> Result<SignedKeySet> {
     SignedKeySet::parse(&bytes).map_err(|e| Error::rejected(path, e))
 }
 
-/// Verifies `set` as a device holding `root` for `target` would, and, given the epoch the device
-/// holds, that it is newer.
+/// Verifies `set` as a device holding `root` for `target` would (the device's own check), and,
+/// given the epoch the device holds, that it is newer; returns the keys it puts in force.
 pub fn check(
     path: &Path,
     set: &SignedKeySet,
-    root: &VerifyingKey,
+    root: (&Path, &VerifyingKey),
     target: &str,
     current_epoch: Option<u32>,
-) -> Result<()> {
-    let root_id = KeyId::of_ed25519(root.as_bytes());
-    if set.set.root != root_id {
-        return Err(Error::rejected(
-            path,
-            sbsfu_device::Error::UnknownSigner(set.set.root),
-        ));
+) -> Result<TrustedSet> {
+    let (root_path, root) = root;
+    let root = TrustedKey::from_bytes(root.as_bytes())
+        .map_err(|_| Error::key(root_path, "is a weak or invalid Ed25519 key"))?;
+    let trusted =
+        TrustedSet::from_update(set, &root, target).map_err(|e| Error::rejected(path, e))?;
+    if let Some(current) = current_epoch {
+        check_newer(set.set.epoch, current).map_err(|e| Error::rejected(path, e))?;
     }
-    set.verify(root).map_err(|e| Error::rejected(path, e))?;
-    if set.set.target.as_str() != target {
-        return Err(Error::rejected(path, sbsfu_device::Error::WrongTarget));
-    }
-    if let Some(current) = current_epoch
-        && set.set.epoch <= current
-    {
-        return Err(Error::rejected(
-            path,
-            sbsfu_device::Error::StaleKeySet {
-                epoch: set.set.epoch,
-                current,
-            },
-        ));
-    }
-    Ok(())
+    Ok(trusted)
 }
 
 /// `keyset create`: returns the set and the file(s) written.
@@ -148,7 +136,13 @@ pub fn verify(args: &KeysetVerifyArgs, pass: &Passphrase) -> Result<SignedKeySet
         .target
         .clone()
         .unwrap_or_else(|| set.set.target.as_str().to_owned());
-    check(&args.keyset, &set, &root, &target, args.current_epoch)?;
+    check(
+        &args.keyset,
+        &set,
+        (&args.root, &root),
+        &target,
+        args.current_epoch,
+    )?;
     Ok(set)
 }
 

@@ -2,12 +2,12 @@
 //! flash, so the host accepts exactly what a device accepts.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Seek, Write};
 use std::path::Path;
 
-use sbsfu_device::flash::{FlashRegion, Region};
+use sbsfu_device::flash::{FlashRegion, Region, SinkFlash};
 use sbsfu_device::install::head::verify_head;
-use sbsfu_device::sim::SinkFlash;
+use sbsfu_device::install::{IoSource, install_from};
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_format::header::MAX_CHUNK_SIZE;
 use sbsfu_format::{DeviceKey, Header};
@@ -44,16 +44,13 @@ struct Device {
 impl Device {
     fn load(args: &DeviceArgs, target: &str, pass: &Passphrase) -> Result<Self> {
         let signers = match (&args.keyset, &args.root) {
-            (Some(path), Some(root)) => {
+            (Some(path), Some(root_path)) => {
                 // The keys of a key set, once it verifies as the device's KeyStore would.
                 let set = keyset::read(path)?;
-                let root = read_public_key(root, pass)?;
-                keyset::check(path, &set, &root, target, None)?;
-                set.set
-                    .keys()
-                    .iter()
-                    .map(|k| TrustedKey::from_bytes(k).map_err(|e| Error::rejected(path, e)))
-                    .collect::<Result<_>>()?
+                let root = read_public_key(root_path, pass)?;
+                keyset::check(path, &set, (root_path, &root), target, None)?
+                    .signers()
+                    .to_vec()
             }
             _ => args
                 .pubkeys
@@ -135,27 +132,19 @@ pub fn run_device(
         DigestThread::start(),
     ));
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut buf = vec![0u8; READ_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        total += n as u64;
-        installer
-            .feed(&buf[..n])
-            .map_err(|e| Error::rejected(path, e))?;
+    let mut source = IoSource::new(&mut file);
+    let installed = install_from(&mut installer, &mut source, &mut vec![0u8; READ_SIZE]);
+    if let Some(e) = source.error {
+        return Err(Error::io(path, e));
     }
-    if total != file_len {
+    // At the end of the file, it must still be the length it was when its head was read.
+    if source.ended && file.stream_position().map_err(|e| Error::io(path, e))? != file_len {
         return Err(Error::io(
             path,
             io::Error::other("file changed while it was read"),
         ));
     }
-    let installed = installer.finish().map_err(|e| Error::rejected(path, e))?;
+    let installed = installed.map_err(|e| Error::rejected(path, e))?;
     Ok(Verdict {
         header: *installed.header(),
         header_len,

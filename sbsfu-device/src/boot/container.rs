@@ -8,7 +8,7 @@ use super::state::BootState;
 use super::vector_table::VECTOR_TABLE_CHECKED;
 use super::verify::verify_region;
 use crate::Error;
-use crate::flash::Region;
+use crate::flash::{Region, erase_dirty_after, read_pieces};
 use crate::install::opener::{Event, Opener};
 use crate::install::{Installed, Installer};
 use crate::keys::Policy;
@@ -34,21 +34,10 @@ fn stored_len(region: &mut dyn Region) -> Result<u32, Error> {
 /// Streams the container stored at the start of `region` to `sink`, in small pieces.
 fn stream_stored(
     region: &mut dyn Region,
-    mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
+    sink: impl FnMut(&[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let len = stored_len(region)?;
-    let mut buf = [0u8; READ_CHUNK];
-    let mut offset = 0u32;
-    while offset < len {
-        let n = usize::try_from(len.saturating_sub(offset))
-            .unwrap_or(READ_CHUNK)
-            .min(READ_CHUNK);
-        let piece = buf.get_mut(..n).ok_or(Error::Truncated)?;
-        region.read(offset, piece)?;
-        sink(piece)?;
-        offset = offset.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    Ok(())
+    read_pieces(region, len, &mut [0u8; READ_CHUNK], sink)
 }
 
 /// Verifies the container stored in `region` in full, without writing anything: head, every
@@ -119,7 +108,7 @@ pub(super) fn install_into<const N: usize>(
 ) -> Result<Header, Error> {
     let erased_until = run_installer::<N>(from, to, policy, state)?;
     let mut scratch = [0u8; READ_CHUNK];
-    let checked = erase_after(to, erased_until, &mut scratch)
+    let checked = erase_dirty_after(to, erased_until, &mut scratch)
         .and_then(|()| verify_region(to, state.active().unwrap_or(&[]), policy, &mut scratch));
     if checked.is_err() {
         state.set_active(None)?;
@@ -144,27 +133,4 @@ fn run_installer<const N: usize>(
     let (message, signature) = installer.signed_head().ok_or(Error::Truncated)?;
     state.set_active_parts(message, signature)?;
     Ok(installer.erased_until())
-}
-
-/// Erases every sector of `region` from offset `from` (a sector boundary) on that does not read
-/// blank; a sector that cannot be read (an ECC error) is erased too.
-fn erase_after(region: &mut dyn Region, from: u32, scratch: &mut [u8]) -> Result<(), Error> {
-    let end = region.capacity();
-    let mut at = from;
-    if scratch.is_empty() {
-        return Err(Error::Source);
-    }
-    while at < end {
-        let n = usize::try_from(end.saturating_sub(at))
-            .unwrap_or(usize::MAX)
-            .min(scratch.len());
-        let piece = scratch.get_mut(..n).ok_or(Error::Source)?;
-        let blank = region.read(at, piece).is_ok() && piece.iter().all(|b| *b == 0xFF);
-        at = if blank {
-            at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX))
-        } else {
-            region.erase_sector_at(at)?
-        };
-    }
-    Ok(())
 }

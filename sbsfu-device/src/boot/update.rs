@@ -9,7 +9,7 @@ use super::config::BootConfig;
 use super::layout::BootLayout;
 use super::state::{BootState, BootStore, Phase};
 use crate::Error;
-use crate::flash::{MAX_WRITE_SIZE, Region};
+use crate::flash::{MAX_WRITE_SIZE, Region, SequentialWriter};
 use crate::install::head::HeadReader;
 use crate::store::counter::CounterStore;
 
@@ -72,7 +72,7 @@ pub struct Stager<'s, 'r, const N: usize> {
     header: Option<Header>,
     expected: u32,
     written: u32,
-    erased_until: u32,
+    writer: SequentialWriter,
     pending: [u8; STAGE_BUFFER],
     pending_len: usize,
     failed: Option<Error>,
@@ -117,7 +117,7 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
             header: None,
             expected: 0,
             written: 0,
-            erased_until: 0,
+            writer: SequentialWriter::default(),
             pending: [0xFF; STAGE_BUFFER],
             pending_len: 0,
             failed: None,
@@ -211,26 +211,12 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
 
     /// Writes the buffered bytes, padded with `0xFF` to a whole number of write units.
     fn flush(&mut self) -> Result<(), Error> {
-        let ws = usize::try_from(self.slot.write_size()).unwrap_or(MAX_WRITE_SIZE);
-        let len = self
-            .pending_len
-            .checked_next_multiple_of(ws)
-            .ok_or(Error::InvalidLayout)?;
-        let end = self
-            .written
-            .saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
-        while self.erased_until < end {
-            self.erased_until = self.slot.erase_sector_at(self.erased_until)?;
-        }
-        // Only the padding needs filling: the rest of the buffer is overwritten before the
-        // next flush.
-        self.pending
-            .get_mut(self.pending_len..len)
-            .ok_or(Error::InvalidLayout)?
-            .fill(0xFF);
-        let unit = self.pending.get(..len).ok_or(Error::InvalidLayout)?;
-        self.slot.write(self.written, unit)?;
-        self.written = end;
+        self.written = self.writer.program_buffer(
+            &mut *self.slot,
+            self.written,
+            &mut self.pending,
+            self.pending_len,
+        )?;
         self.pending_len = 0;
         Ok(())
     }

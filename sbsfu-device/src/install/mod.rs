@@ -27,12 +27,17 @@
 pub mod digest;
 pub mod head;
 pub mod opener;
+mod source;
+
+#[cfg(feature = "std")]
+pub use source::IoSource;
+pub use source::{Source, install_from};
 
 use sbsfu_format::Header;
 use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
-use crate::flash::{MAX_WRITE_SIZE, Region};
+use crate::flash::{Region, SequentialWriter};
 use crate::install::digest::{ImageHasher, ImageSha256, image_sha256};
 use crate::install::opener::{Event, Opener};
 use crate::keys::Policy;
@@ -98,7 +103,7 @@ pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
     opener: Opener<'a, N, H>,
     regions: &'a mut [&'a mut dyn Region],
     target: Option<usize>,
-    erased_until: u32,
+    writer: SequentialWriter,
     failed: Option<Error>,
 }
 
@@ -121,7 +126,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
             opener: Opener::with_hasher(policy, hasher),
             regions,
             target: None,
-            erased_until: 0,
+            writer: SequentialWriter::default(),
             failed: None,
         }
     }
@@ -133,7 +138,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
 
     /// End of the last sector erased so far (everything after it is as it was before).
     pub(crate) fn erased_until(&self) -> u32 {
-        self.erased_until
+        self.writer.erased_until()
     }
 
     /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
@@ -196,7 +201,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
                         .target
                         .and_then(|i| self.regions.get_mut(i))
                         .ok_or(Error::UnknownRegion)?;
-                    program(&mut **region, &mut self.erased_until, offset, data)?;
+                    self.writer.program(&mut **region, offset, data)?;
                 }
             }
         }
@@ -235,107 +240,6 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
     }
     Ok(index)
 }
-
-/// Erases the sectors `data` reaches that are not erased yet, then programs it, padding the
-/// final partial word with `0xFF`.
-fn program(
-    region: &mut dyn Region,
-    erased_until: &mut u32,
-    offset: u32,
-    data: &[u8],
-) -> Result<(), Error> {
-    let write_size = usize::try_from(region.write_size()).unwrap_or(MAX_WRITE_SIZE);
-    let len = u32::try_from(data.len()).map_err(|_| Error::RegionTooSmall {
-        image_len: u32::MAX,
-        capacity: region.capacity(),
-    })?;
-    let end = offset
-        .checked_add(len)
-        .and_then(|e| e.checked_next_multiple_of(region.write_size()))
-        .ok_or(Error::Flash(
-            embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds,
-        ))?;
-    while *erased_until < end {
-        *erased_until = region.erase_sector_at(*erased_until)?;
-    }
-    let whole = data
-        .len()
-        .saturating_sub(data.len().checked_rem(write_size).unwrap_or(0));
-    let (aligned, partial) = data.split_at(whole);
-    if !aligned.is_empty() {
-        region.write(offset, aligned)?;
-    }
-    if !partial.is_empty() {
-        let mut pad = [0xFFu8; MAX_WRITE_SIZE];
-        let pad = pad.get_mut(..write_size).ok_or(Error::InvalidRegion)?;
-        pad.get_mut(..partial.len())
-            .ok_or(Error::InvalidRegion)?
-            .copy_from_slice(partial);
-        let at = offset.saturating_add(u32::try_from(whole).unwrap_or(u32::MAX));
-        region.write(at, pad)?;
-    }
-    Ok(())
-}
-
-/// A byte source for [`install_from`]: a UART driver, a file, external flash.
-pub trait Source {
-    /// Reads up to `buf.len()` bytes; `Ok(0)` means the end of the container.
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
-}
-
-/// The pull helper: reads `source` to its end in `scratch`-sized pieces, feeding `installer`.
-pub fn install_from<const N: usize>(
-    installer: &mut Installer<'_, N>,
-    source: &mut dyn Source,
-    scratch: &mut [u8],
-) -> Result<Installed, Error> {
-    loop {
-        let n = source.read(scratch)?;
-        if n == 0 {
-            return installer.finish();
-        }
-        installer.feed(scratch.get(..n).ok_or(Error::Source)?)?;
-    }
-}
-
-#[cfg(feature = "std")]
-mod io {
-    use super::Source;
-    use crate::Error;
-
-    /// Adapts a `std::io::Read` as a [`Source`], keeping the I/O error for the caller.
-    pub struct IoSource<R> {
-        /// The reader.
-        pub inner: R,
-        /// The last I/O error, if reading failed.
-        pub error: Option<std::io::Error>,
-    }
-
-    impl<R: std::io::Read> IoSource<R> {
-        /// Wraps `inner`.
-        pub fn new(inner: R) -> Self {
-            Self { inner, error: None }
-        }
-    }
-
-    impl<R: std::io::Read> Source for IoSource<R> {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-            loop {
-                match self.inner.read(buf) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.error = Some(e);
-                        return Err(Error::Source);
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-pub use io::IoSource;
 
 #[cfg(test)]
 mod tests {
@@ -568,36 +472,6 @@ mod tests {
                 })
             );
             assert!(f.log().is_empty());
-        });
-    }
-
-    struct Slices<'a>(&'a [u8], usize);
-
-    impl Source for Slices<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-            let n = self.0.len().min(buf.len()).min(self.1);
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn pull_helper_reads_to_the_end() {
-        let img = image(5000);
-        let c = container(true, 1024, &img);
-        with_policy(|p| {
-            let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut app];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                let mut scratch = [0u8; 64];
-                install_from(&mut inst, &mut Slices(&c, 33), &mut scratch).unwrap();
-            }
-            assert_eq!(&f.data()[0x20000..0x20000 + 5000], &img[..]);
         });
     }
 }

@@ -17,10 +17,6 @@
 //! left half done is not read at all: the read fails ([`SimError::Ecc`]). An optional
 //! **one-time-programmable area** ([`SimFlash::with_otp`]) is programmed through the same
 //! controller, so power cuts reach it too: its bits only ever go from 1 to 0, nothing erases it.
-//!
-//! [`SinkFlash`] is the same contract for images too large to keep: it accepts sequential
-//! programming only, streams the programmed bytes to a writer and keeps O(1) state, so the host
-//! runs the device installer on a 1 GiB image in flat memory.
 
 // A host-side test double, never built for firmware: the no-panic lints of the crate do not
 // apply, and a panic here is a failing test.
@@ -32,7 +28,6 @@
     clippy::expect_used
 )]
 
-use std::io::Write;
 use std::vec;
 use std::vec::Vec;
 
@@ -41,7 +36,7 @@ use embedded_storage::nor_flash::{
 };
 
 use crate::Error;
-use crate::flash::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
+use crate::flash::{STM32F405_SECTORS, SectorMap, Sectors};
 use crate::store::otp_counter::OtpMemory;
 
 mod cells;
@@ -94,10 +89,6 @@ pub enum SimError {
         /// Offset of the first such byte.
         offset: u32,
     },
-    /// Reading is not supported (a [`SinkFlash`]).
-    Unsupported,
-    /// The sink's writer failed.
-    Io,
     /// ECC mode: the word read was left torn by a power cut (an uncorrectable ECC error).
     Ecc,
     /// Power was lost (see [`SimFlash::arm`]); nothing works until [`SimFlash::revive`].
@@ -542,128 +533,6 @@ pub fn each_power_cut<const W: usize, const E: usize>(
     points
 }
 
-/// A write-once, sequential NOR flash that streams what is programmed to `out`.
-///
-/// Erasing is tracked as a high-water mark over uniform sectors of [`SinkFlash::SECTOR`] bytes;
-/// programming must land in erased space at or after everything programmed so far (gaps read
-/// as `0xFF` and are emitted as such). Reading is unsupported.
-pub struct SinkFlash<Wr> {
-    out: Wr,
-    capacity: u32,
-    erased_until: u32,
-    written_until: u32,
-    erases: u64,
-    bytes_written: u64,
-}
-
-impl<Wr: Write> SinkFlash<Wr> {
-    /// Erase unit of the sink.
-    pub const SECTOR: u32 = 64 * 1024;
-
-    /// A sink of `capacity` bytes writing to `out`.
-    pub fn new(out: Wr, capacity: u32) -> Self {
-        Self {
-            out,
-            capacity,
-            erased_until: 0,
-            written_until: 0,
-            erases: 0,
-            bytes_written: 0,
-        }
-    }
-
-    /// Its sector map.
-    pub fn sectors(&self) -> Uniform {
-        Uniform {
-            size: Self::SECTOR,
-            capacity: self.capacity,
-        }
-    }
-
-    /// Bytes programmed so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.bytes_written
-    }
-
-    /// Sector erases so far.
-    pub fn erase_count(&self) -> u64 {
-        self.erases
-    }
-
-    /// Gives the writer back.
-    pub fn into_inner(self) -> Wr {
-        self.out
-    }
-}
-
-impl<Wr: Write> ErrorType for SinkFlash<Wr> {
-    type Error = SimError;
-}
-
-impl<Wr: Write> ReadNorFlash for SinkFlash<Wr> {
-    const READ_SIZE: usize = 1;
-
-    fn read(&mut self, _offset: u32, _bytes: &mut [u8]) -> Result<(), SimError> {
-        Err(SimError::Unsupported)
-    }
-
-    fn capacity(&self) -> usize {
-        self.capacity as usize
-    }
-}
-
-impl<Wr: Write> NorFlash for SinkFlash<Wr> {
-    const WRITE_SIZE: usize = 1;
-    const ERASE_SIZE: usize = Self::SECTOR as usize;
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
-        if from > to || to > self.capacity {
-            return Err(SimError::OutOfBounds);
-        }
-        if !from.is_multiple_of(Self::SECTOR)
-            || (!to.is_multiple_of(Self::SECTOR) && to != self.capacity)
-        {
-            return Err(SimError::NotAligned);
-        }
-        // Only the high-water mark is tracked: re-erasing programmed space is not supported.
-        if from != self.erased_until {
-            return Err(SimError::NotAligned);
-        }
-        self.erases += u64::from((to - from).div_ceil(Self::SECTOR));
-        self.erased_until = to;
-        Ok(())
-    }
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        let end = offset
-            .checked_add(bytes.len() as u32)
-            .ok_or(SimError::OutOfBounds)?;
-        if end > self.capacity {
-            return Err(SimError::OutOfBounds);
-        }
-        if offset < self.written_until {
-            return Err(SimError::NotErased { offset });
-        }
-        if end > self.erased_until {
-            return Err(SimError::NotErased {
-                offset: self.erased_until.max(offset),
-            });
-        }
-        let gap = (offset - self.written_until) as usize;
-        let fill = [0xFFu8; 256];
-        let mut left = gap;
-        while left > 0 {
-            let n = left.min(fill.len());
-            self.out.write_all(&fill[..n]).map_err(|_| SimError::Io)?;
-            left -= n;
-        }
-        self.out.write_all(bytes).map_err(|_| SimError::Io)?;
-        self.written_until = end;
-        self.bytes_written += bytes.len() as u64;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,23 +708,5 @@ mod tests {
         f.revive();
         assert_eq!(f.read_word(1), Ok(0xFFFF_0000));
         assert_eq!(f.op_kind(1), Some(OpKind::OtpProgram));
-    }
-
-    #[test]
-    fn sink_is_sequential_and_streams() {
-        let mut s = SinkFlash::new(Vec::new(), 200_000);
-        assert_eq!(s.write(0, &[1]), Err(SimError::NotErased { offset: 0 }));
-        s.erase(0, 65536).unwrap();
-        s.write(0, &[1, 2]).unwrap();
-        assert_eq!(s.write(1, &[3]), Err(SimError::NotErased { offset: 1 }));
-        s.write(4, &[5]).unwrap();
-        assert_eq!(
-            s.write(65535, &[0, 0]),
-            Err(SimError::NotErased { offset: 65536 })
-        );
-        assert_eq!(s.erase(0, 65536), Err(SimError::NotAligned));
-        s.erase(65536, 200_000).unwrap();
-        assert_eq!(s.erase_count(), 4);
-        assert_eq!(s.into_inner(), vec![1, 2, 0xFF, 0xFF, 5]);
     }
 }

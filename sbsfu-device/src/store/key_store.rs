@@ -55,6 +55,13 @@ impl TrustedSet {
         })
     }
 
+    /// The set a key-set update puts in force, once [`check_key_set`] passed for `root` and
+    /// `target`.
+    pub fn from_update(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<Self, Error> {
+        check_key_set(set, root, target)?;
+        Self::from_signed(set)
+    }
+
     fn from_signed(set: &SignedKeySet) -> Result<Self, Error> {
         let mut keys: [Option<TrustedKey>; MAX_KEYSET_KEYS] = Default::default();
         for (slot, k) in keys.iter_mut().zip(set.set.keys()) {
@@ -130,7 +137,7 @@ impl<'r> KeyStore<'r> {
         };
         let set = SignedKeySet::parse(bytes.get(..len).ok_or(Error::CorruptState)?)
             .map_err(|_| Error::CorruptState)?;
-        check(&set, root, target).map_err(|_| Error::CorruptState)?;
+        check_key_set(&set, root, target).map_err(|_| Error::CorruptState)?;
         Ok(Some(set))
     }
 
@@ -179,7 +186,7 @@ impl<'r> KeyStore<'r> {
         factory: &TrustedSet,
     ) -> Result<TrustedSet, Error> {
         let new = SignedKeySet::parse(update)?;
-        check(&new, root, target)?;
+        check_key_set(&new, root, target)?;
         let current_epoch = match self.stored(root, target)? {
             Some(old) => {
                 // Both parsed exactly (no trailing bytes): the same file is the same message
@@ -194,12 +201,7 @@ impl<'r> KeyStore<'r> {
             None => factory.epoch,
         }
         .max(self.counted()?);
-        if new.set.epoch <= current_epoch {
-            return Err(Error::StaleKeySet {
-                epoch: new.set.epoch,
-                current: current_epoch,
-            });
-        }
+        check_newer(new.set.epoch, current_epoch)?;
         if let Some(c) = self.counter.as_deref_mut()
             && c.remaining()? == 0
         {
@@ -214,15 +216,26 @@ impl<'r> KeyStore<'r> {
     }
 }
 
-/// Root key, signature, target: in that order, so a set signed by any other key (a firmware key
-/// included) is named as such before its signature is even looked at.
-fn check(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Error> {
+/// Checks a key-set update as a device does before it looks at anything else in it: the root
+/// key, the signature, the target, in that order, so that a set signed by any other key (a
+/// firmware key included) is named as such before its signature is even looked at. The host's
+/// `sbsfu keyset verify` and `sbsfu verify --keyset` call this same function.
+pub fn check_key_set(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Error> {
     if set.set.root != root.id() {
         return Err(Error::UnknownSigner(set.set.root));
     }
     set.verify(root.verifying_key())?;
     if set.set.target.as_str() != target {
         return Err(Error::WrongTarget);
+    }
+    Ok(())
+}
+
+/// The epoch rule: an update replaces the set in force only with a higher epoch
+/// ([`Error::StaleKeySet`] otherwise).
+pub fn check_newer(epoch: u32, current: u32) -> Result<(), Error> {
+    if epoch <= current {
+        return Err(Error::StaleKeySet { epoch, current });
     }
     Ok(())
 }
