@@ -27,6 +27,7 @@ pub struct BootConfig<'a> {
 }
 
 impl BootConfig<'_> {
+    /// The installer's policy, with the anti-rollback floor in force.
     pub(super) fn policy(&self, floor: u32) -> Policy<'_> {
         Policy {
             target: self.target,
@@ -37,8 +38,8 @@ impl BootConfig<'_> {
         }
     }
 
-    /// Verifies the container stored in `region` in full, as [`check_container`] does, and the
-    /// vector table at the start of its image.
+    /// Verifies the container stored in `region` in full (head, every chunk, digest, exact
+    /// length), and the vector table at the start of its image.
     pub(super) fn check<const N: usize>(
         &self,
         region: &mut dyn Region,

@@ -9,8 +9,8 @@ use super::vector_table::VECTOR_TABLE_CHECKED;
 use super::verify::verify_region;
 use crate::Error;
 use crate::flash::{Region, erase_dirty_after, read_pieces};
+use crate::install::Installer;
 use crate::install::opener::{Event, Opener};
-use crate::install::{Installed, Installer};
 use crate::keys::Policy;
 
 /// Bytes read from flash at a time when streaming a stored container (small: it sits on the
@@ -21,7 +21,7 @@ pub(super) const READ_CHUNK: usize = 128;
 fn stored_len(region: &mut dyn Region) -> Result<u32, Error> {
     let mut head = [0u8; MAX_HEAD_LEN];
     let n = MAX_HEAD_LEN.min(usize::try_from(region.capacity()).unwrap_or(usize::MAX));
-    let head = head.get_mut(..n).ok_or(Error::Truncated)?;
+    let head = head.get_mut(..n).unwrap_or_default();
     region.read(0, head)?;
     let (signed, _) = SignedHeader::parse(head)?;
     let len = PayloadLayout::of(&signed.header)?.container_len(signed.message.header_bytes().len());
@@ -41,15 +41,8 @@ fn stream_stored(
 }
 
 /// Verifies the container stored in `region` in full, without writing anything: head, every
-/// chunk, digest, exact length. Decrypted plaintext is discarded (and wiped).
-pub fn check_container<const N: usize>(
-    region: &mut dyn Region,
-    policy: &Policy<'_>,
-) -> Result<Header, Error> {
-    open_stored::<N>(region, policy).map(|(header, _)| header)
-}
-
-/// [`check_container`], also returning the first bytes of the image (its vector table).
+/// chunk, digest, exact length; returns its header and the first bytes of its image (its vector
+/// table). Decrypted plaintext is discarded (and wiped).
 ///
 /// Never inlined: its chunk buffer and the installer's then share the same stack.
 #[inline(never)]
@@ -79,27 +72,14 @@ pub(super) fn open_stored<const N: usize>(
     })?;
     // A final zero-length chunk completes without input.
     while opener.push(&[])?.1.is_some() {}
-    match (opener.is_done(), opener.header()) {
-        (true, Some(h)) => Ok((*h, first)),
-        _ => Err(Error::Truncated),
-    }
+    Ok((*opener.finished()?.0, first))
 }
 
 /// Installs the container stored in `from` into `to` with the verifying installer, erases every
 /// sector of `to` after the image that is not blank (so that nothing of an older image stays
-/// behind it), then verifies what landed in `to`, reading it back.
-pub fn install_container<const N: usize>(
-    from: &mut dyn Region,
-    to: &mut dyn Region,
-    policy: &Policy<'_>,
-) -> Result<Installed, Error> {
-    let mut state = BootState::default();
-    let header = install_into::<N>(from, to, policy, &mut state)?;
-    Installed::from_head(header, state.active().unwrap_or(&[]))
-}
-
-/// [`install_container`], recording the signed head of what it installed as `state`'s active
-/// head (cleared if anything fails): no copy of the head travels up the stack.
+/// behind it), then verifies what landed in `to`, reading it back. Records the signed head of
+/// what it installed as `state`'s active head (cleared if anything fails): no copy of the head
+/// travels up the stack.
 pub(super) fn install_into<const N: usize>(
     from: &mut dyn Region,
     to: &mut dyn Region,
@@ -129,8 +109,7 @@ fn run_installer<const N: usize>(
     let mut regions: [&mut dyn Region; 1] = [to];
     let mut installer = Installer::<N>::new(policy, &mut regions);
     stream_stored(from, |bytes| installer.feed(bytes))?;
-    installer.finish_header()?;
-    let (message, signature) = installer.signed_head().ok_or(Error::Truncated)?;
+    let (_, message, signature) = installer.finish_in_place()?;
     state.set_active_parts(message, signature)?;
     Ok(installer.erased_until())
 }

@@ -31,7 +31,6 @@ pub mod vector_table;
 pub mod verify;
 
 pub use config::BootConfig;
-pub use container::{check_container, install_container};
 pub use layout::{Area, BootLayout, FlashMap};
 pub use manager::{Boot, BootManager};
 pub use update::{STAGE_BUFFER, Stager, confirm};

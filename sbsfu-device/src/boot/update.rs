@@ -69,13 +69,22 @@ pub struct Stager<'s, 'r, const N: usize> {
     layout: BootLayout,
     config: &'s BootConfig<'s>,
     head: HeadReader,
-    header: Option<Header>,
-    expected: u32,
+    phase: Staging,
     written: u32,
     writer: SequentialWriter,
     pending: [u8; STAGE_BUFFER],
     pending_len: usize,
-    failed: Option<Error>,
+}
+
+/// Where staging is, with what it knows there.
+#[derive(Clone, Copy)]
+enum Staging {
+    /// Receiving the head (into the stager's [`HeadReader`]): nothing written yet.
+    Head,
+    /// The head verified: the container is being stored; it is `expected` bytes long.
+    Storing { header: Header, expected: u32 },
+    /// The first error, returned again by every later call.
+    Failed(Error),
 }
 
 impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
@@ -114,81 +123,74 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
             layout: *layout,
             config,
             head: HeadReader::new(),
-            header: None,
-            expected: 0,
+            phase: Staging::Head,
             written: 0,
             writer: SequentialWriter::default(),
             pending: [0xFF; STAGE_BUFFER],
             pending_len: 0,
-            failed: None,
         })
-    }
-
-    /// Which container slot is being written.
-    pub fn slot(&self) -> u8 {
-        self.index
     }
 
     /// Feeds the next bytes of the container, in any slice size.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let result = self.take(bytes);
-        if let Err(e) = result {
-            self.failed = Some(e);
-        }
-        result
+        self.take(bytes)
+            .inspect_err(|e| self.phase = Staging::Failed(*e))
     }
 
     fn take(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let mut rest = bytes;
-        if self.header.is_none() {
-            let used = self.head.push(rest)?;
-            rest = rest.get(used..).unwrap_or(&[]);
-            if !self.head.is_complete() {
-                return Ok(());
+        let expected = match self.phase {
+            Staging::Storing { expected, .. } => expected,
+            Staging::Failed(e) => return Err(e),
+            Staging::Head => {
+                let used = self.head.push(rest)?;
+                rest = rest.get(used..).unwrap_or(&[]);
+                if !self.head.is_complete() {
+                    return Ok(());
+                }
+                let header = self.head.verify(&self.config.policy(self.state.floor))?;
+                let active = self.layout.active;
+                if header.load_address != active.address {
+                    return Err(Error::WrongLoadAddress {
+                        expected: active.address,
+                        found: header.load_address,
+                    });
+                }
+                if header.image_len > active.len {
+                    return Err(Error::RegionTooSmall {
+                        image_len: header.image_len,
+                        capacity: active.len,
+                    });
+                }
+                let total = PayloadLayout::of(&header)?
+                    .container_len(self.head.message().header_bytes().len());
+                let expected = u32::try_from(total)
+                    .ok()
+                    .filter(|t| *t <= self.slot.capacity())
+                    .ok_or(Error::RegionTooSmall {
+                        image_len: u32::try_from(total).unwrap_or(u32::MAX),
+                        capacity: self.slot.capacity(),
+                    })?;
+                self.phase = Staging::Storing { header, expected };
+                // Only now, with an authentic head, is the slot touched.
+                let head = self.head.clone();
+                self.program(head.message().container_bytes(), expected)?;
+                self.program(head.signature(), expected)?;
+                expected
             }
-            let header = self.head.verify(&self.config.policy(self.state.floor))?;
-            let active = self.layout.active;
-            if header.load_address != active.address {
-                return Err(Error::WrongLoadAddress {
-                    expected: active.address,
-                    found: header.load_address,
-                });
-            }
-            if header.image_len > active.len {
-                return Err(Error::RegionTooSmall {
-                    image_len: header.image_len,
-                    capacity: active.len,
-                });
-            }
-            let total =
-                PayloadLayout::of(&header)?.container_len(self.head.message().header_bytes().len());
-            self.expected = u32::try_from(total)
-                .ok()
-                .filter(|t| *t <= self.slot.capacity())
-                .ok_or(Error::RegionTooSmall {
-                    image_len: u32::try_from(total).unwrap_or(u32::MAX),
-                    capacity: self.slot.capacity(),
-                })?;
-            self.header = Some(header);
-            // Only now, with an authentic head, is the slot touched.
-            let head = self.head.clone();
-            self.program(head.message().container_bytes())?;
-            self.program(head.signature())?;
-        }
-        self.program(rest)
+        };
+        self.program(rest, expected)
     }
 
     /// Appends raw container bytes to the slot in writes of [`STAGE_BUFFER`] bytes, erasing
-    /// sectors as writing reaches them.
-    fn program(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+    /// sectors as writing reaches them; more than the `expected` length of the container is
+    /// [`Error::TrailingBytes`].
+    fn program(&mut self, mut bytes: &[u8], expected: u32) -> Result<(), Error> {
         let total = self
             .written
             .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX))
             .saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
-        if total > self.expected {
+        if total > expected {
             return Err(Error::TrailingBytes);
         }
         while !bytes.is_empty() {
@@ -225,14 +227,15 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
     /// this side can (signed-only, or encrypted and the device keys are here), its vector table
     /// included, and marked pending: the next reset installs it. Returns its header.
     pub fn finish(mut self) -> Result<Header, Error> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let header = self.header.ok_or(Error::Truncated)?;
+        let (header, expected) = match self.phase {
+            Staging::Storing { header, expected } => (header, expected),
+            Staging::Failed(e) => return Err(e),
+            Staging::Head => return Err(Error::Truncated),
+        };
         let received = self
             .written
             .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX));
-        if received != self.expected {
+        if received != expected {
             return Err(Error::Truncated);
         }
         if self.pending_len > 0 {

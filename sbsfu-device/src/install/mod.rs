@@ -27,6 +27,7 @@
 pub mod digest;
 pub mod head;
 pub mod opener;
+mod payload;
 mod source;
 
 #[cfg(feature = "std")]
@@ -70,19 +71,6 @@ impl Installed {
         }
     }
 
-    /// An install whose verified header and signed head are already known.
-    pub(crate) fn from_head(header: Header, signed_head: &[u8]) -> Result<Self, Error> {
-        let mut head = [0u8; MAX_HEAD_LEN];
-        head.get_mut(..signed_head.len())
-            .ok_or(Error::Truncated)?
-            .copy_from_slice(signed_head);
-        Ok(Self {
-            header,
-            head,
-            head_len: signed_head.len(),
-        })
-    }
-
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
@@ -104,7 +92,6 @@ pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
     regions: &'a mut [&'a mut dyn Region],
     target: Option<usize>,
     writer: SequentialWriter,
-    failed: Option<Error>,
 }
 
 impl<'a, const N: usize> Installer<'a, N> {
@@ -127,13 +114,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
             regions,
             target: None,
             writer: SequentialWriter::default(),
-            failed: None,
         }
-    }
-
-    /// The verified header, once enough of the container arrived.
-    pub fn header(&self) -> Option<&Header> {
-        self.opener.header()
     }
 
     /// End of the last sector erased so far (everything after it is as it was before).
@@ -143,42 +124,28 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
 
     /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let result = self.drive(bytes);
-        if let Err(e) = result {
-            self.failed = Some(e);
-        }
-        result
+        // The opener latches the first error, this installer's own (a region refused, flash
+        // failing) included: every later call returns it.
+        self.drive(bytes).map_err(|e| self.opener.fail(e))
     }
 
     /// Ends the container. Succeeds only if every chunk arrived, authenticated and was programmed,
     /// and the image digest matched. (It borrows rather than consumes the installer, which is
     /// mostly its chunk buffer: moving it would copy kilobytes of stack. Any later `feed` fails.)
     pub fn finish(&mut self) -> Result<Installed, Error> {
-        let header = self.finish_header()?;
-        match self.opener.signed_message() {
-            Some((m, s)) => Ok(Installed::new(header, m, s)),
-            None => Err(Error::Truncated),
-        }
-    }
-
-    /// [`Self::finish`], without copying the signed head out ([`Self::signed_head`] has it).
-    pub(crate) fn finish_header(&mut self) -> Result<Header, Error> {
         self.feed(&[])?;
-        match (self.opener.is_done(), self.opener.header()) {
-            (true, Some(h)) => Ok(*h),
-            _ => Err(Error::Truncated),
-        }
+        let (header, message, signature) = self.opener.finished()?;
+        Ok(Installed::new(*header, message, signature))
     }
 
-    /// The container's head as received (prefix and header, then the signature), once
-    /// finished.
-    pub(crate) fn signed_head(&self) -> Option<(&[u8], &[u8; SIGNATURE_LEN])> {
-        self.opener
-            .signed_message()
-            .map(|(m, s)| (m.container_bytes(), s))
+    /// [`Self::finish`], without copying the signed head out: the verified header, and the
+    /// head as received (prefix and header, then the signature).
+    pub(crate) fn finish_in_place(
+        &mut self,
+    ) -> Result<(Header, &[u8], &[u8; SIGNATURE_LEN]), Error> {
+        self.feed(&[])?;
+        let (header, message, signature) = self.opener.finished()?;
+        Ok((*header, message.container_bytes(), signature))
     }
 
     fn drive(&mut self, bytes: &[u8]) -> Result<(), Error> {
