@@ -180,11 +180,11 @@ fn layouts_are_checked() {
         ..LAYOUT
     };
     assert_eq!(outside.check(&flashes), Err(Error::InvalidLayout));
-    let tiny_meta = BootLayout {
-        meta: [Area::new(0x0800_C000, 0), LAYOUT.meta[1]],
+    let tiny_state_log = BootLayout {
+        state_log: [Area::new(0x0800_C000, 0), LAYOUT.state_log[1]],
         ..LAYOUT
     };
-    assert_eq!(tiny_meta.check(&flashes), Err(Error::InvalidLayout));
+    assert_eq!(tiny_state_log.check(&flashes), Err(Error::InvalidLayout));
 }
 
 #[test]

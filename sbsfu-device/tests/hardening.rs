@@ -65,8 +65,8 @@ fn the_otp_counter_holds_the_floor_when_the_flash_is_wiped() {
     let im = Images::new(true);
     let mut dev = updated(&im, Counter::Otp);
     for area in [
-        LAYOUT.meta[0],
-        LAYOUT.meta[1],
+        LAYOUT.state_log[0],
+        LAYOUT.state_log[1],
         LAYOUT.active,
         LAYOUT.slots[1],
     ] {
@@ -78,7 +78,7 @@ fn the_otp_counter_holds_the_floor_when_the_flash_is_wiped() {
     assert_ne!(active, im.old, "the old image was installed");
     // With the new container left in its slot, the device recovers onto it.
     let mut dev = updated(&im, Counter::Otp);
-    for area in [LAYOUT.meta[0], LAYOUT.meta[1], LAYOUT.active] {
+    for area in [LAYOUT.state_log[0], LAYOUT.state_log[1], LAYOUT.active] {
         erase(&mut dev, area);
     }
     stays_on_the_new_image(&mut dev, &im, "state and active slot wiped");
@@ -102,7 +102,7 @@ fn an_otp_writer_can_raise_the_floor_but_never_lower_it() {
 /// `journal` and `boot_state`).
 fn state_records(dev: &Device) -> Vec<(usize, u32, u32)> {
     let mut out = Vec::new();
-    for bank in LAYOUT.meta {
+    for bank in LAYOUT.state_log {
         let start = (bank.address - FLASH) as usize;
         for slot in (start..start + bank.len as usize).step_by(512) {
             let r = &dev.flash.data()[slot..slot + 512];

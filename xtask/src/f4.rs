@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sbsfu_device::TrustedKey;
-use sbsfu_device::boot::state::{BootStore, Phase};
-use sbsfu_device::boot::{Area, BootManager, Stager};
-use sbsfu_device::flash::{FlashRegion, Shared};
+use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::{BootFlash, BootManager, STM32F405_LAYOUT as LAYOUT, Stager};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::sim::{Geometry, SimFlash};
+use sbsfu_device::sim::SimFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
-use sbsfu_f4::layout::{FLASH_BASE, LAYOUT, offset};
+use sbsfu_f4::layout::{FLASH_BASE, offset};
 
 use crate::qemu::{self, Run};
 use crate::{Result, cargo, root, run, setup, step};
@@ -204,52 +203,27 @@ fn provision(app: &[u8], scenario: Scenario<'_>) -> Result<Vec<u8>> {
     let mut flash = SimFlash::stm32f405();
     let slot0 = offset(LAYOUT.slots[0]) as usize;
     flash.data_mut()[slot0..slot0 + app.len()].copy_from_slice(app);
-    let map = flash.geometry();
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| e.to_string())?];
     let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(&mut flash);
-    let region = |name, a: Area| {
-        FlashRegion::new(
-            name,
-            Shared(&cell),
-            map.clone(),
-            a.address,
-            offset(a),
-            a.len,
-        )
-        .map_err(|e| e.to_string())
-    };
-    type R<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash>, Geometry>;
-    let (mut active, mut s0, mut s1, mut m0, mut m1): (R, R, R, R, R) = (
-        region("app", LAYOUT.active)?,
-        region("slot0", LAYOUT.slots[0])?,
-        region("slot1", LAYOUT.slots[1])?,
-        region("meta0", LAYOUT.meta[0])?,
-        region("meta1", LAYOUT.meta[1])?,
-    );
-    BootManager::<CHUNK>::new(
-        &LAYOUT,
-        &config,
-        &mut active,
-        [&mut s0, &mut s1],
-        [&mut m0, &mut m1],
-        None,
-    )
-    .and_then(|mut m| m.run())
-    .map_err(|e| format!("provisioning: {e}"))?;
+    let mut regions = LAYOUT
+        .regions(&BootFlash::stm32f405(&cell))
+        .map_err(|e| e.to_string())?;
+    BootManager::<CHUNK>::new(&config, &mut regions, None)
+        .and_then(|mut m| m.run())
+        .map_err(|e| format!("provisioning: {e}"))?;
     if let Scenario::Installing(update) = scenario {
-        let mut store = BootStore::mount([&mut m0, &mut m1]).map_err(|e| e.to_string())?;
-        let mut stager = Stager::<CHUNK>::new(&LAYOUT, &config, &mut store, [&mut s0, &mut s1])
-            .map_err(|e| e.to_string())?;
+        let mut stager = Stager::<CHUNK>::new(&config, &mut regions).map_err(|e| e.to_string())?;
         stager.feed(update).map_err(|e| e.to_string())?;
         stager.finish().map_err(|e| e.to_string())?;
-        let mut state = store.load().map_err(|e| e.to_string())?;
+        let mut log = regions.state_log().map_err(|e| e.to_string())?;
+        let mut state = log.load().map_err(|e| e.to_string())?;
         state.phase = Phase::Installing { slot: 1 };
-        store.save(&state).map_err(|e| e.to_string())?;
+        log.save(&state).map_err(|e| e.to_string())?;
     }
-    drop((active, s0, s1, m0, m1));
-    Ok(flash.data().to_vec())
+    let image = cell.borrow().data().to_vec();
+    Ok(image)
 }
 
 /// Writes the part of a flash image after the bootloader, for QEMU's loader device.

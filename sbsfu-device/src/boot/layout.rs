@@ -1,9 +1,14 @@
-//! Where the boot manager keeps things: the active slot, the container slots, the state log.
+//! Where the boot manager keeps things (the active slot, the container slots, the state log),
+//! and the regions that builds on the flash: the one place a board's set-up happens.
 
+use core::cell::RefCell;
+
+use embedded_storage::nor_flash::NorFlash;
 use sbsfu_format::signed::MAX_HEAD_LEN;
 
+use super::state::StateLog;
 use crate::Error;
-use crate::flash::{Region, SectorMap};
+use crate::flash::{FlashRegion, Region, STM32F405_SECTORS, SectorMap, Sectors, Shared};
 use crate::store::record_log::RECORD_SIZE;
 
 /// A range of the CPU's address space.
@@ -28,11 +33,6 @@ impl Area {
     fn overlaps(&self, other: &Area) -> bool {
         u64::from(self.address) < other.end() && u64::from(other.address) < self.end()
     }
-
-    /// Whether `region` is this area.
-    pub fn is(&self, region: &dyn Region) -> bool {
-        region.address() == self.address && region.capacity() == self.len
-    }
 }
 
 /// A flash device as the CPU sees it, for checking a [`BootLayout`]. External flash that is
@@ -53,8 +53,106 @@ pub struct BootLayout {
     pub active: Area,
     /// The two container slots.
     pub slots: [Area; 2],
-    /// The two banks of the boot state log.
-    pub meta: [Area; 2],
+    /// The two banks of the state log.
+    pub state_log: [Area; 2],
+}
+
+/// The example layout: an STM32F405 with 1 MiB (`STM32F405_SECTORS` from `0x0800_0000`) and a
+/// bootloader of up to 64 KiB in sectors 0-3; the state log in sectors 4 (64K) and 11 (128K),
+/// the active slot in 5-6, the container slots in 7-8 and 9-10 (docs/BOOT.md explains the
+/// choice). The example bootloader, the QEMU tests and the host tests all use it.
+pub const STM32F405_LAYOUT: BootLayout = BootLayout {
+    active: Area::new(0x0802_0000, 0x4_0000),
+    slots: [
+        Area::new(0x0806_0000, 0x4_0000),
+        Area::new(0x080A_0000, 0x4_0000),
+    ],
+    state_log: [
+        Area::new(0x0801_0000, 0x1_0000),
+        Area::new(0x080E_0000, 0x2_0000),
+    ],
+};
+
+/// Where the STM32F405's main flash is seen by the CPU, for [`STM32F405_LAYOUT`].
+pub const STM32F405_FLASH: u32 = 0x0800_0000;
+
+/// The name of the active slot's region: the region images name (`sbsfu sign --region`, `app`
+/// by default).
+pub const ACTIVE_REGION: &str = "app";
+
+/// A flash the layout's areas lie on: a `NorFlash` behind a `RefCell` (its regions take turns,
+/// one operation at a time), its sector map, and the address the CPU sees its first byte at.
+/// External flash that is not memory-mapped gets an address range of its own choosing (say
+/// `0x9000_0000`).
+pub struct BootFlash<'c, F, M> {
+    /// The flash.
+    pub flash: &'c RefCell<F>,
+    /// Its sectors, by offset from its first byte.
+    pub sectors: M,
+    /// The address of its first byte.
+    pub address: u32,
+}
+
+/// A region of a [`BootFlash`].
+pub type BootRegion<'c, F, M> = FlashRegion<'static, Shared<'c, F>, M>;
+
+/// The regions of a layout whose container slots are on another flash.
+pub type SplitRegions<'c, 'd, F, M, G, K> = BootRegions<BootRegion<'c, F, M>, BootRegion<'d, G, K>>;
+
+impl<'c, F: NorFlash> BootFlash<'c, F, Sectors<'static>> {
+    /// The STM32F405's main flash, seen at [`STM32F405_FLASH`].
+    pub fn stm32f405(flash: &'c RefCell<F>) -> Self {
+        Self {
+            flash,
+            sectors: Sectors(&STM32F405_SECTORS),
+            address: STM32F405_FLASH,
+        }
+    }
+}
+
+impl<'c, F: NorFlash, M: SectorMap + Clone> BootFlash<'c, F, M> {
+    /// The region `name` over `area` of this flash (sector boundaries checked).
+    pub fn region(&self, name: &'static str, area: Area) -> Result<BootRegion<'c, F, M>, Error> {
+        let start = area
+            .address
+            .checked_sub(self.address)
+            .ok_or(Error::InvalidLayout)?;
+        FlashRegion::new(
+            name,
+            Shared(self.flash),
+            self.sectors.clone(),
+            area.address,
+            start,
+            area.len,
+        )
+    }
+
+    fn map(&self) -> FlashMap<'_> {
+        let size = self.flash.try_borrow().map_or(0, |f| f.capacity());
+        FlashMap {
+            address: self.address,
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+            sectors: &self.sectors,
+        }
+    }
+}
+
+/// The regions of a [`BootLayout`], built from it ([`BootLayout::regions`]): the bootloader's
+/// [`BootManager`](super::BootManager) takes them all, the application's
+/// [`Stager`](super::Stager) the container slots and the state log. The container slots may be
+/// on another flash (`S`) than the active slot and the state log (`A`).
+pub struct BootRegions<A, S = A> {
+    pub(super) active: A,
+    pub(super) slots: [S; 2],
+    pub(super) state_log: [A; 2],
+}
+
+impl<A: Region, S: Region> BootRegions<A, S> {
+    /// The state log, mounted: what [`confirm`](super::confirm) takes.
+    pub fn state_log(&mut self) -> Result<StateLog<'_>, Error> {
+        let [a, b] = &mut self.state_log;
+        StateLog::mount([a, b])
+    }
 }
 
 impl BootLayout {
@@ -66,8 +164,8 @@ impl BootLayout {
             self.active,
             self.slots[0],
             self.slots[1],
-            self.meta[0],
-            self.meta[1],
+            self.state_log[0],
+            self.state_log[1],
         ];
         for (i, a) in areas.iter().enumerate() {
             if a.len == 0 || !flashes.iter().any(|f| on_sectors(f, a)) {
@@ -83,10 +181,52 @@ impl BootLayout {
         }
         let records = u32::try_from(2 * RECORD_SIZE).unwrap_or(u32::MAX);
         let head = u32::try_from(MAX_HEAD_LEN).unwrap_or(u32::MAX);
-        if self.meta.iter().any(|m| m.len < records) || self.slots.iter().any(|s| s.len < head) {
+        if self.state_log.iter().any(|m| m.len < records) || self.slots.iter().any(|s| s.len < head)
+        {
             return Err(Error::InvalidLayout);
         }
         Ok(())
+    }
+
+    /// The layout's regions on one flash, once [`Self::check`] passed against it.
+    pub fn regions<'c, F: NorFlash, M: SectorMap + Clone>(
+        &self,
+        flash: &BootFlash<'c, F, M>,
+    ) -> Result<BootRegions<BootRegion<'c, F, M>>, Error> {
+        self.check(&[flash.map()])?;
+        self.build(flash, flash)
+    }
+
+    /// The layout's regions with the container slots on `slots` (external flash: they hold
+    /// containers as received, never plaintext) and the active slot and the state log on
+    /// `internal`, once [`Self::check`] passed against both.
+    pub fn regions_split<'c, 'd, F: NorFlash, M: SectorMap + Clone, G: NorFlash, K>(
+        &self,
+        internal: &BootFlash<'c, F, M>,
+        slots: &BootFlash<'d, G, K>,
+    ) -> Result<SplitRegions<'c, 'd, F, M, G, K>, Error>
+    where
+        K: SectorMap + Clone,
+    {
+        self.check(&[internal.map(), slots.map()])?;
+        self.build(internal, slots)
+    }
+
+    fn build<'c, 'd, F: NorFlash, M: SectorMap + Clone, G: NorFlash, K: SectorMap + Clone>(
+        &self,
+        internal: &BootFlash<'c, F, M>,
+        slots: &BootFlash<'d, G, K>,
+    ) -> Result<SplitRegions<'c, 'd, F, M, G, K>, Error> {
+        let [s0, s1] = self.slots;
+        let [l0, l1] = self.state_log;
+        Ok(BootRegions {
+            active: internal.region(ACTIVE_REGION, self.active)?,
+            slots: [slots.region("slot0", s0)?, slots.region("slot1", s1)?],
+            state_log: [
+                internal.region("state0", l0)?,
+                internal.region("state1", l1)?,
+            ],
+        })
     }
 }
 

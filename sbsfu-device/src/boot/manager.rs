@@ -5,8 +5,8 @@ use sbsfu_format::signed::MAX_HEAD_LEN;
 
 use super::config::BootConfig;
 use super::container::{READ_CHUNK, install_into};
-use super::layout::BootLayout;
-use super::state::{BootState, BootStore, Phase};
+use super::layout::BootRegions;
+use super::state::{BootState, Phase, StateLog};
 use super::vector_table::{VECTOR_TABLE_CHECKED, VectorTable};
 use super::verify::verify_region;
 use crate::Error;
@@ -38,39 +38,34 @@ pub struct BootManager<'a, const N: usize> {
     config: &'a BootConfig<'a>,
     active: &'a mut dyn Region,
     slots: [&'a mut dyn Region; 2],
-    store: BootStore<'a>,
+    log: StateLog<'a>,
     counter: Option<&'a mut dyn CounterStore>,
     first_error: Option<Error>,
 }
 
 impl<'a, const N: usize> BootManager<'a, N> {
-    /// A boot manager over the areas of `layout`: `active` and `slots` must be exactly those
-    /// areas, and `meta` the state banks. An optional `counter` (OTP:
-    /// [`crate::store::otp_counter::OtpCounter`]; a secure element; [`crate::store::counter::FlashCounter`])
-    /// keeps the floor where the state log's writers cannot lower it.
-    pub fn new(
-        layout: &BootLayout,
+    /// A boot manager over the regions of a boot layout ([`BootLayout::regions`]). An optional
+    /// `counter` (OTP: [`OtpCounter`]; a secure element; [`FlashCounter`]) keeps the floor where
+    /// the state log's writers cannot lower it.
+    ///
+    /// [`BootLayout::regions`]: super::BootLayout::regions
+    /// [`OtpCounter`]: crate::store::otp_counter::OtpCounter
+    /// [`FlashCounter`]: crate::store::counter::FlashCounter
+    pub fn new<A: Region, S: Region>(
         config: &'a BootConfig<'a>,
-        active: &'a mut dyn Region,
-        slots: [&'a mut dyn Region; 2],
-        meta: [&'a mut dyn Region; 2],
+        regions: &'a mut BootRegions<A, S>,
         counter: Option<&'a mut dyn CounterStore>,
     ) -> Result<Self, Error> {
-        let matches = layout.active.is(&*active)
-            && layout
-                .slots
-                .iter()
-                .zip(slots.iter())
-                .all(|(a, r)| a.is(&**r))
-            && layout.meta.iter().zip(meta.iter()).all(|(a, r)| a.is(&**r));
-        if !matches {
-            return Err(Error::InvalidLayout);
-        }
+        let BootRegions {
+            active,
+            slots: [s0, s1],
+            state_log: [l0, l1],
+        } = regions;
         Ok(Self {
             config,
             active,
-            slots,
-            store: BootStore::mount(meta)?,
+            slots: [s0, s1],
+            log: StateLog::mount([l0, l1])?,
             counter,
             first_error: None,
         })
@@ -96,7 +91,7 @@ impl<'a, const N: usize> BootManager<'a, N> {
     /// Writes `state`; a failure is noted, never fatal: booting what verifies matters more, and
     /// every transition is safe to redo from the previous record.
     fn save(&mut self, state: &BootState) {
-        let r = self.store.save(state);
+        let r = self.log.save(state);
         self.note(r);
     }
 
@@ -225,7 +220,7 @@ impl<'a, const N: usize> BootManager<'a, N> {
     /// other time the active slot may hold a partly written image, which its digest exposes.
     /// So every fallback is the same question: does the active image verify?
     pub fn run(&mut self) -> Result<Boot, Error> {
-        let (mut state, durable) = self.store.load_checked();
+        let (mut state, durable) = self.log.load_checked();
         let floor = self.settle_floor(&mut state, durable)?;
         let trial_boots = self.config.trial_boots.max(1);
         for _ in 0..MAX_TRANSITIONS {

@@ -9,7 +9,7 @@
 //! no swap, no scratch sector and no per-sector journal are needed, and the plaintext image and
 //! content key never leave the MCU (the container slots may be external flash).
 //!
-//! Every transition is one record in the [`BootStore`]; nothing is trusted from an earlier boot:
+//! Every transition is one record in the [`StateLog`]; nothing is trusted from an earlier boot:
 //! a staged container is verified in full from flash before the active slot is touched, the
 //! installed image is verified again from flash after the install, and the active image is
 //! verified (signature and digest) before every boot, its vector table checked inside the
@@ -31,6 +31,9 @@ pub mod vector_table;
 pub mod verify;
 
 pub use config::BootConfig;
-pub use layout::{Area, BootLayout, FlashMap};
+pub use layout::{
+    ACTIVE_REGION, Area, BootFlash, BootLayout, BootRegion, BootRegions, FlashMap, STM32F405_FLASH,
+    STM32F405_LAYOUT, SplitRegions,
+};
 pub use manager::{Boot, BootManager};
 pub use update::{STAGE_BUFFER, Stager, confirm};

@@ -175,12 +175,12 @@ impl BootState {
     }
 }
 
-/// The boot state's record log.
-pub struct BootStore<'r> {
+/// The state log: the boot state's records, in a power-safe [`RecordLog`] of two banks.
+pub struct StateLog<'r> {
     log: RecordLog<'r>,
 }
 
-impl<'r> BootStore<'r> {
+impl<'r> StateLog<'r> {
     /// Mounts the store on two banks.
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         Ok(Self {

@@ -6,8 +6,8 @@ use sbsfu_format::layout::Layout as PayloadLayout;
 use sbsfu_format::signed::SignedHeader;
 
 use super::config::BootConfig;
-use super::layout::BootLayout;
-use super::state::{BootState, BootStore, Phase};
+use super::layout::BootRegions;
+use super::state::{BootState, Phase, StateLog};
 use crate::Error;
 use crate::flash::{MAX_WRITE_SIZE, Region, SequentialWriter};
 use crate::install::head::HeadReader;
@@ -26,10 +26,10 @@ pub const STAGE_BUFFER: usize = 1024;
 /// ([`Error::CounterExhausted`]) before anything is written: the image stays on trial (and is
 /// reverted at the next reset) rather than run above a floor the counter cannot hold.
 pub fn confirm(
-    store: &mut BootStore<'_>,
+    log: &mut StateLog<'_>,
     mut counter: Option<&mut dyn CounterStore>,
 ) -> Result<bool, Error> {
-    let mut state = store.load()?;
+    let mut state = log.load()?;
     let Phase::Trial { slot, .. } = state.phase else {
         return match state.phase {
             Phase::Idle => Ok(false),
@@ -49,7 +49,7 @@ pub fn confirm(
     state.floor = floor;
     state.confirmed = Some(slot);
     state.phase = Phase::Idle;
-    store.save(&state)?;
+    log.save(&state)?;
     // The state is the record of truth; the counter follows.
     if let Some(c) = counter {
         c.advance(state.floor)?;
@@ -61,12 +61,13 @@ pub fn confirm(
 /// head is verified (signature, target, floor, destination, size) before the slot is erased;
 /// the container is stored exactly as received (encrypted containers stay encrypted).
 /// [`Stager::finish`] marks it pending for the next reset.
-pub struct Stager<'s, 'r, const N: usize> {
-    store: &'s mut BootStore<'r>,
+pub struct Stager<'s, const N: usize> {
+    log: StateLog<'s>,
     slot: &'s mut dyn Region,
     index: u8,
     state: BootState,
-    layout: BootLayout,
+    /// Where the active slot is seen, and its size: what a staged image must fit.
+    active: (u32, u32),
     config: &'s BootConfig<'s>,
     head: HeadReader,
     phase: Staging,
@@ -87,16 +88,23 @@ enum Staging {
     Failed(Error),
 }
 
-impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
-    /// Starts staging into whichever of `slots` does not hold the confirmed image's container.
-    /// Refused ([`Error::Busy`]) while an installed image is on trial or being installed.
-    pub fn new(
-        layout: &BootLayout,
+impl<'s, const N: usize> Stager<'s, N> {
+    /// Starts staging into whichever container slot of `regions` (built from the boot layout:
+    /// [`BootLayout::regions`]) does not hold the confirmed image's container. Refused
+    /// ([`Error::Busy`]) while an installed image is on trial or being installed.
+    ///
+    /// [`BootLayout::regions`]: super::BootLayout::regions
+    pub fn new<A: Region, S: Region>(
         config: &'s BootConfig<'s>,
-        store: &'s mut BootStore<'r>,
-        slots: [&'s mut dyn Region; 2],
+        regions: &'s mut BootRegions<A, S>,
     ) -> Result<Self, Error> {
-        let state = store.load()?;
+        let BootRegions {
+            active,
+            slots: [s0, s1],
+            state_log: [l0, l1],
+        } = regions;
+        let mut log = StateLog::mount([l0, l1])?;
+        let state = log.load()?;
         if !matches!(state.phase, Phase::Idle | Phase::Pending { .. }) {
             return Err(Error::Busy);
         }
@@ -104,23 +112,16 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
             Some(0) => 1u8,
             _ => 0u8,
         };
-        let [s0, s1] = slots;
-        let slot = if index == 0 { s0 } else { s1 };
-        let area = layout
-            .slots
-            .get(usize::from(index))
-            .ok_or(Error::InvalidLayout)?;
-        if !area.is(&*slot)
-            || usize::try_from(slot.write_size()).unwrap_or(usize::MAX) > MAX_WRITE_SIZE
-        {
+        let slot: &'s mut dyn Region = if index == 0 { s0 } else { s1 };
+        if usize::try_from(slot.write_size()).unwrap_or(usize::MAX) > MAX_WRITE_SIZE {
             return Err(Error::InvalidLayout);
         }
         Ok(Self {
-            store,
+            log,
             slot,
             index,
             state,
-            layout: *layout,
+            active: (active.address(), active.capacity()),
             config,
             head: HeadReader::new(),
             phase: Staging::Head,
@@ -149,17 +150,17 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
                     return Ok(());
                 }
                 let header = self.head.verify(&self.config.policy(self.state.floor))?;
-                let active = self.layout.active;
-                if header.load_address != active.address {
+                let (address, capacity) = self.active;
+                if header.load_address != address {
                     return Err(Error::WrongLoadAddress {
-                        expected: active.address,
+                        expected: address,
                         found: header.load_address,
                     });
                 }
-                if header.image_len > active.len {
+                if header.image_len > capacity {
                     return Err(Error::RegionTooSmall {
                         image_len: header.image_len,
-                        capacity: active.len,
+                        capacity,
                     });
                 }
                 let total = PayloadLayout::of(&header)?
@@ -249,7 +250,7 @@ impl<'s, 'r, const N: usize> Stager<'s, 'r, N> {
             self.config.check::<N>(&mut *self.slot, floor)?;
         }
         self.state.phase = Phase::Pending { slot: self.index };
-        self.store.save(&self.state)?;
+        self.log.save(&self.state)?;
         Ok(header)
     }
 }
