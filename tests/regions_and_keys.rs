@@ -6,7 +6,7 @@ use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors, Share
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{Error, Installer, KeyStore, Policy, TrustedKey, TrustedSet};
 use sbsfu_format::DeviceKey;
-use sbsfu_format::keyset::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
 use sbsfu_tests::{APP_ADDRESS, Spec, device_key, image, signing_key, trusted};
 
 /// A 16 MiB QSPI NOR flash in 4 KiB sectors, mapped at 0x9000_0000 (STM32 QSPI memory-mapped).

@@ -23,8 +23,8 @@ use sbsfu_device::sim::{Cut, Decay, Geometry, SimFlash, Tear};
 use sbsfu_device::store::counter::CounterStore;
 use sbsfu_device::store::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
+use sbsfu_format::SignedHeader;
 use sbsfu_format::{ContentKey, DeviceKey, Header, Version};
 
 /// 4 KiB sectors: the active slot and the container slots take four each, the state banks one

@@ -11,7 +11,7 @@ use sbsfu_device::flash::{FlashRegion, Region};
 use sbsfu_device::sim::{SimError, SimFlash};
 use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::SignedHeader;
 use sbsfu_format::DeviceKey;
 
 /// Where the fuzzed device's `app` region is; the seed containers are linked there.

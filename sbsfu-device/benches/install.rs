@@ -10,8 +10,8 @@ use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::flash::{FlashRegion, Region, Uniform};
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{Installer, Policy, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
 use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 
 const MIB: usize = 1 << 20;
 const ADDRESS: u32 = 0x0802_0000;

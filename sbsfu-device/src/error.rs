@@ -100,6 +100,8 @@ pub enum Error {
 }
 
 impl From<sbsfu_format::Error> for Error {
+    // Out of line: one copy for every `?` on a format error (flash, on a bootloader).
+    #[inline(never)]
     fn from(e: sbsfu_format::Error) -> Self {
         match e {
             // One variant each for what both crates can say.

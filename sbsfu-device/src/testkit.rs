@@ -3,8 +3,8 @@
 use std::vec::Vec;
 
 use ed25519_dalek::SigningKey;
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
 use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 
 use crate::keys::{Policy, TrustedKey};
 

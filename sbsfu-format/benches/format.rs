@@ -6,11 +6,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sbsfu_format::chunk::{ChunkCipher, chain_link};
-use sbsfu_format::header::Header;
-use sbsfu_format::seal::{SealParams, Threads, seal};
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::Header;
+use sbsfu_format::SignedHeader;
+use sbsfu_format::{ChunkCipher, chain_link};
 use sbsfu_format::{ContentKey, Version};
+use sbsfu_format::{SealParams, Threads, seal};
 use sha2::{Digest, Sha256};
 
 const KAT: &[u8] = include_bytes!("../../tests/vectors/kat-encrypted.sfu");
@@ -69,7 +69,7 @@ fn whole(c: &mut Criterion) {
         region: "app",
         load_address: 0x0802_0000,
         chunk_size: CHUNK as u32,
-        encryption: encrypted.then(|| sbsfu_format::seal::EncryptParams {
+        encryption: encrypted.then(|| sbsfu_format::EncryptParams {
             device_key: &device_key,
             content_key: ContentKey::from_bytes([3; 32]),
             wrap_nonce: [4; 12],

@@ -210,19 +210,6 @@ impl KeySetMessage {
         self.inner.body()
     }
 
-    /// Parses "to be signed" bytes back into a message: exactly a context and a valid key set.
-    pub fn from_tbs(tbs: &[u8]) -> Result<(Self, KeySet), Error> {
-        let body = tbs
-            .strip_prefix(KEYSET_CONTEXT.as_slice())
-            .ok_or(Error::MalformedKeySet)?;
-        let (set, used) = parse_prefix_and_body(body)?;
-        if used != body.len() {
-            return Err(Error::MalformedKeySet);
-        }
-        let m = set.message()?;
-        Ok((m, set))
-    }
-
     /// Signs the message (host side).
     pub fn sign(&self, key: &SigningKey) -> [u8; SIGNATURE_LEN] {
         key.sign(self.as_bytes()).to_bytes()
@@ -380,10 +367,6 @@ mod tests {
         parsed.verify(&key(1).verifying_key()).unwrap();
         assert!(parsed.set.trusts(KeyId::of_ed25519(&public(4))));
         assert!(!parsed.set.trusts(KeyId::of_ed25519(&public(1))));
-        // The tbs bytes parse back to the same message.
-        let (m, s) = KeySetMessage::from_tbs(signed.message.as_bytes()).unwrap();
-        assert_eq!(m.as_bytes(), signed.message.as_bytes());
-        assert!(s == set);
     }
 
     #[test]

@@ -25,22 +25,45 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-pub mod chunk;
-pub mod error;
-pub mod header;
-pub mod keys;
-pub mod keyset;
-pub mod layout;
-pub mod name;
-pub mod prefix;
-pub mod reader;
+mod chunk;
+mod error;
+mod header;
+mod keys;
+mod keyset;
+mod layout;
+mod name;
+mod prefix;
+mod reader;
 #[cfg(feature = "std")]
-pub mod seal;
-pub mod signed;
-pub mod wrap;
+mod seal;
+mod signed;
+mod wrap;
 
 pub use error::Error;
-pub use header::{Header, Protection, Version};
-pub use keys::{ContentKey, DeviceKey, KeyId};
-pub use prefix::Prefix;
-pub use signed::SignedMessage;
+
+// The container, in wire order: prefix, header, signature over both, payload.
+pub use header::{
+    DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, MAX_CHUNK_SIZE, MAX_HEADER_LEN,
+    MAX_IMAGE_LEN, MAX_REGION_LEN, MAX_TARGET_LEN, MIN_CHUNK_SIZE, Protection, Version,
+};
+pub use layout::PayloadLayout;
+pub use name::Name;
+pub use prefix::{FORMAT_VERSION, MAGIC, PREFIX_LEN, Prefix, check_magic_prefix};
+pub use signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader, SignedMessage};
+
+// How chunks are protected, and how the content key travels.
+pub use chunk::{ChunkCipher, LINK_LEN, NONCE_PREFIX_LEN, TAG_LEN, chain_link, payload_aad};
+pub use wrap::unwrap_content_key;
+
+// Keys and key sets.
+pub use keys::{ContentKey, DeviceKey, KEY_ID_LEN, KeyId};
+pub use keyset::{
+    KEYSET_MAGIC, KEYSET_VERSION, KeySet, KeySetMessage, MAX_KEYSET_KEYS, MAX_KEYSET_LEN,
+    SignedKeySet,
+};
+
+// Writing containers (host side).
+#[cfg(feature = "std")]
+pub use seal::{
+    EncryptParams, ReadAt, SealParams, Sealed, Threads, seal, seal_to_vec, write_signature,
+};

@@ -31,7 +31,7 @@ use crate::Error;
 use crate::chunk::{ChunkCipher, LINK_LEN, NONCE_PREFIX_LEN, TAG_LEN, chain_link, payload_aad};
 use crate::header::{Encryption, Header, MAX_IMAGE_LEN, Protection, Version};
 use crate::keys::{ContentKey, DeviceKey, KeyId};
-use crate::layout::Layout;
+use crate::layout::PayloadLayout;
 use crate::name::Name;
 use crate::prefix::PREFIX_LEN;
 use crate::signed::{SIGNATURE_LEN, SignedMessage};
@@ -189,13 +189,6 @@ impl Sealed {
     pub fn signature_offset(&self) -> u64 {
         self.message.container_bytes().len() as u64
     }
-
-    /// Total container length.
-    pub fn container_len(&self) -> u64 {
-        Layout::of(&self.header)
-            .map(|l| l.container_len(self.message.header_bytes().len()))
-            .unwrap_or(0)
-    }
 }
 
 fn invalid(e: Error) -> io::Error {
@@ -213,7 +206,7 @@ pub fn seal<R: ReadAt + ?Sized, W: Read + Write + Seek>(
     threads: Threads,
 ) -> io::Result<Sealed> {
     let mut header = params.header_template(image_len).map_err(invalid)?;
-    let layout = Layout::of(&header).map_err(invalid)?;
+    let layout = PayloadLayout::of(&header).map_err(invalid)?;
     let header_len = SignedMessage::for_header(&header)
         .map_err(invalid)?
         .header_bytes()
@@ -245,20 +238,20 @@ pub fn seal<R: ReadAt + ?Sized, W: Read + Write + Seek>(
 }
 
 /// Chunks per block: whole chunks in about [`BLOCK`] bytes, at least one.
-fn chunks_per_block(layout: &Layout) -> u32 {
+fn chunks_per_block(layout: &PayloadLayout) -> u32 {
     let size = usize::try_from(layout.chunk_size()).unwrap_or(BLOCK);
     u32::try_from(BLOCK.checked_div(size).unwrap_or(1).max(1)).unwrap_or(1)
 }
 
 /// Buffer sizes for `count` full chunks: plaintext, and plaintext plus tails on the wire.
-fn block_lens(layout: &Layout, count: u32) -> (usize, usize) {
+fn block_lens(layout: &PayloadLayout, count: u32) -> (usize, usize) {
     let plain = count.saturating_mul(layout.chunk_size()) as usize;
     let tails = (count as usize).saturating_mul(TAG_LEN.max(LINK_LEN));
     (plain, plain.saturating_add(tails))
 }
 
 /// Where chunk `i` is within the plaintext of the block starting at chunk `first`.
-fn chunk_in_block(layout: &Layout, first: u32, i: u32) -> std::ops::Range<usize> {
+fn chunk_in_block(layout: &PayloadLayout, first: u32, i: u32) -> std::ops::Range<usize> {
     let from = layout
         .plain_offset(i)
         .saturating_sub(layout.plain_offset(first)) as usize;
@@ -267,7 +260,7 @@ fn chunk_in_block(layout: &Layout, first: u32, i: u32) -> std::ops::Range<usize>
 
 /// The plaintext of chunks `first..end`, read in one go into `buf`.
 fn read_chunks<'b, R: ReadAt + ?Sized>(
-    layout: &Layout,
+    layout: &PayloadLayout,
     input: &R,
     first: u32,
     end: u32,
@@ -302,7 +295,7 @@ fn joined<T>(r: std::thread::Result<io::Result<T>>) -> io::Result<T> {
 /// reading thread seals the block itself before passing it on. Each block is read once, and at
 /// most [`IN_FLIGHT`] + 2 blocks exist.
 fn seal_chunks<R: ReadAt + ?Sized, W: Write>(
-    layout: &Layout,
+    layout: &PayloadLayout,
     cipher: Option<&ChunkCipher>,
     input: &R,
     out: &mut W,
@@ -388,7 +381,7 @@ impl Block {
     /// Reads chunks `first..end` and adds them to `hasher`.
     fn read<R: ReadAt + ?Sized>(
         &mut self,
-        layout: &Layout,
+        layout: &PayloadLayout,
         input: &R,
         first: u32,
         end: u32,
@@ -402,14 +395,14 @@ impl Block {
     }
 
     /// The chunk `i` of this block.
-    fn chunk(&mut self, layout: &Layout, i: u32) -> io::Result<&mut [u8]> {
+    fn chunk(&mut self, layout: &PayloadLayout, i: u32) -> io::Result<&mut [u8]> {
         self.plain
             .get_mut(chunk_in_block(layout, self.first, i))
             .ok_or_else(|| invalid(Error::BufferTooSmall))
     }
 
     /// Seals the chunks in place (once); signed only, there is nothing to do.
-    fn seal(&mut self, layout: &Layout, cipher: Option<&ChunkCipher>) -> io::Result<()> {
+    fn seal(&mut self, layout: &PayloadLayout, cipher: Option<&ChunkCipher>) -> io::Result<()> {
         let Some(cipher) = cipher.filter(|_| !self.sealed) else {
             return Ok(());
         };
@@ -427,7 +420,7 @@ impl Block {
 
     /// Writes the chunks, each followed by its tag (or an empty link slot), in one vectored
     /// write: the kernel gathers them, no copy into a staging buffer.
-    fn write<W: Write>(&self, layout: &Layout, out: &mut W) -> io::Result<()> {
+    fn write<W: Write>(&self, layout: &PayloadLayout, out: &mut W) -> io::Result<()> {
         const NO_LINK: [u8; LINK_LEN] = [0; LINK_LEN];
         let count = self.end.saturating_sub(self.first) as usize;
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(count.saturating_mul(2));
@@ -465,7 +458,7 @@ fn write_all_vectored<W: Write>(out: &mut W, mut slices: &mut [IoSlice<'_>]) -> 
 /// last chunk to the first, fills each chunk's slot with the link of the next and writes the
 /// block again. Returns the chain head.
 fn chain_backward<W: Read + Write + Seek>(
-    layout: &Layout,
+    layout: &PayloadLayout,
     out: &mut W,
     payload_start: u64,
 ) -> io::Result<[u8; LINK_LEN]> {
@@ -573,7 +566,7 @@ mod tests {
     fn check_payload(container: &[u8], image: &[u8]) {
         let (head, used) = SignedHeader::parse(container).unwrap();
         let h = head.header;
-        let layout = Layout::of(&h).unwrap();
+        let layout = PayloadLayout::of(&h).unwrap();
         assert_eq!(
             layout.container_len(head.message.header_bytes().len()),
             container.len() as u64

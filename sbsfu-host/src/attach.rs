@@ -6,10 +6,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use sbsfu_format::keyset::{KEYSET_MAGIC, MAX_KEYSET_LEN, SignedKeySet};
-use sbsfu_format::layout::Layout;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader};
+use sbsfu_format::PayloadLayout;
 use sbsfu_format::{Header, KeyId};
+use sbsfu_format::{KEYSET_MAGIC, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader};
 
 use crate::cli::AttachArgs;
 use crate::error::{Error, Result};
@@ -99,7 +99,7 @@ pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<Attached> {
         .verify(&key, &signature)
         .map_err(|_| bad_signature(args))?;
     let header_len = parsed.message.header_bytes().len();
-    let declared = Layout::of(&parsed.header)
+    let declared = PayloadLayout::of(&parsed.header)
         .map_err(|e| Error::rejected(path, e))?
         .container_len(header_len);
     if file_len != declared {

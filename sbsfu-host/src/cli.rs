@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sbsfu_format::DEFAULT_CHUNK_SIZE;
 use sbsfu_format::Version;
-use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
 
 pub use crate::image::extents::Window;
 

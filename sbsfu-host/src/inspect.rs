@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use sbsfu_format::layout::Layout;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SignedHeader};
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::{MAX_HEAD_LEN, SignedHeader};
 
 use crate::error::{Error, Result};
 
@@ -35,7 +35,7 @@ pub fn read_head(path: &Path) -> Result<(SignedHeader, u64)> {
 /// `inspect`: parse the head and compare lengths.
 pub fn inspect(path: &Path) -> Result<Inspected> {
     let (head, file_len) = read_head(path)?;
-    let declared_len = Layout::of(&head.header)
+    let declared_len = PayloadLayout::of(&head.header)
         .map_err(|e| Error::rejected(path, e))?
         .container_len(head.message.header_bytes().len());
     Ok(Inspected {

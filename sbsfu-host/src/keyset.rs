@@ -10,8 +10,8 @@ use ed25519_dalek::VerifyingKey;
 use sbsfu_device::TrustedKey;
 use sbsfu_device::store::key_store::{TrustedSet, check_newer};
 use sbsfu_format::KeyId;
-use sbsfu_format::keyset::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
-use sbsfu_format::signed::SIGNATURE_LEN;
+use sbsfu_format::SIGNATURE_LEN;
+use sbsfu_format::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{KeysetCreateArgs, KeysetVerifyArgs};

@@ -4,10 +4,10 @@
 
 use std::fmt::Write as _;
 
+use sbsfu_format::FORMAT_VERSION;
 use sbsfu_format::Header;
-use sbsfu_format::header::Protection;
-use sbsfu_format::layout::Layout;
-use sbsfu_format::prefix::FORMAT_VERSION;
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::Protection;
 use serde_json::{Map, Value, json};
 
 fn hex(bytes: &[u8]) -> String {
@@ -27,7 +27,7 @@ pub fn protection_name(h: &Header) -> &'static str {
 
 /// The header's fields as a JSON object.
 pub fn header_json(h: &Header, header_len: usize) -> Map<String, Value> {
-    let layout = Layout::of(h).ok();
+    let layout = PayloadLayout::of(h).ok();
     let mut m = Map::new();
     m.insert("format_version".into(), json!(FORMAT_VERSION));
     m.insert("header_len".into(), json!(header_len));
@@ -55,7 +55,7 @@ pub fn header_json(h: &Header, header_len: usize) -> Map<String, Value> {
 
 /// The header's fields as aligned `name  value` lines.
 pub fn header_lines(h: &Header, header_len: usize) -> String {
-    let layout = Layout::of(h).ok();
+    let layout = PayloadLayout::of(h).ok();
     let mut s = String::new();
     let mut line = |k: &str, v: String| {
         let _ = writeln!(s, "  {k:<17}{v}");

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use sbsfu_format::header::MAX_IMAGE_LEN;
-use sbsfu_format::seal::{EncryptParams, SealParams, Sealed, Threads, seal, write_signature};
+use sbsfu_format::MAX_IMAGE_LEN;
 use sbsfu_format::{ContentKey, KeyId};
+use sbsfu_format::{EncryptParams, SealParams, Sealed, Threads, seal, write_signature};
 
 use crate::cli::SignArgs;
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use sbsfu_device::flash::{FlashRegion, Region, SinkFlash};
 use sbsfu_device::install::head::verify_head;
 use sbsfu_device::install::{IoSource, install_from};
 use sbsfu_device::{Installer, Policy, TrustedKey};
-use sbsfu_format::header::MAX_CHUNK_SIZE;
+use sbsfu_format::MAX_CHUNK_SIZE;
 use sbsfu_format::{DeviceKey, Header};
 
 use crate::cli::DeviceArgs;

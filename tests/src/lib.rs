@@ -10,9 +10,9 @@ use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS};
 use sbsfu_device::sim::{SimError, SimFlash};
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::SignedHeader;
 use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 
 /// The installer buffer of the simulated device.
 pub const BUF: usize = 4096;
@@ -328,7 +328,7 @@ pub fn boot_verify(cfg: &DeviceConfig, outcome: &mut Outcome) -> Result<(), Erro
 /// Byte ranges of the chunks of a container: `(start, body_end, end)` for each chunk.
 pub fn chunk_spans(container: &[u8]) -> Vec<(usize, usize, usize)> {
     let (head, head_len) = SignedHeader::parse(container).expect("head");
-    let layout = sbsfu_format::layout::Layout::of(&head.header).unwrap();
+    let layout = sbsfu_format::PayloadLayout::of(&head.header).unwrap();
     (0..layout.chunk_count())
         .map(|i| {
             let start = head_len + layout.wire_offset(i) as usize;

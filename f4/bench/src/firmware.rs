@@ -10,11 +10,11 @@ use sbsfu_device::boot::verify::verify_region;
 use sbsfu_device::boot::{Area, BootFlash, BootLayout, BootManager, Stager};
 use sbsfu_device::flash::{FlashRegion, Region, Sectors};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::format::chunk::{ChunkCipher, TAG_LEN, payload_aad};
-use sbsfu_device::format::header::Protection;
-use sbsfu_device::format::layout::Layout;
-use sbsfu_device::format::signed::{MAX_HEAD_LEN, SignedHeader};
-use sbsfu_device::format::wrap::unwrap_content_key;
+use sbsfu_device::format::PayloadLayout;
+use sbsfu_device::format::Protection;
+use sbsfu_device::format::unwrap_content_key;
+use sbsfu_device::format::{ChunkCipher, TAG_LEN, payload_aad};
+use sbsfu_device::format::{MAX_HEAD_LEN, SignedHeader};
 use sbsfu_device::install::digest::{ImageHasher, image_sha256};
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_f4::RamFlash;
@@ -139,7 +139,7 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     let key = unwrap_content_key(&device_keys[0], &enc).unwrap_or_else(|_| fail("unwrap"));
     let aad = payload_aad(&h).unwrap_or_else(|_| fail("aad"));
     let cipher = ChunkCipher::new(&key, enc.nonce_prefix, aad);
-    let layout = Layout::of(&h).unwrap_or_else(|_| fail("layout"));
+    let layout = PayloadLayout::of(&h).unwrap_or_else(|_| fail("layout"));
     let mut chunk = [0u8; CHUNK];
     let (mut aes, mut sha) = (0u32, 0u32);
     // The SHA-256 the installer uses (the unrolled one: `fast-sha256`).

@@ -4,7 +4,6 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use sbsfu_device::boot::{Boot, BootFlash, BootManager, STM32F405_LAYOUT};
-use sbsfu_device::flash::Shared;
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::store::counter::CounterStore;
 use sbsfu_device::store::otp_counter::OtpCounter;
@@ -86,12 +85,13 @@ fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     #[cfg(feature = "ram-otp")]
     let mut counter = OtpCounter::new(sbsfu_f4::ram_otp::RamOtp::new());
     #[cfg(not(feature = "ram-otp"))]
-    let mut counter = OtpCounter::new(Shared(&cell));
-    let mut regions = STM32F405_LAYOUT
-        .regions(&BootFlash::stm32f405(&cell))
-        .map_err(|e| (e, None))?;
-    let mut manager = BootManager::<CHUNK>::new(&config, &mut regions, Some(&mut counter))
-        .map_err(|e| (e, None))?;
+    let mut counter = OtpCounter::new(sbsfu_device::flash::Shared(&cell));
+    // Used in place, not moved out of the `Result`: a second copy would sit under everything
+    // the boot manager does.
+    let mut regions = STM32F405_LAYOUT.regions(&BootFlash::stm32f405(&cell));
+    let regions = regions.as_mut().map_err(|e| (*e, None))?;
+    let mut manager =
+        BootManager::<CHUNK>::new(&config, regions, Some(&mut counter)).map_err(|e| (e, None))?;
     let result = manager.run();
     let why = manager.first_error();
     let left = counter.remaining().unwrap_or(0);

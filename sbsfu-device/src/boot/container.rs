@@ -1,8 +1,8 @@
 //! Containers stored in a slot: checking one in full, installing one into the active slot.
 
 use sbsfu_format::Header;
-use sbsfu_format::layout::Layout as PayloadLayout;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SignedHeader};
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::{MAX_HEAD_LEN, SignedHeader};
 
 use super::state::BootState;
 use super::vector_table::VECTOR_TABLE_CHECKED;
@@ -17,7 +17,9 @@ use crate::keys::Policy;
 /// stack under the installer).
 pub(super) const READ_CHUNK: usize = 128;
 
-/// Length of the container stored at the start of `region`, from its head.
+/// Length of the container stored at the start of `region`, from its head. Never inlined: its
+/// head buffer is gone before the container is streamed.
+#[inline(never)]
 fn stored_len(region: &mut dyn Region) -> Result<u32, Error> {
     let mut head = [0u8; MAX_HEAD_LEN];
     let n = MAX_HEAD_LEN.min(usize::try_from(region.capacity()).unwrap_or(usize::MAX));
@@ -34,7 +36,7 @@ fn stored_len(region: &mut dyn Region) -> Result<u32, Error> {
 /// Streams the container stored at the start of `region` to `sink`, in small pieces.
 fn stream_stored(
     region: &mut dyn Region,
-    sink: impl FnMut(&[u8]) -> Result<(), Error>,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let len = stored_len(region)?;
     read_pieces(region, len, &mut [0u8; READ_CHUNK], sink)
@@ -52,7 +54,7 @@ pub(super) fn open_stored<const N: usize>(
 ) -> Result<(Header, [u8; VECTOR_TABLE_CHECKED]), Error> {
     let mut opener = Opener::<N>::new(policy);
     let mut first = [0u8; VECTOR_TABLE_CHECKED];
-    stream_stored(region, |mut bytes| {
+    stream_stored(region, &mut |mut bytes| {
         loop {
             let (used, event) = opener.push(bytes)?;
             bytes = bytes.get(used..).unwrap_or(&[]);
@@ -108,7 +110,7 @@ fn run_installer<const N: usize>(
 ) -> Result<u32, Error> {
     let mut regions: [&mut dyn Region; 1] = [to];
     let mut installer = Installer::<N>::new(policy, &mut regions);
-    stream_stored(from, |bytes| installer.feed(bytes))?;
+    stream_stored(from, &mut |bytes| installer.feed(bytes))?;
     let (_, message, signature) = installer.finish_in_place()?;
     state.set_active_parts(message, signature)?;
     Ok(installer.erased_until())

@@ -4,7 +4,7 @@
 use core::cell::RefCell;
 
 use embedded_storage::nor_flash::NorFlash;
-use sbsfu_format::signed::MAX_HEAD_LEN;
+use sbsfu_format::MAX_HEAD_LEN;
 
 use super::state::StateLog;
 use crate::Error;
@@ -26,12 +26,10 @@ impl Area {
         Self { address, len }
     }
 
-    fn end(&self) -> u64 {
-        u64::from(self.address).saturating_add(u64::from(self.len))
-    }
-
     fn overlaps(&self, other: &Area) -> bool {
-        u64::from(self.address) < other.end() && u64::from(other.address) < self.end()
+        // Both areas are non-empty and end within the address space (regions check that).
+        let (a, b) = (self.address, other.address);
+        a < b.saturating_add(other.len) && b < a.saturating_add(self.len)
     }
 }
 
@@ -126,15 +124,6 @@ impl<'c, F: NorFlash, M: SectorMap + Clone> BootFlash<'c, F, M> {
             area.len,
         )
     }
-
-    fn map(&self) -> FlashMap<'_> {
-        let size = self.flash.try_borrow().map_or(0, |f| f.capacity());
-        FlashMap {
-            address: self.address,
-            size: u32::try_from(size).unwrap_or(u32::MAX),
-            sectors: &self.sectors,
-        }
-    }
 }
 
 /// The regions of a [`BootLayout`], built from it ([`BootLayout::regions`]): the bootloader's
@@ -160,46 +149,57 @@ impl BootLayout {
     /// that no two areas overlap, that each state bank holds at least two records and each slot
     /// at least a container head.
     pub fn check(&self, flashes: &[FlashMap<'_>]) -> Result<(), Error> {
-        let areas = [
-            self.active,
-            self.slots[0],
-            self.slots[1],
-            self.state_log[0],
-            self.state_log[1],
-        ];
-        for (i, a) in areas.iter().enumerate() {
-            if a.len == 0 || !flashes.iter().any(|f| on_sectors(f, a)) {
-                return Err(Error::InvalidLayout);
-            }
-            if areas
-                .iter()
-                .skip(i.saturating_add(1))
-                .any(|b| a.overlaps(b))
-            {
+        let on_a_flash = self
+            .areas()
+            .iter()
+            .all(|a| flashes.iter().any(|f| on_sectors(f, a)));
+        if !on_a_flash {
+            return Err(Error::InvalidLayout);
+        }
+        self.check_areas()
+    }
+
+    fn areas(&self) -> [Area; 5] {
+        let [s0, s1] = self.slots;
+        let [l0, l1] = self.state_log;
+        [self.active, s0, s1, l0, l1]
+    }
+
+    /// What [`Self::check`] checks but the flash (which building the regions checks, area by
+    /// area): no area empty, no two overlapping, each state bank at least two records, each slot
+    /// at least a container head.
+    fn check_areas(&self) -> Result<(), Error> {
+        let areas = self.areas();
+        let mut i = 0;
+        while let Some(a) = areas.get(i) {
+            i = i.saturating_add(1);
+            if a.len == 0 || areas.get(i..).unwrap_or(&[]).iter().any(|b| a.overlaps(b)) {
                 return Err(Error::InvalidLayout);
             }
         }
-        let records = u32::try_from(2 * RECORD_SIZE).unwrap_or(u32::MAX);
-        let head = u32::try_from(MAX_HEAD_LEN).unwrap_or(u32::MAX);
-        if self.state_log.iter().any(|m| m.len < records) || self.slots.iter().any(|s| s.len < head)
-        {
+        let records = (2 * RECORD_SIZE) as u32;
+        let head = MAX_HEAD_LEN as u32;
+        let [l0, l1] = self.state_log;
+        let [s0, s1] = self.slots;
+        if l0.len.min(l1.len) < records || s0.len.min(s1.len) < head {
             return Err(Error::InvalidLayout);
         }
         Ok(())
     }
 
-    /// The layout's regions on one flash, once [`Self::check`] passed against it.
+    /// The layout's regions on one flash, checked as [`Self::check`] does
+    /// ([`Error::InvalidLayout`]; [`Error::InvalidRegion`] for an area off the flash's sector
+    /// boundaries).
     pub fn regions<'c, F: NorFlash, M: SectorMap + Clone>(
         &self,
         flash: &BootFlash<'c, F, M>,
     ) -> Result<BootRegions<BootRegion<'c, F, M>>, Error> {
-        self.check(&[flash.map()])?;
         self.build(flash, flash)
     }
 
     /// The layout's regions with the container slots on `slots` (external flash: they hold
     /// containers as received, never plaintext) and the active slot and the state log on
-    /// `internal`, once [`Self::check`] passed against both.
+    /// `internal`, checked as [`Self::regions`] does.
     pub fn regions_split<'c, 'd, F: NorFlash, M: SectorMap + Clone, G: NorFlash, K>(
         &self,
         internal: &BootFlash<'c, F, M>,
@@ -208,7 +208,6 @@ impl BootLayout {
     where
         K: SectorMap + Clone,
     {
-        self.check(&[internal.map(), slots.map()])?;
         self.build(internal, slots)
     }
 
@@ -217,6 +216,7 @@ impl BootLayout {
         internal: &BootFlash<'c, F, M>,
         slots: &BootFlash<'d, G, K>,
     ) -> Result<SplitRegions<'c, 'd, F, M, G, K>, Error> {
+        self.check_areas()?;
         let [s0, s1] = self.slots;
         let [l0, l1] = self.state_log;
         Ok(BootRegions {

@@ -1,7 +1,7 @@
 //! The bootloader side: the boot manager that runs at every reset and says what to boot.
 
 use sbsfu_format::Header;
-use sbsfu_format::signed::MAX_HEAD_LEN;
+use sbsfu_format::MAX_HEAD_LEN;
 
 use super::config::BootConfig;
 use super::container::{READ_CHUNK, install_into};

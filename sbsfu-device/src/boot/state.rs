@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use sbsfu_format::signed::MAX_HEAD_LEN;
+use sbsfu_format::MAX_HEAD_LEN;
 
 use crate::Error;
 use crate::flash::Region;
@@ -182,6 +182,7 @@ pub struct StateLog<'r> {
 
 impl<'r> StateLog<'r> {
     /// Mounts the store on two banks.
+    #[inline]
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         Ok(Self {
             log: RecordLog::mount(banks)?,

@@ -2,8 +2,8 @@
 //! image.
 
 use sbsfu_format::Header;
-use sbsfu_format::layout::Layout as PayloadLayout;
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::SignedHeader;
 
 use super::config::BootConfig;
 use super::layout::BootRegions;

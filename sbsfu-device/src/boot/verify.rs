@@ -4,7 +4,7 @@
 //! again, and the image is hashed from flash, exactly `image_len` bytes.
 
 use sbsfu_format::Header;
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::SignedHeader;
 
 use crate::Error;
 use crate::flash::{Region, read_pieces};
@@ -58,7 +58,7 @@ pub fn region_digest(
     scratch: &mut [u8],
 ) -> Result<[u8; 32], Error> {
     let mut hasher = image_sha256();
-    read_pieces(region, len, scratch, |piece| {
+    read_pieces(region, len, scratch, &mut |piece| {
         hasher.update(piece);
         Ok(())
     })?;

@@ -6,12 +6,12 @@ use super::Region;
 use crate::Error;
 
 /// Reads `len` bytes of `region` from offset 0 in `scratch`-sized pieces, handing each to
-/// `visit` in order.
+/// `visit` in order. (`visit` is a trait object: one copy of this loop serves every reader.)
 pub(crate) fn read_pieces(
     region: &mut dyn Region,
     len: u32,
     scratch: &mut [u8],
-    mut visit: impl FnMut(&[u8]) -> Result<(), Error>,
+    visit: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if scratch.is_empty() {
         return Err(Error::Source);

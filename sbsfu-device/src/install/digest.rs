@@ -55,6 +55,8 @@ impl ImageHasher for UnrolledSha256 {
         self.0.update(bytes);
     }
 
+    // Out of line: the installer and boot verification share one copy (flash, on a bootloader).
+    #[inline(never)]
     fn finalize_reset(&mut self) -> [u8; 32] {
         core::mem::take(&mut self.0).finalize()
     }

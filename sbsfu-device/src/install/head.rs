@@ -3,8 +3,8 @@
 //! the stager, boot-time verification and the host's header-only `verify` all use them.
 
 use sbsfu_format::Header;
-use sbsfu_format::prefix::{PREFIX_LEN, Prefix, check_magic_prefix};
-use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{PREFIX_LEN, Prefix, check_magic_prefix};
+use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::keys::Policy;
@@ -49,7 +49,7 @@ pub fn verify_head(
 }
 
 /// Buffers a container's head as it arrives, checking the magic byte by byte and the prefix as
-/// soon as it is complete. Holds at most [`sbsfu_format::signed::MAX_HEAD_LEN`] bytes.
+/// soon as it is complete. Holds at most [`sbsfu_format::MAX_HEAD_LEN`] bytes.
 #[derive(Clone)]
 pub struct HeadReader {
     message: SignedMessage,

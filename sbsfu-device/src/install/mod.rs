@@ -35,7 +35,7 @@ pub use source::IoSource;
 pub use source::{Source, install_from};
 
 use sbsfu_format::Header;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::flash::{Region, SequentialWriter};

@@ -14,8 +14,8 @@
 //! phase has (the verified header, the chunking, the chunk authenticator): nothing is optional.
 
 use sbsfu_format::Header;
-use sbsfu_format::layout::Layout as PayloadLayout;
-use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 use zeroize::Zeroize;
 
 use super::digest::{ImageHasher, ImageSha256, image_sha256};
@@ -51,17 +51,24 @@ enum EventKind {
 enum Phase {
     /// Buffering the head (in the opener's [`HeadReader`]).
     Head,
-    /// The head verified; chunk `index` is arriving.
+    /// The head verified, and where its payload stands.
+    Open { header: Header, payload: Stream },
+    /// The first error, returned again by every later call.
+    Failed(Error),
+}
+
+/// The payload of a verified head. (Nested, so that the header stays where it is when the last
+/// chunk is released.)
+#[allow(clippy::large_enum_variant)]
+enum Stream {
+    /// Chunk `index` is arriving.
     Chunks {
-        header: Header,
         layout: PayloadLayout,
-        payload: Payload,
+        auth: Payload,
         index: u32,
     },
     /// The last chunk was released: the container is complete and authentic.
-    Done { header: Header },
-    /// The first error, returned again by every later call.
-    Failed(Error),
+    Done,
 }
 
 /// Streaming, verifying reader of one container, with a chunk buffer of `N` bytes; the image
@@ -108,7 +115,7 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
     /// The verified header, once [`Event::Header`] has been produced (and until an error).
     pub fn header(&self) -> Option<&Header> {
         match &self.phase {
-            Phase::Chunks { header, .. } | Phase::Done { header } => Some(header),
+            Phase::Open { header, .. } => Some(header),
             Phase::Head | Phase::Failed(_) => None,
         }
     }
@@ -119,9 +126,12 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
     /// [`Error::Truncated`] while the container has not ended.
     pub fn finished(&self) -> Result<(&Header, &SignedMessage, &[u8; SIGNATURE_LEN]), Error> {
         match &self.phase {
-            Phase::Done { header } => Ok((header, self.head.message(), self.head.signature())),
+            Phase::Open {
+                header,
+                payload: Stream::Done,
+            } => Ok((header, self.head.message(), self.head.signature())),
             Phase::Failed(e) => Err(*e),
-            Phase::Head | Phase::Chunks { .. } => Err(Error::Truncated),
+            Phase::Head | Phase::Open { .. } => Err(Error::Truncated),
         }
     }
 
@@ -131,7 +141,7 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
         if let Phase::Failed(first) = self.phase {
             return first;
         }
-        self.phase = Phase::Failed(e);
+        self.set_phase(Phase::Failed(e));
         self.body.zeroize();
         e
     }
@@ -169,10 +179,8 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or(&[]);
-            let (header, layout, payload, index) = match &mut self.phase {
+            let (header, payload) = match &mut self.phase {
                 Phase::Failed(e) => return Err(*e),
-                Phase::Done { .. } if rest.is_empty() => return Ok((used, None)),
-                Phase::Done { .. } => return Err(Error::TrailingBytes),
                 Phase::Head => {
                     used = used.saturating_add(self.head.push(rest)?);
                     if !self.head.is_complete() {
@@ -181,12 +189,19 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
                     self.verify_head()?;
                     return Ok((used, Some(EventKind::Header)));
                 }
-                Phase::Chunks {
-                    header,
-                    layout,
-                    payload,
-                    index,
-                } => (header, layout, payload, index),
+                Phase::Open { header, payload } => (header, payload),
+            };
+            let Stream::Chunks {
+                layout,
+                auth,
+                index,
+            } = payload
+            else {
+                return if rest.is_empty() {
+                    Ok((used, None))
+                } else {
+                    Err(Error::TrailingBytes)
+                };
             };
             let want_body = usize::try_from(layout.plain_len(*index)).unwrap_or(usize::MAX);
             let want_tail = layout.tail_len(*index);
@@ -207,7 +222,7 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
                 let last = layout.is_last(i);
                 let len = self.body_have;
                 let body = self.body.get_mut(..len).unwrap_or_default();
-                payload.open(i, last, body, &self.tail)?;
+                auth.open(i, last, body, &self.tail)?;
                 self.hasher.update(body);
                 let offset = layout.plain_offset(i);
                 *index = i.saturating_add(1);
@@ -217,7 +232,7 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
                     if self.hasher.finalize_reset() != header.digest {
                         return Err(Error::Authentication);
                     }
-                    self.phase = Phase::Done { header: *header };
+                    *payload = Stream::Done;
                 }
                 return Ok((used, Some(EventKind::Chunk { offset, len, last })));
             }
@@ -247,13 +262,22 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
                 capacity,
             });
         }
-        self.phase = Phase::Chunks {
-            payload: Payload::for_header(&header, self.policy)?,
-            layout: PayloadLayout::of(&header)?,
+        self.set_phase(Phase::Open {
+            payload: Stream::Chunks {
+                auth: Payload::for_header(&header, self.policy)?,
+                layout: PayloadLayout::of(&header)?,
+                index: 0,
+            },
             header,
-            index: 0,
-        };
+        });
         Ok(())
+    }
+
+    /// Moves to `phase`, dropping (and so wiping) what the last one held. Out of line: one copy
+    /// of that, for a bootloader's flash.
+    #[inline(never)]
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 }
 

@@ -3,9 +3,9 @@
 //! variant here, and the lookup of its key in [`Policy`].
 
 use sbsfu_format::Header;
-use sbsfu_format::chunk::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
-use sbsfu_format::header::Protection;
-use sbsfu_format::wrap::unwrap_content_key;
+use sbsfu_format::Protection;
+use sbsfu_format::unwrap_content_key;
+use sbsfu_format::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
 
 use crate::Error;
 use crate::keys::Policy;
@@ -49,6 +49,9 @@ impl Payload {
 
     /// Authenticates chunk `index` (`body`, followed on the wire by `tail`): on success `body`
     /// holds its plaintext; on failure, no plaintext.
+    // Never inlined: the hash-chain link's frame then stays off the path to Ed25519 (through
+    // the opener's `push`), the deepest stack of a bootloader.
+    #[inline(never)]
     pub(super) fn open(
         &mut self,
         index: u32,

@@ -14,7 +14,7 @@
 //! is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
 //! force then never goes below the counter, which follows every applied set.
 
-use sbsfu_format::keyset::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 
 use crate::Error;
 use crate::flash::Region;
@@ -249,7 +249,7 @@ mod tests {
     use crate::store::otp_counter::OtpCounter;
     use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
-    use sbsfu_format::keyset::KeySet;
+    use sbsfu_format::KeySet;
     use std::vec::Vec;
 
     fn sk(seed: u8) -> SigningKey {

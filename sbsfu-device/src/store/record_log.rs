@@ -110,6 +110,7 @@ pub struct RecordLog<'r> {
 impl<'r> RecordLog<'r> {
     /// Scans both banks and finds the newest record. Each bank must hold at least two slots and
     /// be programmable in slot-sized writes.
+    #[inline(never)]
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         for b in &banks {
             let ws = b.write_size() as usize;

@@ -15,8 +15,8 @@ use sbsfu_device::sim::SimFlash;
 use sbsfu_device::store::counter::{CounterStore, FlashCounter};
 use sbsfu_device::store::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
 use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 use sha2::{Digest, Sha256};
 
 pub const FLASH: u32 = STM32F405_FLASH;

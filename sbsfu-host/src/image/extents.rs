@@ -10,8 +10,8 @@
 use std::fmt;
 use std::io;
 
-use sbsfu_format::header::MAX_IMAGE_LEN;
-use sbsfu_format::seal::ReadAt;
+use sbsfu_format::MAX_IMAGE_LEN;
+use sbsfu_format::ReadAt;
 
 use super::ERASED;
 

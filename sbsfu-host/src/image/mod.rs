@@ -21,7 +21,7 @@ use std::io::{self, BufReader};
 use std::path::Path;
 
 use object::ReadCache;
-use sbsfu_format::seal::ReadAt;
+use sbsfu_format::ReadAt;
 
 use crate::cli::InputFormat;
 use crate::error::{Error, Result};
