@@ -2,9 +2,9 @@
 //! its own `NorFlash`; and trusted keys that change under a root key.
 
 use ed25519_dalek::SigningKey;
-use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors, Shared};
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{Error, Installer, KeyStore, Policy, TrustedKey, TrustedSet};
+use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS, Sectors, Shared};
 use sbsfu_format::DeviceKey;
 use sbsfu_format::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
 use sbsfu_tests::{APP_ADDRESS, Spec, device_key, image, signing_key, trusted};

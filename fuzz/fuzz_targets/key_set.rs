@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sbsfu_device::flash::{FlashRegion, Shared};
+use sbsfu_device::{FlashRegion, Shared};
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{KeyStore, TrustedKey, TrustedSet};
 use sbsfu_format::{MAX_KEYSET_LEN, SignedKeySet};

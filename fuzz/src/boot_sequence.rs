@@ -13,15 +13,15 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use ed25519_dalek::SigningKey;
-use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::boot::{
     Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions, Stager,
     confirm,
 };
-use sbsfu_device::flash::Shared;
+use sbsfu_device::Shared;
 use sbsfu_device::sim::{Cut, Decay, Geometry, SimFlash, Tear};
-use sbsfu_device::store::counter::CounterStore;
-use sbsfu_device::store::otp_counter::OtpCounter;
+use sbsfu_device::CounterStore;
+use sbsfu_device::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 use sbsfu_format::SignedHeader;

@@ -7,9 +7,9 @@ pub mod boot_sequence;
 use std::cell::Cell;
 
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use sbsfu_device::flash::{FlashRegion, Region};
+use sbsfu_device::{FlashRegion, Region};
 use sbsfu_device::sim::{SimError, SimFlash};
-use sbsfu_device::boot::verify::verify_region;
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
 use sbsfu_format::SignedHeader;
 use sbsfu_format::DeviceKey;
@@ -90,7 +90,7 @@ pub fn install_checked(policy: &Policy<'_>, pieces: &[&[u8]]) -> Result<Installe
     };
     let mut failed = None;
     let result = {
-        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::flash::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
+        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
             .expect("region");
         let mut regions: [&mut dyn Region; 1] = [&mut region];
         let mut installer = Installer::<BUF>::new(policy, &mut regions);
@@ -123,7 +123,7 @@ pub fn install_checked(policy: &Policy<'_>, pieces: &[&[u8]]) -> Result<Installe
         whole.len()
     );
     if let Ok(installed) = &result {
-        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::flash::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
+        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
             .expect("region");
         let mut scratch = [0u8; 256];
         verify_region(&mut region, installed.signed_head(), policy, &mut scratch)

@@ -6,9 +6,9 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
-use sbsfu_device::boot::verify::verify_region;
-use sbsfu_device::flash::{FlashRegion, Region, Uniform};
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::sim::SimFlash;
+use sbsfu_device::{FlashRegion, Region, Uniform};
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_format::{ContentKey, DeviceKey, Version};
 use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};

@@ -1,7 +1,7 @@
 //! The device side of sbsfu: a `no_std`, allocation-free streaming installer.
 //!
 //! Feed a container in slices of any size, as bytes arrive from a UART, USB, a modem or external
-//! flash. The [`stream::Opener`] buffers the head, verifies the Ed25519 signature (`verify_strict`,
+//! flash. The [`Opener`] buffers the head, verifies the Ed25519 signature (`verify_strict`,
 //! key chosen by key id) and the device policy (target, security counter, sizes, destination)
 //! before anything touches flash; then it authenticates every chunk before its plaintext is
 //! released. The [`install::Installer`] programs that plaintext through embedded-storage's
@@ -9,9 +9,9 @@
 //! image digest matched and the container ended exactly where its header said.
 //!
 //! Beyond one install: [`boot`] makes updates power-safe (staging, trial boot, revert,
-//! anti-rollback, a vector-table check before every boot), [`otp_counter`] keeps the
+//! anti-rollback, a vector-table check before every boot), [`OtpCounter`] keeps the
 //! anti-rollback floor in one-time-programmable memory that no flash writer can lower, and
-//! [`key_store`] rotates and revokes the signing keys under a root key.
+//! [`KeyStore`] rotates and revokes the signing keys under a root key.
 //!
 //! RAM is bounded by the const-generic chunk buffer (`N` bytes, at least the container's chunk
 //! size) plus about 1 KiB of state; plaintext and keys are wiped after use.
@@ -69,21 +69,43 @@
 extern crate std;
 
 pub mod boot;
-pub mod error;
-pub mod flash;
-pub mod install;
-pub mod keys;
+mod error;
+mod flash;
+mod install;
+mod keys;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod store;
+mod store;
 #[cfg(test)]
 mod testkit;
 
 pub use error::Error;
-pub use flash::{FlashRegion, Region, STM32F405_SECTORS, SectorMap, Sectors, Uniform};
-pub use install::digest::{ImageHasher, ImageSha256};
-pub use install::opener::{Event, Opener};
-pub use install::{Installed, Installer};
-pub use keys::{Policy, TrustedKey};
 pub use sbsfu_format as format;
-pub use store::key_store::{KeyStore, TrustedSet};
+
+// What a device trusts.
+pub use keys::{Policy, TrustedKey};
+
+// The streaming installer: bytes in (pushed, or pulled from a `Source`), verified chunks
+// programmed into a `Region`.
+#[cfg(feature = "std")]
+pub use install::IoSource;
+#[cfg(feature = "fast-sha256")]
+pub use install::UnrolledSha256;
+pub use install::{
+    Event, ImageHasher, ImageSha256, Installed, Installer, Opener, Source, install_from,
+    verify_head,
+};
+
+// Flash: named regions of any embedded-storage `NorFlash`, with the sector map it lacks.
+pub use flash::{
+    FlashRegion, MAX_WRITE_SIZE, Region, STM32F405_SECTORS, SectorMap, Sectors, Shared,
+    SharedError, Uniform,
+};
+#[cfg(feature = "std")]
+pub use flash::{SinkError, SinkFlash};
+
+// What survives resets and power cuts: the anti-rollback counters and the key store.
+pub use store::{
+    CounterStore, FlashCounter, KeyStore, OtpCounter, OtpMemory, TrustedSet, check_key_set,
+    check_newer,
+};

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::Phase;
 
 #[test]
 fn update_trial_confirm() {
@@ -157,7 +157,7 @@ fn a_blank_device_has_nothing_to_boot() {
 #[test]
 fn layouts_are_checked() {
     use sbsfu_device::boot::{Area, BootLayout, FlashMap};
-    use sbsfu_device::flash::{STM32F405_SECTORS, Sectors};
+    use sbsfu_device::{STM32F405_SECTORS, Sectors};
     let map = Sectors(&STM32F405_SECTORS);
     let flashes = [FlashMap {
         address: FLASH,

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// A device that updated from the old image (counter 5) to the new one (counter 7) and
@@ -341,7 +341,7 @@ fn a_class_wide_device_key_proves_less_than_a_signature() {
     // which anyone holding the class-wide device key can unwrap: chunks forged that way pass
     // AES-GCM. The direct installer programs them before `finish` fails on the digest; the
     // staged path verifies the whole container before the active slot is touched.
-    use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors};
+    use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS, Sectors};
     use sbsfu_device::{Installer, Policy, TrustedKey};
     let im = Images::new(true);
     let forged = forged_under_the_device_key(&im.new_c, 0xA5);

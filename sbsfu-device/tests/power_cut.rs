@@ -26,7 +26,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// Nothing done, everything done, and torn: prefix and byte positions land inside records

@@ -1,9 +1,12 @@
 //! The sbsfu update container format.
 //!
-//! A container is a fixed [`prefix`], a postcard-encoded [`header`], an Ed25519 signature over a
-//! domain-separation context plus the exact prefix and header bytes ([`signed`]), then the payload
-//! as a sequence of chunks ([`layout`], [`chunk`]). `docs/FORMAT.md` specifies it byte by byte.
-//! A [`keyset`] is the separate, root-signed file that rotates the signing keys a device trusts.
+//! A container is a fixed [`Prefix`], a postcard-encoded [`Header`], an Ed25519 signature over a
+//! domain-separation context plus the exact prefix and header bytes ([`SignedMessage`],
+//! [`SignedHeader`]), then the payload as a sequence of chunks ([`PayloadLayout`]), each
+//! authenticated: AES-256-GCM STREAM ([`ChunkCipher`]) or a signed hash chain ([`chain_link`]).
+//! `docs/FORMAT.md` specifies it byte by byte. A key set ([`SignedKeySet`]) is the separate,
+//! root-signed file that rotates the signing keys a device trusts. With the `std` feature,
+//! `seal` writes containers.
 //!
 //! This crate is `no_std`, allocation-free and never panics on any input: every read is checked,
 //! every length is bounded by a named `MAX_*` constant before it is used, and unknown versions and

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
 use sbsfu_device::TrustedKey;
-use sbsfu_device::store::key_store::{TrustedSet, check_newer};
+use sbsfu_device::{TrustedSet, check_newer};
 use sbsfu_format::KeyId;
 use sbsfu_format::SIGNATURE_LEN;
 use sbsfu_format::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};

@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::path::Path;
 
-use sbsfu_device::flash::{FlashRegion, Region, SinkFlash};
-use sbsfu_device::install::head::verify_head;
-use sbsfu_device::install::{IoSource, install_from};
+use sbsfu_device::verify_head;
+use sbsfu_device::{FlashRegion, Region, SinkFlash};
 use sbsfu_device::{Installer, Policy, TrustedKey};
+use sbsfu_device::{IoSource, install_from};
 use sbsfu_format::MAX_CHUNK_SIZE;
 use sbsfu_format::{DeviceKey, Header};
 

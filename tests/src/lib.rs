@@ -6,10 +6,10 @@ use std::cell::Cell;
 
 use ed25519_dalek::SigningKey;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use sbsfu_device::boot::verify::verify_region;
-use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS};
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::sim::{SimError, SimFlash};
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
+use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS};
 use sbsfu_format::SignedHeader;
 use sbsfu_format::{ContentKey, DeviceKey, Version};
 use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};

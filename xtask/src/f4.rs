@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sbsfu_device::TrustedKey;
-use sbsfu_device::boot::state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::boot::{BootFlash, BootManager, STM32F405_LAYOUT as LAYOUT, Stager};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::sim::SimFlash;

@@ -6,16 +6,16 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use critical_section::Mutex;
-use sbsfu_device::boot::verify::verify_region;
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::boot::{Area, BootFlash, BootLayout, BootManager, Stager};
-use sbsfu_device::flash::{FlashRegion, Region, Sectors};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::format::PayloadLayout;
 use sbsfu_device::format::Protection;
 use sbsfu_device::format::unwrap_content_key;
 use sbsfu_device::format::{ChunkCipher, TAG_LEN, payload_aad};
 use sbsfu_device::format::{MAX_HEAD_LEN, SignedHeader};
-use sbsfu_device::install::digest::{ImageHasher, image_sha256};
+use sbsfu_device::{FlashRegion, Region, Sectors};
+use sbsfu_device::{ImageHasher, ImageSha256};
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_f4::RamFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
@@ -143,7 +143,7 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     let mut chunk = [0u8; CHUNK];
     let (mut aes, mut sha) = (0u32, 0u32);
     // The SHA-256 the installer uses (the unrolled one: `fast-sha256`).
-    let mut hasher = image_sha256();
+    let mut hasher = ImageSha256::default();
     for i in 0..layout.chunk_count() {
         let start = layout.wire_offset(i) as usize;
         let len = layout.plain_len(i) as usize;

@@ -3,10 +3,10 @@
 use core::cell::RefCell;
 
 use cortex_m_rt::entry;
+use sbsfu_device::CounterStore;
+use sbsfu_device::OtpCounter;
 use sbsfu_device::boot::{Boot, BootFlash, BootManager, STM32F405_LAYOUT};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::store::counter::CounterStore;
-use sbsfu_device::store::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;
@@ -85,7 +85,7 @@ fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     #[cfg(feature = "ram-otp")]
     let mut counter = OtpCounter::new(sbsfu_f4::ram_otp::RamOtp::new());
     #[cfg(not(feature = "ram-otp"))]
-    let mut counter = OtpCounter::new(sbsfu_device::flash::Shared(&cell));
+    let mut counter = OtpCounter::new(sbsfu_device::Shared(&cell));
     // Used in place, not moved out of the `Result`: a second copy would sit under everything
     // the boot manager does.
     let mut regions = STM32F405_LAYOUT.regions(&BootFlash::stm32f405(&cell));

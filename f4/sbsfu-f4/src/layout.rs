@@ -2,8 +2,8 @@
 //! that build flash images see it. The boot layout itself is the device crate's example layout,
 //! `sbsfu_device::boot::STM32F405_LAYOUT` (docs/BOOT.md explains the choice).
 
+use sbsfu_device::STM32F405_SECTORS;
 use sbsfu_device::boot::{Area, STM32F405_FLASH};
-use sbsfu_device::flash::STM32F405_SECTORS;
 
 /// Where the flash is mapped.
 pub const FLASH_BASE: u32 = STM32F405_FLASH;
@@ -33,8 +33,8 @@ pub const fn offset(area: Area) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sbsfu_device::Sectors;
     use sbsfu_device::boot::{FlashMap, STM32F405_LAYOUT};
-    use sbsfu_device::flash::Sectors;
 
     #[test]
     fn the_example_layout_is_valid_and_leaves_the_bootloader_alone() {

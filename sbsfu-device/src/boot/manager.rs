@@ -11,7 +11,7 @@ use super::vector_table::{VECTOR_TABLE_CHECKED, VectorTable};
 use super::verify::verify_region;
 use crate::Error;
 use crate::flash::Region;
-use crate::store::counter::CounterStore;
+use crate::store::CounterStore;
 
 /// A boot settles in at most this many transitions (the longest path is
 /// Pending, Installing, failed, Reverting, Idle).
@@ -23,7 +23,7 @@ pub struct Boot {
     /// The verified header of the image in the active slot, whose vector table is at
     /// `header.load_address`.
     pub header: Header,
-    /// The image is on trial: it must call [`confirm`], or the next reset reverts it.
+    /// The image is on trial: it must call [`confirm`](super::confirm), or the next reset reverts it.
     pub trial: bool,
     /// Its initial stack pointer and reset vector, read from the verified image and checked:
     /// load the one, jump to the other.
@@ -49,8 +49,8 @@ impl<'a, const N: usize> BootManager<'a, N> {
     /// the state log's writers cannot lower it.
     ///
     /// [`BootLayout::regions`]: super::BootLayout::regions
-    /// [`OtpCounter`]: crate::store::otp_counter::OtpCounter
-    /// [`FlashCounter`]: crate::store::counter::FlashCounter
+    /// [`OtpCounter`]: crate::store::OtpCounter
+    /// [`FlashCounter`]: crate::store::FlashCounter
     pub fn new<A: Region, S: Region>(
         config: &'a BootConfig<'a>,
         regions: &'a mut BootRegions<A, S>,

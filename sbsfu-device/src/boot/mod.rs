@@ -4,7 +4,7 @@
 //! run from one **active** slot; two **container slots** hold signed (and usually encrypted)
 //! containers exactly as received. The confirmed image's container stays in its slot; an update
 //! is staged into the other one. Installing means streaming a container through the verifying
-//! [`Installer`] into the active slot, and reverting means installing the confirmed container
+//! [`Installer`](crate::Installer) into the active slot, and reverting means installing the confirmed container
 //! again. Both are the same idempotent operation, restarted from scratch after a power cut, so
 //! no swap, no scratch sector and no per-sector journal are needed, and the plaintext image and
 //! content key never leave the MCU (the container slots may be external flash).
@@ -16,7 +16,7 @@
 //! verified bytes ([`VectorTable`]).
 //!
 //! The anti-rollback floor is the maximum of the state log's records and of the optional
-//! [`CounterStore`] (OTP on the STM32F4: [`crate::store::otp_counter::OtpCounter`]); whatever the log
+//! [`CounterStore`](crate::CounterStore) (OTP on the STM32F4: [`crate::OtpCounter`]); whatever the log
 //! says, no image below it is installed, reverted to or booted. Writing state is never what
 //! stops a boot: a record that cannot be written is noted ([`BootManager::first_error`]) and the
 //! device boots what verifies.
@@ -25,10 +25,10 @@ mod config;
 mod container;
 mod layout;
 mod manager;
-pub mod state;
+pub(crate) mod state;
 mod update;
-pub mod vector_table;
-pub mod verify;
+pub(crate) mod vector_table;
+pub(crate) mod verify;
 
 pub use config::BootConfig;
 pub use layout::{
@@ -36,4 +36,7 @@ pub use layout::{
     STM32F405_LAYOUT, SplitRegions,
 };
 pub use manager::{Boot, BootManager};
-pub use update::{STAGE_BUFFER, Stager, confirm};
+pub use state::{BootState, Phase, StateLog};
+pub use update::{Stager, confirm};
+pub use vector_table::VectorTable;
+pub use verify::verify_region;

@@ -175,7 +175,7 @@ impl BootState {
     }
 }
 
-/// The state log: the boot state's records, in a power-safe [`RecordLog`] of two banks.
+/// The state log: the boot state's records, in a power-safe record log of two banks.
 pub struct StateLog<'r> {
     log: RecordLog<'r>,
 }
@@ -239,6 +239,9 @@ impl<'r> StateLog<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flash::{FlashRegion, Shared};
+    use crate::sim::SimFlash;
+    use crate::store::record_log::RECORD_SIZE;
 
     #[test]
     fn encoding_round_trips_every_phase() {
@@ -271,5 +274,40 @@ mod tests {
         let n = BootState::default().encode(&mut buf).unwrap();
         buf[6] = 9;
         assert_eq!(BootState::decode(&buf[..n]), Err(Error::CorruptState));
+    }
+
+    #[test]
+    fn a_newest_record_that_stops_verifying_falls_back_and_is_written_again() {
+        // Two 16K banks (sectors 2 and 3 of an F405); states told apart by their boots left.
+        let state = |i: u8| BootState {
+            floor: 3,
+            confirmed: Some(0),
+            phase: Phase::Trial {
+                slot: 1,
+                boots_left: i,
+            },
+            ..BootState::default()
+        };
+        let mut flash = SimFlash::stm32f405();
+        let map = flash.geometry();
+        let cell = core::cell::RefCell::new(&mut flash);
+        let region =
+            |start| FlashRegion::new("x", Shared(&cell), map.clone(), 0, start, 0x4000).unwrap();
+        let (mut a, mut b) = (region(0x8000), region(0xC000));
+        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
+        for i in 0..3 {
+            log.save(&state(i)).unwrap();
+        }
+        let newest = 0x8000 + 2 * RECORD_SIZE + 200;
+        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
+        // One bit of the newest record flips between the mount and the read.
+        cell.borrow_mut().data_mut()[newest] ^= 0x04;
+        assert_eq!(log.load(), Ok(state(1)));
+        // The record before it was written again: it stays the newest even when the unstable
+        // bit reads as programmed again.
+        cell.borrow_mut().data_mut()[newest] ^= 0x04;
+        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
+        assert_eq!(log.load(), Ok(state(1)));
+        assert_eq!(log.log.latest_seq(), Some(4));
     }
 }

@@ -11,11 +11,11 @@ use super::state::{BootState, Phase, StateLog};
 use crate::Error;
 use crate::flash::{MAX_WRITE_SIZE, Region, SequentialWriter};
 use crate::install::head::HeadReader;
-use crate::store::counter::CounterStore;
+use crate::store::CounterStore;
 
 /// Bytes the stager buffers per program operation (a whole number of any write size up to
 /// [`MAX_WRITE_SIZE`]).
-pub const STAGE_BUFFER: usize = 1024;
+pub(crate) const STAGE_BUFFER: usize = 1024;
 
 /// Marks the running trial image as good: it becomes the confirmed image and the anti-rollback
 /// floor rises to its security counter, in one record; the `counter` then follows (and the boot

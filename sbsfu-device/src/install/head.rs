@@ -119,16 +119,6 @@ impl HeadReader {
         self.signature_have == SIGNATURE_LEN
     }
 
-    /// Bytes buffered so far.
-    pub fn len(&self) -> usize {
-        self.message.body_len().saturating_add(self.signature_have)
-    }
-
-    /// Whether nothing was buffered yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The signed message (context, prefix, header).
     pub fn message(&self) -> &SignedMessage {
         &self.message

@@ -24,11 +24,17 @@
 //! [`crate::boot::BootManager`]): the container is kept as received and verified in full
 //! (every chunk and the digest) before the active slot is touched.
 
-pub mod digest;
-pub mod head;
-pub mod opener;
+pub(crate) mod digest;
+pub(crate) mod head;
+pub(crate) mod opener;
 mod payload;
 mod source;
+
+#[cfg(feature = "fast-sha256")]
+pub use digest::UnrolledSha256;
+pub use digest::{ImageHasher, ImageSha256};
+pub use head::verify_head;
+pub use opener::{Event, Opener};
 
 #[cfg(feature = "std")]
 pub use source::IoSource;
@@ -39,9 +45,8 @@ use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::flash::{Region, SequentialWriter};
-use crate::install::digest::{ImageHasher, ImageSha256, image_sha256};
-use crate::install::opener::{Event, Opener};
 use crate::keys::Policy;
+use digest::image_sha256;
 
 /// A completed install: the image is in flash and matched its signed digest.
 ///

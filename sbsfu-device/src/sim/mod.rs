@@ -37,7 +37,7 @@ use embedded_storage::nor_flash::{
 
 use crate::Error;
 use crate::flash::{STM32F405_SECTORS, SectorMap, Sectors};
-use crate::store::otp_counter::OtpMemory;
+use crate::store::OtpMemory;
 
 mod cells;
 use cells::Cells;

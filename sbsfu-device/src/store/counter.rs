@@ -1,5 +1,5 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP ([`crate::store::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
+//! OTP ([`crate::store::OtpCounter`]), a secure element or RPMB, or in flash with
 //! [`FlashCounter`].
 //!
 //! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the

@@ -19,7 +19,7 @@ use sbsfu_format::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 use crate::Error;
 use crate::flash::Region;
 use crate::keys::TrustedKey;
-use crate::store::counter::CounterStore;
+use crate::store::CounterStore;
 use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 const _: () = assert!(MAX_KEYSET_LEN <= MAX_PAYLOAD);
@@ -245,8 +245,8 @@ mod tests {
     use super::*;
     use crate::flash::{FlashRegion, Shared};
     use crate::sim::{SimFlash, Tear, each_power_cut};
-    use crate::store::counter::CounterStore;
-    use crate::store::otp_counter::OtpCounter;
+    use crate::store::CounterStore;
+    use crate::store::OtpCounter;
     use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
     use sbsfu_format::KeySet;

@@ -23,7 +23,7 @@
 
 use crate::Error;
 use crate::flash::Shared;
-use crate::store::counter::CounterStore;
+use crate::store::CounterStore;
 
 /// One-time-programmable memory as 32-bit words: a word reads `0xFFFF_FFFF` until programmed,
 /// programming only clears bits, nothing erases it.

@@ -5,16 +5,16 @@
 use std::cell::RefCell;
 
 use ed25519_dalek::SigningKey;
-use sbsfu_device::boot::state::BootState;
+use sbsfu_device::OtpCounter;
+use sbsfu_device::boot::BootState;
 use sbsfu_device::boot::{
     Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions,
     STM32F405_FLASH, STM32F405_LAYOUT, Stager, confirm,
 };
-use sbsfu_device::flash::{Sectors, Shared};
 use sbsfu_device::sim::SimFlash;
-use sbsfu_device::store::counter::{CounterStore, FlashCounter};
-use sbsfu_device::store::otp_counter::OtpCounter;
+use sbsfu_device::{CounterStore, FlashCounter};
 use sbsfu_device::{Error, TrustedKey};
+use sbsfu_device::{Sectors, Shared};
 use sbsfu_format::{ContentKey, DeviceKey, Version};
 use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
 use sha2::{Digest, Sha256};
