@@ -92,16 +92,6 @@ impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
         })
     }
 
-    /// Gives the flash back.
-    pub fn into_inner(self) -> F {
-        self.flash
-    }
-
-    /// The underlying flash.
-    pub fn flash(&self) -> &F {
-        &self.flash
-    }
-
     /// The underlying flash, mutably.
     pub fn flash_mut(&mut self) -> &mut F {
         &mut self.flash

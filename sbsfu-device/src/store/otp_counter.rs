@@ -82,11 +82,6 @@ impl<O: OtpMemory> OtpCounter<O> {
         Self { otp }
     }
 
-    /// Gives the memory back.
-    pub fn into_inner(self) -> O {
-        self.otp
-    }
-
     /// The value (the maximum held by any word), how many words hold it, and the first word
     /// after the last programmed one.
     fn scan(&mut self) -> Result<(u32, u32, u32), Error> {
