@@ -43,7 +43,7 @@ fuzz_target!(|input: Input| {
         }),
     };
     let payload = &input.payload[..input.payload.len().min(60 * 1024)];
-    let Ok(template) = params.header_template(payload.len() as u32) else {
+    let Ok(template) = params.prepare(payload.len() as u32).map(|p| *p.header()) else {
         // Invalid names and the like are refused before anything is written: nothing to check.
         return;
     };

@@ -10,7 +10,7 @@ use sbsfu_format::Header;
 use sbsfu_format::SignedHeader;
 use sbsfu_format::{ChunkCipher, chain_link};
 use sbsfu_format::{ContentKey, Version};
-use sbsfu_format::{SealParams, Threads, seal};
+use sbsfu_format::{SealParams, Threads};
 use sha2::{Digest, Sha256};
 
 const KAT: &[u8] = include_bytes!("../../tests/vectors/kat-encrypted.sfu");
@@ -87,10 +87,11 @@ fn whole(c: &mut Criterion) {
         ("signed only, 2 threads", false, Threads::Two),
     ] {
         let p = params(encrypted);
+        let prepared = p.prepare(LEN as u32).unwrap();
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.set_position(0);
-                seal(&p, image.as_slice(), LEN as u32, &mut out, threads).unwrap()
+                prepared.seal(image.as_slice(), &mut out, threads).unwrap()
             })
         });
     }

@@ -6,7 +6,7 @@
 //! authenticated: AES-256-GCM STREAM ([`ChunkCipher`]) or a signed hash chain ([`chain_link`]).
 //! `docs/FORMAT.md` specifies it byte by byte. A key set ([`SignedKeySet`]) is the separate,
 //! root-signed file that rotates the signing keys a device trusts. With the `std` feature,
-//! `seal` writes containers.
+//! `SealParams::prepare` builds a container's header and `Prepared::seal` writes the container.
 //!
 //! This crate is `no_std`, allocation-free and never panics on any input: every read is checked,
 //! every length is bounded by a named `MAX_*` constant before it is used, and unknown versions and
@@ -68,5 +68,5 @@ pub use keyset::{
 // Writing containers (host side).
 #[cfg(feature = "std")]
 pub use seal::{
-    EncryptParams, ReadAt, SealParams, Sealed, Threads, seal, seal_to_vec, write_signature,
+    EncryptParams, Prepared, ReadAt, SealParams, Sealed, Threads, seal_to_vec, write_signature,
 };

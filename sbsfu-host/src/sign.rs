@@ -8,7 +8,7 @@ use std::path::Path;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::MAX_IMAGE_LEN;
 use sbsfu_format::{ContentKey, KeyId};
-use sbsfu_format::{EncryptParams, SealParams, Sealed, Threads, seal, write_signature};
+use sbsfu_format::{EncryptParams, Prepared, SealParams, Sealed, Threads, write_signature};
 use serde::Serialize;
 
 use crate::cli::SignArgs;
@@ -129,13 +129,13 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         },
     )?;
     let len = image.len();
-    let image_len = u32::try_from(len)
-        .ok()
-        .filter(|l| *l <= MAX_IMAGE_LEN)
-        .ok_or_else(|| Error::Input {
-            path: args.input.clone(),
-            reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
-        })?;
+    // The bound itself is the header's to check (`MAX_IMAGE_LEN`, in `prepare` below); here it
+    // is only said in terms of the input.
+    let too_large = || Error::Input {
+        path: args.input.clone(),
+        reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
+    };
+    let image_len = u32::try_from(len).map_err(|_| too_large())?;
     let load_address = image.load_address();
 
     let rng_err = |e| Error::io(&args.input, e);
@@ -158,16 +158,17 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         chunk_size: args.chunk_size,
         encryption,
     };
-    params
-        .header_template(image_len)
-        .map_err(|e| Error::Usage(format!("invalid header: {e}")))?;
+    let prepared = params.prepare(image_len).map_err(|e| match e {
+        sbsfu_format::Error::ImageTooLarge(_) => too_large(),
+        e => Error::Usage(format!("invalid header: {e}")),
+    })?;
 
     let input = image.kind();
     let left_out = image.left_out().to_vec();
     match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
         (Signer::Local(key), Some(out_path), _, _) => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, &image, image_len, &mut out)?;
+            let sealed = seal_image(&prepared, &args.input, &image, &mut out)?;
             let signature = sealed.message.sign(&key);
             let mut w = out.writer();
             write_signature(&mut w, &sealed, &signature).map_err(|e| Error::io(out_path, e))?;
@@ -179,7 +180,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
             let mut unsigned = Output::create(unsigned_path, true, PUBLIC)?;
             let mut tbs = Output::create(tbs_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, &image, image_len, &mut unsigned)?;
+            let sealed = seal_image(&prepared, &args.input, &image, &mut unsigned)?;
             tbs.write_all(sealed.message.as_bytes())?;
             commit_all(vec![tbs, unsigned])?;
             Ok(Signed::new(
@@ -201,15 +202,15 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
 /// byte of the input is read once, so a file rewritten meanwhile still seals into a container
 /// that verifies.
 fn seal_image(
-    params: &SealParams<'_>,
+    prepared: &Prepared,
     input_path: &Path,
     image: &Image,
-    image_len: u32,
     out: &mut Output,
 ) -> Result<Sealed> {
     let path = out.path().to_owned();
-    let sealed =
-        seal(params, image.reader(), image_len, out.file(), Threads::Two).map_err(|e| {
+    let sealed = prepared
+        .seal(image.reader(), out.file(), Threads::Two)
+        .map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Input {
                     path: input_path.to_owned(),
