@@ -13,19 +13,14 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use ed25519_dalek::SigningKey;
-use sbsfu_device::boot::Phase;
 use sbsfu_device::boot::{
-    Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions, Stager,
-    confirm,
+    Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions, Phase,
+    Stager, confirm,
 };
-use sbsfu_device::Shared;
+use sbsfu_device::sim::kit::{self, Spec};
 use sbsfu_device::sim::{Cut, Decay, Geometry, SimFlash, Tear};
-use sbsfu_device::CounterStore;
-use sbsfu_device::OtpCounter;
-use sbsfu_device::{Error, TrustedKey};
-use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::SignedHeader;
-use sbsfu_format::{ContentKey, DeviceKey, Header, Version};
+use sbsfu_device::{CounterStore, Error, OtpCounter, Shared, TrustedKey};
+use sbsfu_format::{DeviceKey, Header, SignedHeader, Version};
 
 /// 4 KiB sectors: the active slot and the container slots take four each, the state banks one
 /// (eight records: the log swaps banks often).
@@ -57,11 +52,11 @@ pub struct Known {
 }
 
 fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x61; 32])
+    kit::signing_key(0x61)
 }
 
 fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x62; 32])
+    kit::device_key(0x62)
 }
 
 fn image(len: usize, seed: u8, reset: Option<u32>) -> Vec<u8> {
@@ -88,31 +83,21 @@ pub fn known() -> &'static [Known] {
             (image(4, 13, None), 8, true, false),
             (image(2000, 17, Some(entry + 4000)), 8, true, false),
         ];
-        let dk = device_key();
         specs
             .into_iter()
             .enumerate()
             .map(|(i, (img, counter, encrypted, bootable))| {
-                let params = SealParams {
-                    signer: signing_key().verifying_key().to_bytes(),
+                let container = Spec {
                     target: "fuzz",
-                    version: Version {
-                        major: counter,
-                        minor: 0,
-                        patch: 0,
-                    },
+                    version: Version { major: counter, minor: 0, patch: 0 },
                     security_counter: counter,
-                    region: "app",
                     load_address: LAYOUT.active.address,
-                    chunk_size: 1024,
-                    encryption: encrypted.then(|| EncryptParams {
-                        device_key: &dk,
-                        content_key: ContentKey::from_bytes([i as u8; 32]),
-                        wrap_nonce: [i as u8; 12],
-                        nonce_prefix: [i as u8; 7],
-                    }),
-                };
-                let container = seal_to_vec(&params, &signing_key(), &img).expect("seal");
+                    signer: 0x61,
+                    device: 0x62,
+                    randomness: i as u8,
+                    ..Spec::new(encrypted, 1024)
+                }
+                .seal(&img);
                 let header = SignedHeader::parse(&container).expect("head").0.header;
                 Known {
                     container,

@@ -1,68 +1,40 @@
-//! Keys, policies and containers for the unit tests.
+//! The unit tests' defaults, on the shared kit (`sim::kit`): containers signed by key 0x11 for
+//! device key 0x22, security counter 5, and the policy that accepts them.
 
 use std::vec::Vec;
 
-use ed25519_dalek::SigningKey;
-use sbsfu_format::{ContentKey, DeviceKey, Version};
-use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
+use sbsfu_format::Version;
 
-use crate::keys::{Policy, TrustedKey};
+use crate::Policy;
+use crate::sim::kit::{Spec, device_key, policy, trusted};
 
 pub const APP_ADDRESS: u32 = 0x0802_0000;
-
-pub fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x11; 32])
-}
-
-pub fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x22; 32])
-}
-
-pub fn trusted() -> TrustedKey {
-    TrustedKey::from_bytes(&signing_key().verifying_key().to_bytes()).unwrap()
-}
 
 pub fn image(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-pub fn params(encrypted: bool, chunk_size: u32, device: &DeviceKey) -> SealParams<'_> {
-    SealParams {
-        signer: signing_key().verifying_key().to_bytes(),
-        target: "stm32f405",
+pub fn container(encrypted: bool, chunk_size: u32, image: &[u8]) -> Vec<u8> {
+    Spec {
         version: Version {
             major: 1,
             minor: 0,
             patch: 0,
         },
         security_counter: 5,
-        region: "app",
-        load_address: APP_ADDRESS,
-        chunk_size,
-        encryption: encrypted.then(|| EncryptParams {
-            device_key: device,
-            content_key: ContentKey::from_bytes([0x33; 32]),
-            wrap_nonce: [0x44; 12],
-            nonce_prefix: [0x55; 7],
-        }),
+        signer: 0x11,
+        device: 0x22,
+        ..Spec::new(encrypted, chunk_size)
     }
+    .seal(image)
 }
 
-pub fn container(encrypted: bool, chunk_size: u32, image: &[u8]) -> Vec<u8> {
-    let dk = device_key();
-    seal_to_vec(&params(encrypted, chunk_size, &dk), &signing_key(), image).unwrap()
-}
-
-/// Runs `f` with the default policy.
+/// Runs `f` with the policy of these containers (floor 5).
 pub fn with_policy<T>(f: impl FnOnce(&Policy<'_>) -> T) -> T {
-    let signers = [trusted()];
-    let device_keys = [device_key()];
-    let policy = Policy {
-        target: "stm32f405",
-        signers: &signers,
-        device_keys: &device_keys,
+    let signers = [trusted(0x11)];
+    let device_keys = [device_key(0x22)];
+    f(&Policy {
         min_security_counter: 5,
-        require_encryption: false,
-    };
-    f(&policy)
+        ..policy("stm32f405", &signers, &device_keys)
+    })
 }

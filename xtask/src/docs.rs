@@ -114,9 +114,11 @@ fn resolves(r: &str) -> bool {
             let Some(file) = module_file(dir, &rest[..t]) else {
                 return false;
             };
+            // The tests of a module are in its file, or in its own `tests.rs` (`mod tests;`).
+            let own = module_file(dir, &rest[..=t]);
             return match rest.get(t + 1) {
                 Some(&"*") => read(&file).contains("mod tests"),
-                Some(name) => defines(&file, name),
+                Some(name) => defines(&file, name) || own.is_some_and(|f| defines(&f, name)),
                 None => false,
             };
         }

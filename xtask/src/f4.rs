@@ -101,15 +101,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// A deterministic pseudo-random image.
 fn image(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    sbsfu_device::sim::kit::xorshift(len, seed | 1)
 }
 
 /// `image` with a vector table the boot manager accepts at the active slot: the stack at the

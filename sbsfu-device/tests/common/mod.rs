@@ -12,11 +12,11 @@ use sbsfu_device::boot::{
     STM32F405_FLASH, STM32F405_LAYOUT, Stager, confirm,
 };
 use sbsfu_device::sim::SimFlash;
+use sbsfu_device::sim::kit::{self, Spec};
 use sbsfu_device::{CounterStore, FlashCounter};
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_device::{Sectors, Shared};
-use sbsfu_format::{ContentKey, DeviceKey, Version};
-use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
+use sbsfu_format::{DeviceKey, Version};
 use sha2::{Digest, Sha256};
 
 pub const FLASH: u32 = STM32F405_FLASH;
@@ -35,25 +35,17 @@ pub const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
 pub const OTP_WORDS: usize = 128;
 
 pub fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x51; 32])
+    kit::signing_key(0x51)
 }
 
 pub fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x52; 32])
+    kit::device_key(0x52)
 }
 
 /// Pseudo-random bytes behind a valid vector table (stack at the top of RAM, reset handler
 /// just after the table) when `len` leaves room for one.
 pub fn image(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x2468_ACE1u32 ^ u32::from(seed) << 8;
-    let mut img: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let mut img = kit::xorshift(len, 0x2468_ACE1 ^ u32::from(seed) << 8);
     if len > 10 {
         img[..4].copy_from_slice(&(RAM.address + RAM.len).to_le_bytes());
         img[4..8].copy_from_slice(&(LAYOUT.active.address + 9).to_le_bytes());
@@ -61,29 +53,23 @@ pub fn image(len: usize, seed: u8) -> Vec<u8> {
     img
 }
 
+/// The container of `img`, security counter (and major version) `counter`, in 4 KiB chunks,
+/// encrypted or not, its content key and nonces from `rand`.
 pub fn container(img: &[u8], counter: u32, encrypted: bool, rand: u8) -> Vec<u8> {
-    let dk = device_key();
-    let key = signing_key();
-    let params = SealParams {
-        signer: key.verifying_key().to_bytes(),
-        target: "stm32f405",
+    Spec {
         version: Version {
             major: counter,
             minor: 0,
             patch: 0,
         },
         security_counter: counter,
-        region: "app",
         load_address: LAYOUT.active.address,
-        chunk_size: 4096,
-        encryption: encrypted.then(|| EncryptParams {
-            device_key: &dk,
-            content_key: ContentKey::from_bytes([rand; 32]),
-            wrap_nonce: [rand; 12],
-            nonce_prefix: [rand; 7],
-        }),
-    };
-    seal_to_vec(&params, &key, img).unwrap()
+        signer: 0x51,
+        device: 0x52,
+        randomness: rand,
+        ..Spec::new(encrypted, 4096)
+    }
+    .seal(img)
 }
 
 pub fn digest(bytes: &[u8]) -> [u8; 32] {
