@@ -52,18 +52,13 @@
 //! # Ok::<(), sbsfu_device::Error>(())
 //! ```
 #![no_std]
+// Runs on devices, on bytes from anywhere: no panics, no unchecked indexing or arithmetic,
+// outside tests (docs/ARCHITECTURE.md, "Lints").
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::arithmetic_side_effects
-    )
-)]
 
 #[cfg(any(feature = "std", test))]
 extern crate std;

@@ -6,10 +6,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sbsfu_format::ContentKey;
 use sbsfu_format::Header;
 use sbsfu_format::SignedHeader;
 use sbsfu_format::{ChunkCipher, chain_link};
-use sbsfu_format::{ContentKey, Version};
 use sbsfu_format::{SealParams, Threads};
 use sha2::{Digest, Sha256};
 
@@ -60,11 +60,7 @@ fn whole(c: &mut Criterion) {
     let params = |encrypted: bool| SealParams {
         signer: [0x11; 32],
         target: "stm32f405",
-        version: Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
+        version: "1.0.0".parse().unwrap(),
         security_counter: 1,
         region: "app",
         load_address: 0x0802_0000,

@@ -190,30 +190,13 @@ impl SignedHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Version;
     use crate::header::Protection;
-    use crate::keys::KeyId;
-    use crate::name::Name;
+    use crate::header::tests::sample;
 
     fn header() -> Header {
-        Header {
-            signer: KeyId([0; 8]),
-            target: Name::new("t").unwrap(),
-            version: Version {
-                major: 0,
-                minor: 0,
-                patch: 1,
-            },
-            security_counter: 0,
-            region: Name::new("app").unwrap(),
-            load_address: 0,
-            image_len: 0,
-            chunk_size: 64,
-            digest: [0; 32],
-            protection: Protection::SignedOnly {
-                chain_head: [0; 32],
-            },
-        }
+        sample(Protection::SignedOnly {
+            chain_head: [0; 32],
+        })
     }
 
     #[test]

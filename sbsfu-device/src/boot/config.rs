@@ -13,17 +13,17 @@ use crate::{Error, format::DeviceKey};
 pub struct BootConfig<'a> {
     /// The device class.
     pub target: &'a str,
+    /// The RAM an image's initial stack pointer must point into (checked with its reset vector
+    /// before it boots: [`VectorTable::check`]).
+    pub ram: Area,
     /// Keys trusted to sign images.
     pub signers: &'a [TrustedKey],
     /// Device keys (to unwrap content keys).
     pub device_keys: &'a [DeviceKey],
-    /// Refuse signed-only images.
-    pub require_encryption: bool,
     /// Boots a new image gets to confirm itself (at least 1).
     pub trial_boots: u8,
-    /// The RAM an image's initial stack pointer must point into (checked with its reset vector
-    /// before it boots: [`VectorTable::check`]).
-    pub ram: Area,
+    /// Refuse signed-only images.
+    pub require_encryption: bool,
 }
 
 impl BootConfig<'_> {

@@ -136,11 +136,25 @@ pub struct BootRegions<A, S = A> {
     pub(super) state_log: [A; 2],
 }
 
+/// The regions as the boot side uses them: the active slot, the container slots, the state log
+/// (mounted).
+pub(super) type Opened<'r> = (&'r mut dyn Region, [&'r mut dyn Region; 2], StateLog<'r>);
+
 impl<A: Region, S: Region> BootRegions<A, S> {
     /// The state log, mounted: what [`confirm`](super::confirm) takes.
     pub fn state_log(&mut self) -> Result<StateLog<'_>, Error> {
         let [a, b] = &mut self.state_log;
         StateLog::mount([a, b])
+    }
+
+    /// The active slot, the container slots and the state log, mounted.
+    pub(super) fn open(&mut self) -> Result<Opened<'_>, Error> {
+        let Self {
+            active,
+            slots: [s0, s1],
+            state_log: [l0, l1],
+        } = self;
+        Ok((active, [s0, s1], StateLog::mount([l0, l1])?))
     }
 }
 

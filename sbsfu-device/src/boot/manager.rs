@@ -56,16 +56,12 @@ impl<'a, const N: usize> BootManager<'a, N> {
         regions: &'a mut BootRegions<A, S>,
         counter: Option<&'a mut dyn CounterStore>,
     ) -> Result<Self, Error> {
-        let BootRegions {
-            active,
-            slots: [s0, s1],
-            state_log: [l0, l1],
-        } = regions;
+        let (active, slots, log) = regions.open()?;
         Ok(Self {
             config,
             active,
-            slots: [s0, s1],
-            log: StateLog::mount([l0, l1])?,
+            slots,
+            log,
             counter,
             first_error: None,
         })

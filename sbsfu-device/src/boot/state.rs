@@ -239,9 +239,9 @@ impl<'r> StateLog<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::{FlashRegion, Shared};
     use crate::sim::SimFlash;
     use crate::store::record_log::RECORD_SIZE;
+    use crate::testkit::with_banks;
 
     #[test]
     fn encoding_round_trips_every_phase() {
@@ -289,25 +289,22 @@ mod tests {
             ..BootState::default()
         };
         let mut flash = SimFlash::stm32f405();
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(&mut flash);
-        let region =
-            |start| FlashRegion::new("x", Shared(&cell), map.clone(), 0, start, 0x4000).unwrap();
-        let (mut a, mut b) = (region(0x8000), region(0xC000));
-        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
-        for i in 0..3 {
-            log.save(&state(i)).unwrap();
-        }
-        let newest = 0x8000 + 2 * RECORD_SIZE + 200;
-        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
-        // One bit of the newest record flips between the mount and the read.
-        cell.borrow_mut().data_mut()[newest] ^= 0x04;
-        assert_eq!(log.load(), Ok(state(1)));
-        // The record before it was written again: it stays the newest even when the unstable
-        // bit reads as programmed again.
-        cell.borrow_mut().data_mut()[newest] ^= 0x04;
-        let mut log = StateLog::mount([&mut a, &mut b]).unwrap();
-        assert_eq!(log.load(), Ok(state(1)));
-        assert_eq!(log.log.latest_seq(), Some(4));
+        with_banks(&mut flash, |[a, b], flash| {
+            let mut log = StateLog::mount([&mut *a, &mut *b]).unwrap();
+            for i in 0..3 {
+                log.save(&state(i)).unwrap();
+            }
+            let newest = 0x8000 + 2 * RECORD_SIZE + 200;
+            let mut log = StateLog::mount([&mut *a, &mut *b]).unwrap();
+            // One bit of the newest record flips between the mount and the read.
+            flash.0.borrow_mut().data_mut()[newest] ^= 0x04;
+            assert_eq!(log.load(), Ok(state(1)));
+            // The record before it was written again: it stays the newest even when the
+            // unstable bit reads as programmed again.
+            flash.0.borrow_mut().data_mut()[newest] ^= 0x04;
+            let mut log = StateLog::mount([a, b]).unwrap();
+            assert_eq!(log.load(), Ok(state(1)));
+            assert_eq!(log.log.latest_seq(), Some(4));
+        });
     }
 }

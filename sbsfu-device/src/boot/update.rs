@@ -98,12 +98,7 @@ impl<'s, const N: usize> Stager<'s, N> {
         config: &'s BootConfig<'s>,
         regions: &'s mut BootRegions<A, S>,
     ) -> Result<Self, Error> {
-        let BootRegions {
-            active,
-            slots: [s0, s1],
-            state_log: [l0, l1],
-        } = regions;
-        let mut log = StateLog::mount([l0, l1])?;
+        let (active, [s0, s1], mut log) = regions.open()?;
         let state = log.load()?;
         if !matches!(state.phase, Phase::Idle | Phase::Pending { .. }) {
             return Err(Error::Busy);
@@ -112,7 +107,7 @@ impl<'s, const N: usize> Stager<'s, N> {
             Some(0) => 1u8,
             _ => 0u8,
         };
-        let slot: &'s mut dyn Region = if index == 0 { s0 } else { s1 };
+        let slot = if index == 0 { s0 } else { s1 };
         if usize::try_from(slot.write_size()).unwrap_or(usize::MAX) > MAX_WRITE_SIZE {
             return Err(Error::InvalidLayout);
         }

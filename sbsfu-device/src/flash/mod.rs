@@ -51,12 +51,15 @@ pub trait Region {
 
 /// A window `[start, start + len)` of a `NorFlash` with a sector map.
 pub struct FlashRegion<'n, F, M> {
-    name: &'n str,
+    /// The flash and its sectors.
     flash: F,
     map: M,
-    address: u32,
+    /// The window, by flash offset.
     start: u32,
     len: u32,
+    /// How headers name it, and where the CPU sees it.
+    name: &'n str,
+    address: u32,
 }
 
 impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
@@ -83,12 +86,12 @@ impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
         }
         address.checked_add(len).ok_or(Error::InvalidRegion)?;
         Ok(Self {
-            name,
             flash,
             map,
-            address,
             start,
             len,
+            name,
+            address,
         })
     }
 

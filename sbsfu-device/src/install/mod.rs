@@ -217,12 +217,10 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
 mod tests {
     use super::*;
     use crate::boot::verify::verify_region;
-    use crate::flash::{FlashRegion, STM32F405_SECTORS};
+    use crate::flash::FlashRegion;
     use crate::sim::{Op, SimFlash};
     use crate::testkit::*;
     use std::vec::Vec;
-
-    const BUF: usize = 1024;
 
     /// Installs `c` into the F405 `app` region (sectors 5..11), feeding `step` bytes at a time.
     fn install(
@@ -231,14 +229,11 @@ mod tests {
         c: &[u8],
         step: usize,
     ) -> Result<Installed, Error> {
-        let map = flash.geometry();
-        let mut app = FlashRegion::new("app", flash, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-        let mut regions: [&mut dyn Region; 1] = [&mut app];
-        let mut inst = Installer::<BUF>::new(policy, &mut regions);
-        for piece in c.chunks(step.max(1)) {
-            inst.feed(piece)?;
-        }
-        inst.finish()
+        with_installer(policy, flash, APP, |inst| {
+            c.chunks(step.max(1))
+                .try_for_each(|piece| inst.feed(piece))?;
+            inst.finish()
+        })
     }
 
     #[test]
@@ -254,8 +249,8 @@ mod tests {
                 assert_eq!(done.signed_head(), &c[..done.signed_head().len()]);
                 // Boot-time verification from flash.
                 let map = f.geometry();
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+                let (name, address, start, len) = APP;
+                let mut app = FlashRegion::new(name, &mut f, map, address, start, len).unwrap();
                 let mut scratch = [0u8; 256];
                 verify_region(&mut app, done.signed_head(), p, &mut scratch).unwrap();
                 app.flash_mut().data_mut()[0x20000 + 2999] ^= 1;
@@ -299,15 +294,10 @@ mod tests {
         let c = container(false, 1024, &img);
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = crate::flash::Sectors(&STM32F405_SECTORS);
-            {
-                let mut r =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x1C000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut r];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
+            with_installer(p, &mut f, ("app", APP_ADDRESS, 0x4000, 0x1C000), |inst| {
                 inst.feed(&c).unwrap();
                 inst.finish().unwrap();
-            }
+            });
             assert_eq!(f.erase_count(), 4);
             assert_eq!(&f.data()[0x4000..0x4000 + img.len()], &img[..]);
         });
@@ -358,20 +348,17 @@ mod tests {
         let c = container(true, 512, &image(10));
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            let mut app =
-                FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-            let mut regions: [&mut dyn Region; 1] = [&mut app];
-            let mut inst = Installer::<BUF>::new(p, &mut regions);
-            assert!(inst.feed(b"garbage").is_err());
-            assert_eq!(
-                inst.feed(&c),
-                Err(Error::Format(sbsfu_format::Error::BadMagic))
-            );
-            assert_eq!(
-                inst.finish().err(),
-                Some(Error::Format(sbsfu_format::Error::BadMagic))
-            );
+            with_installer(p, &mut f, APP, |inst| {
+                assert!(inst.feed(b"garbage").is_err());
+                assert_eq!(
+                    inst.feed(&c),
+                    Err(Error::Format(sbsfu_format::Error::BadMagic))
+                );
+                assert_eq!(
+                    inst.finish().err(),
+                    Some(Error::Format(sbsfu_format::Error::BadMagic))
+                );
+            });
         });
     }
 
@@ -380,29 +367,18 @@ mod tests {
         let c = container(true, 512, &image(10));
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut data =
-                    FlashRegion::new("data", &mut f, map.clone(), 0x0800_C000, 0xC000, 0x4000)
-                        .unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut data];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(inst.feed(&c), Err(Error::UnknownRegion));
-            }
+            let data = ("data", 0x0800_C000, 0xC000, 0x4000);
+            let refused = with_installer(p, &mut f, data, |inst| inst.feed(&c));
+            assert_eq!(refused, Err(Error::UnknownRegion));
             assert!(f.log().is_empty());
-            {
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, 0x0801_0000, 0x20000, 0xE0000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut app];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(
-                    inst.feed(&c),
-                    Err(Error::WrongLoadAddress {
-                        expected: 0x0801_0000,
-                        found: APP_ADDRESS
-                    })
-                );
-            }
+            let elsewhere = ("app", 0x0801_0000, 0x20000, 0xE0000);
+            assert_eq!(
+                with_installer(p, &mut f, elsewhere, |inst| inst.feed(&c)),
+                Err(Error::WrongLoadAddress {
+                    expected: 0x0801_0000,
+                    found: APP_ADDRESS
+                })
+            );
             assert!(f.log().is_empty());
         });
     }
@@ -413,20 +389,14 @@ mod tests {
         let c = container(false, 1024, &img);
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut small =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x4000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut small];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(
-                    inst.feed(&c),
-                    Err(Error::RegionTooSmall {
-                        image_len: 20 * 1024,
-                        capacity: 0x4000
-                    })
-                );
-            }
+            let small = ("app", APP_ADDRESS, 0x4000, 0x4000);
+            assert_eq!(
+                with_installer(p, &mut f, small, |inst| inst.feed(&c)),
+                Err(Error::RegionTooSmall {
+                    image_len: 20 * 1024,
+                    capacity: 0x4000
+                })
+            );
             assert!(f.log().is_empty());
         });
     }
@@ -444,6 +414,30 @@ mod tests {
                 })
             );
             assert!(f.log().is_empty());
+        });
+    }
+
+    struct Slices<'a>(&'a [u8], usize);
+
+    impl Source for Slices<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn pull_helper_reads_to_the_end() {
+        let img = image(5000);
+        let c = container(true, 1024, &img);
+        with_policy(|p| {
+            let mut f = SimFlash::stm32f405();
+            with_installer(p, &mut f, APP, |inst| {
+                install_from(inst, &mut Slices(&c, 33), &mut [0u8; 64]).unwrap();
+            });
+            assert_eq!(&f.data()[0x20000..0x20000 + 5000], &img[..]);
         });
     }
 }

@@ -42,6 +42,19 @@ pub enum Tear {
     },
 }
 
+impl Tear {
+    /// The clean cuts and two torn ones: nothing done, everything done, a prefix of `prefix`
+    /// bytes done, and `n` bytes done with byte `n` changed only in the bits of `mask`.
+    pub const fn clean_and_torn(prefix: usize, n: usize, mask: u8) -> [Tear; 4] {
+        [
+            Tear::Before,
+            Tear::After,
+            Tear::Prefix(prefix),
+            Tear::PartialByte { n, mask },
+        ]
+    }
+}
+
 /// How weak cells decay ([`Tear::Weak`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decay {

@@ -63,14 +63,14 @@ pub struct Spec {
     pub chunk_size: u32,
     /// Device class.
     pub target: &'static str,
-    /// Display version.
-    pub version: Version,
-    /// Anti-rollback counter.
-    pub security_counter: u32,
     /// Destination region.
     pub region: &'static str,
     /// Where the region is seen.
     pub load_address: u32,
+    /// Display version.
+    pub version: Version,
+    /// Anti-rollback counter.
+    pub security_counter: u32,
     /// Seed of the [`signing_key`].
     pub signer: u8,
     /// Seed of the [`device_key`].
@@ -88,14 +88,14 @@ impl Spec {
             encrypted,
             chunk_size,
             target: "stm32f405",
+            region: "app",
+            load_address: 0x0802_0000,
             version: Version {
                 major: 2,
                 minor: 0,
                 patch: 1,
             },
             security_counter: 10,
-            region: "app",
-            load_address: 0x0802_0000,
             signer: 1,
             device: 2,
             randomness: 3,
@@ -106,20 +106,21 @@ impl Spec {
     pub fn seal(&self, image: &[u8]) -> Vec<u8> {
         let dk = device_key(self.device);
         let key = signing_key(self.signer);
+        let r = self.randomness;
         let params = SealParams {
-            signer: key.verifying_key().to_bytes(),
-            target: self.target,
-            version: self.version,
-            security_counter: self.security_counter,
-            region: self.region,
-            load_address: self.load_address,
-            chunk_size: self.chunk_size,
             encryption: self.encrypted.then(|| EncryptParams {
                 device_key: &dk,
-                content_key: ContentKey::from_bytes([self.randomness; 32]),
-                wrap_nonce: [self.randomness ^ 0x5a; 12],
-                nonce_prefix: [self.randomness ^ 0xa5; 7],
+                content_key: ContentKey::from_bytes([r; 32]),
+                wrap_nonce: [r ^ 0x5a; 12],
+                nonce_prefix: [r ^ 0xa5; 7],
             }),
+            chunk_size: self.chunk_size,
+            load_address: self.load_address,
+            region: self.region,
+            security_counter: self.security_counter,
+            version: self.version,
+            target: self.target,
+            signer: key.verifying_key().to_bytes(),
         };
         seal_to_vec(&params, &key, image).expect("a valid spec seals")
     }

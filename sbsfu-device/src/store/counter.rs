@@ -64,25 +64,14 @@ impl CounterStore for FlashCounter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::FlashRegion;
     use crate::sim::{SimFlash, Tear, each_power_cut};
+    use crate::testkit::with_banks;
 
     fn with_counter<T>(flash: &mut SimFlash, f: impl FnOnce(&mut FlashCounter<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new(
-            "a",
-            crate::flash::Shared(&cell),
-            map.clone(),
-            0,
-            0x8000,
-            0x4000,
+        with_banks(
+            flash,
+            |banks, _| f(&mut FlashCounter::mount(banks).unwrap()),
         )
-        .unwrap();
-        let mut b =
-            FlashRegion::new("b", crate::flash::Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut c = FlashCounter::mount([&mut a, &mut b]).unwrap();
-        f(&mut c)
     }
 
     #[test]
@@ -101,12 +90,7 @@ mod tests {
     #[test]
     fn power_cut_during_advances_never_goes_backwards() {
         // Cut every operation of 70 advances (two compactions), in every way.
-        let tears = [
-            Tear::Before,
-            Tear::After,
-            Tear::Prefix(7),
-            Tear::PartialByte { n: 2, mask: 0x3 },
-        ];
+        let tears = Tear::clean_and_torn(7, 2, 0x3);
         let points = each_power_cut(
             &tears,
             SimFlash::stm32f405,

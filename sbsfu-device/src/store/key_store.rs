@@ -243,10 +243,10 @@ pub fn check_newer(epoch: u32, current: u32) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::{FlashRegion, Shared};
     use crate::sim::{SimFlash, Tear, each_power_cut};
     use crate::store::CounterStore;
     use crate::store::OtpCounter;
+    use crate::testkit::with_banks;
     use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
     use sbsfu_format::KeySet;
@@ -285,12 +285,7 @@ mod tests {
 
     /// The store on sectors 2 and 3 of an F405.
     fn with_store<T>(flash: &mut SimFlash, f: impl FnOnce(&mut KeyStore<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
-        let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut s = KeyStore::mount([&mut a, &mut b]).unwrap();
-        f(&mut s)
+        with_banks(flash, |banks, _| f(&mut KeyStore::mount(banks).unwrap()))
     }
 
     fn ids(set: &TrustedSet) -> Vec<KeyId> {
@@ -372,15 +367,11 @@ mod tests {
 
     /// The store on sectors 2 and 3, with an epoch counter in OTP.
     fn with_counted_store<T>(flash: &mut SimFlash, f: impl FnOnce(&mut KeyStore<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
-        let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut counter = OtpCounter::new(Shared(&cell));
-        let mut s = KeyStore::mount([&mut a, &mut b])
-            .unwrap()
-            .with_counter(&mut counter);
-        f(&mut s)
+        with_banks(flash, |[a, b], otp| {
+            let mut counter = OtpCounter::new(otp);
+            let store = KeyStore::mount([&mut *a, &mut *b]).unwrap();
+            f(&mut store.with_counter(&mut counter))
+        })
     }
 
     #[test]
@@ -465,12 +456,7 @@ mod tests {
         let updates: Vec<Vec<u8>> = (1..=40u32)
             .map(|e| keyset(e, &[1 + (e % 3) as u8, 9], ROOT))
             .collect();
-        let tears = [
-            Tear::Before,
-            Tear::After,
-            Tear::Prefix(100),
-            Tear::PartialByte { n: 300, mask: 0x0f },
-        ];
+        let tears = Tear::clean_and_torn(100, 300, 0x0f);
         let points = each_power_cut(
             &tears,
             SimFlash::stm32f405,

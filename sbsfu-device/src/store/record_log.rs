@@ -258,26 +258,12 @@ impl<'r> RecordLog<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::FlashRegion;
     use crate::sim::{Cut, SimFlash, Tear};
+    use crate::testkit::with_banks;
 
     /// Two 16K banks (sectors 2 and 3 of an F405).
     fn with_log<T>(flash: &mut SimFlash, f: impl FnOnce(&mut RecordLog<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let shared = crate::flash::Shared(&cell);
-        let mut a = FlashRegion::new(
-            "a",
-            crate::flash::Shared(&cell),
-            map.clone(),
-            0,
-            0x8000,
-            0x4000,
-        )
-        .unwrap();
-        let mut b = FlashRegion::new("b", shared, map, 0, 0xC000, 0x4000).unwrap();
-        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
-        f(&mut log)
+        with_banks(flash, |banks, _| f(&mut RecordLog::mount(banks).unwrap()))
     }
 
     /// The newest record that verifies now.
