@@ -1,11 +1,4 @@
 //! The boot state: what is installed, what is confirmed, what is in progress, and the
-//! anti-rollback floor, kept in a power-safe [`RecordLog`]. Every transition is one record, so a
-//! power cut leaves either the state before or the state after it.
-//!
-//! The state in force is the newest record that verifies and decodes; its floor is the
-//! **maximum** over every record that does, so a record appended by whoever can program the
-//! flash (the record hash has no key) cannot lower it, and neither can the newest record
-//! decaying after a power cut, once a second record (or a counter) holds the same floor.
 
 use core::fmt;
 
@@ -176,6 +169,14 @@ impl BootState {
 }
 
 /// The state log: the boot state's records, in a power-safe record log of two banks.
+///
+/// anti-rollback floor, kept in a power-safe record log. Every transition is one record, so a
+/// power cut leaves either the state before or the state after it.
+///
+/// The state in force is the newest record that verifies and decodes; its floor is the
+/// **maximum** over every record that does, so a record appended by whoever can program the
+/// flash (the record hash has no key) cannot lower it, and neither can the newest record
+/// decaying after a power cut, once a second record (or a counter) holds the same floor.
 pub struct StateLog<'r> {
     log: RecordLog<'r>,
 }

@@ -5,24 +5,6 @@
 //! header arrives, before the first erase; sectors are then erased one at a time as writing
 //! reaches them, so uneven sectors cost exactly one erase each. The final write is padded with
 //! the erased value `0xFF` up to the write size.
-//!
-//! # What chunk authentication proves
-//!
-//! Nothing reaches flash before the header's signature verified, and no chunk's plaintext
-//! before that chunk authenticated. For an encrypted container, a chunk authenticates (AES-GCM)
-//! under the container's content key, which is wrapped under a **device key**: it proves the
-//! chunk was sealed by someone holding that content key, that is, by the signer, or by anyone
-//! who holds the device key. Where one device key is shared by a device class, whoever extracts
-//! it from one device can take any signed container of that class, unwrap its content key and
-//! seal chunks of their own that pass: this installer then programs them, and only
-//! [`Installer::finish`] fails, on the image digest (the last chunk is never released). The
-//! image is then not valid and never booted, but attacker bytes were written to the region.
-//! For a signed-only container every chunk is checked against a hash chain the signature
-//! covers, so a chunk that reaches flash is the signer's.
-//!
-//! Where device keys are shared, **stage** ([`crate::boot::Stager`] and
-//! [`crate::boot::BootManager`]): the container is kept as received and verified in full
-//! (every chunk and the digest) before the active slot is touched.
 
 pub(crate) mod digest;
 pub(crate) mod head;
@@ -90,8 +72,27 @@ impl Installed {
 /// Installs one container into one of `regions`, with a chunk buffer of `N` bytes; the image
 /// digest is computed by `H` (SHA-256 in line unless given another [`ImageHasher`]).
 ///
-/// It writes only authenticated chunks; with a device key shared by a class, read the module
-/// documentation on what that proves (in short: stage where keys are shared).
+/// Region, load address, size and write alignment are checked when the verified header arrives,
+/// before the first erase; sectors are then erased one at a time as writing reaches them, so
+/// uneven sectors cost exactly one erase each; the final write is padded with `0xFF`.
+///
+/// # What chunk authentication proves
+///
+/// Nothing reaches flash before the header's signature verified, and no chunk's plaintext
+/// before that chunk authenticated. For an encrypted container, a chunk authenticates (AES-GCM)
+/// under the container's content key, which is wrapped under a **device key**: it proves the
+/// chunk was sealed by someone holding that content key, that is, by the signer, or by anyone
+/// who holds the device key. Where one device key is shared by a device class, whoever extracts
+/// it from one device can take any signed container of that class, unwrap its content key and
+/// seal chunks of their own that pass: this installer then programs them, and only
+/// [`Installer::finish`] fails, on the image digest (the last chunk is never released). The
+/// image is then not valid and never booted, but attacker bytes were written to the region.
+/// For a signed-only container every chunk is checked against a hash chain the signature
+/// covers, so a chunk that reaches flash is the signer's.
+///
+/// Where device keys are shared, **stage** ([`crate::boot::Stager`] and
+/// [`crate::boot::BootManager`]): the container is kept as received and verified in full
+/// (every chunk and the digest) before the active slot is touched.
 pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
     opener: Opener<'a, N, H>,
     regions: &'a mut [&'a mut dyn Region],

@@ -1,16 +1,17 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP ([`crate::store::OtpCounter`]), a secure element or RPMB, or in flash with
-//! [`FlashCounter`].
-//!
-//! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
-//! application can be erased by anything that can erase that flash; an OTP counter cannot be
-//! lowered by anything.
 
 use crate::Error;
 use crate::flash::Region;
 use crate::store::record_log::RecordLog;
 
 /// A counter that never goes backwards, surviving resets and power cuts.
+///
+/// OTP ([`crate::store::OtpCounter`]), a secure element or RPMB, or in flash with
+/// [`FlashCounter`].
+///
+/// Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
+/// application can be erased by anything that can erase that flash; an OTP counter cannot be
+/// lowered by anything.
 pub trait CounterStore {
     /// The current value (0 when never advanced).
     fn read(&mut self) -> Result<u32, Error>;
@@ -28,7 +29,7 @@ pub trait CounterStore {
 ///
 /// Each advance appends one record holding the new value; a torn append leaves the previous
 /// value. The value is the largest any valid record holds, so a record appended later with a
-/// lower value changes nothing (erasing both banks does: see the module documentation).
+/// lower value changes nothing (erasing both banks does: see [`CounterStore`]).
 pub struct FlashCounter<'r> {
     log: RecordLog<'r>,
 }

@@ -1,18 +1,4 @@
 //! Key rotation and revocation: which keys may sign firmware, under a root key.
-//!
-//! A device ships with a factory set of signing keys (epoch 0) and the public half of a root key
-//! that signs nothing but key sets. A key-set update (`sbsfu keyset create`) names new signing
-//! keys under a higher epoch; [`KeyStore::apply`] verifies it under the root key and records it in
-//! a power-safe [`RecordLog`], after which [`KeyStore::current`] gives the new keys and containers
-//! signed by dropped keys fail with [`Error::UnknownSigner`]. An update with a lower epoch than
-//! the set in force, or the same epoch but other keys, is [`Error::StaleKeySet`]. The stored set
-//! is verified again under the root key every time it is loaded.
-//!
-//! The set in force is the stored set with the **highest epoch**, not the newest record: an old,
-//! validly signed set appended to the log again (by anything that can program the flash) cannot
-//! bring a revoked key back. Erasing the log can (the factory set comes back), unless the store
-//! is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
-//! force then never goes below the counter, which follows every applied set.
 
 use sbsfu_format::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 
@@ -92,6 +78,20 @@ impl TrustedSet {
 
 /// The applied key sets, in their own power-safe record log (two banks of flash), with an
 /// optional counter under which the epoch in force never goes.
+///
+/// A device ships with a factory set of signing keys (epoch 0) and the public half of a root key
+/// that signs nothing but key sets. A key-set update (`sbsfu keyset create`) names new signing
+/// keys under a higher epoch; [`KeyStore::apply`] verifies it under the root key and records it in
+/// a power-safe record log, after which [`KeyStore::current`] gives the new keys and containers
+/// signed by dropped keys fail with [`Error::UnknownSigner`]. An update with a lower epoch than
+/// the set in force, or the same epoch but other keys, is [`Error::StaleKeySet`]. The stored set
+/// is verified again under the root key every time it is loaded.
+///
+/// The set in force is the stored set with the **highest epoch**, not the newest record: an old,
+/// validly signed set appended to the log again (by anything that can program the flash) cannot
+/// bring a revoked key back. Erasing the log can (the factory set comes back), unless the store
+/// is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
+/// force then never goes below the counter, which follows every applied set.
 pub struct KeyStore<'r> {
     log: RecordLog<'r>,
     counter: Option<&'r mut dyn CounterStore>,

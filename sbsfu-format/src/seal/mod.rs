@@ -90,7 +90,7 @@ impl ReadAt for std::fs::File {
     }
 }
 
-/// How many threads [`seal`] uses.
+/// How many threads [`Prepared::seal`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threads {
     /// The digest, then the payload, on the calling thread.
