@@ -237,6 +237,15 @@ mod tests {
         })
     }
 
+    /// Installs `c` fed `step` bytes at a time into a fresh flash that must stay untouched: the
+    /// error.
+    fn untouched(policy: &Policy<'_>, c: &[u8], step: usize) -> Option<Error> {
+        let mut f = SimFlash::stm32f405();
+        let refused = install(policy, &mut f, c, step).err();
+        assert!(f.log().is_empty());
+        refused
+    }
+
     #[test]
     fn one_byte_at_a_time_installs_byte_exact_and_verifies_at_boot() {
         for encrypted in [true, false] {
@@ -328,19 +337,9 @@ mod tests {
         let mut bad = c.clone();
         bad[head - 1] ^= 1; // last signature byte
         with_policy(|p| {
-            let mut f = SimFlash::stm32f405();
-            assert_eq!(
-                install(p, &mut f, &bad, 1).err(),
-                Some(Error::Authentication)
-            );
-            assert!(f.log().is_empty());
+            assert_eq!(untouched(p, &bad, 1), Some(Error::Authentication));
             // The full head of a good container, but not one payload byte: still nothing.
-            let mut f = SimFlash::stm32f405();
-            assert_eq!(
-                install(p, &mut f, &c[..head], 1).err(),
-                Some(Error::Truncated)
-            );
-            assert!(f.log().is_empty());
+            assert_eq!(untouched(p, &c[..head], 1), Some(Error::Truncated));
         });
     }
 
@@ -406,15 +405,13 @@ mod tests {
     fn chunks_larger_than_the_buffer_are_refused() {
         let c = container(true, 2048, &image(10));
         with_policy(|p| {
-            let mut f = SimFlash::stm32f405();
             assert_eq!(
-                install(p, &mut f, &c, 7).err(),
+                untouched(p, &c, 7),
                 Some(Error::ChunkTooLarge {
                     chunk_size: 2048,
                     capacity: BUF as u32
                 })
             );
-            assert!(f.log().is_empty());
         });
     }
 

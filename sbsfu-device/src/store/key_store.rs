@@ -243,18 +243,14 @@ pub fn check_newer(epoch: u32, current: u32) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::kit::signing_key as sk;
     use crate::sim::{SimFlash, Tear, each_power_cut};
     use crate::store::CounterStore;
     use crate::store::OtpCounter;
     use crate::testkit::with_banks;
-    use ed25519_dalek::SigningKey;
     use sbsfu_format::KeyId;
     use sbsfu_format::KeySet;
     use std::vec::Vec;
-
-    fn sk(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
-    }
 
     fn pk(seed: u8) -> [u8; 32] {
         sk(seed).verifying_key().to_bytes()
