@@ -2,11 +2,12 @@
 //! its own `NorFlash`; and trusted keys that change under a root key.
 
 use ed25519_dalek::SigningKey;
-use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors, Shared};
 use sbsfu_device::sim::SimFlash;
+use sbsfu_device::sim::kit::policy;
 use sbsfu_device::{Error, Installer, KeyStore, Policy, TrustedKey, TrustedSet};
+use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS, Sectors, Shared};
 use sbsfu_format::DeviceKey;
-use sbsfu_format::keyset::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
 use sbsfu_tests::{APP_ADDRESS, Spec, device_key, image, signing_key, trusted};
 
 /// A 16 MiB QSPI NOR flash in 4 KiB sectors, mapped at 0x9000_0000 (STM32 QSPI memory-mapped).
@@ -25,13 +26,7 @@ fn qspi() -> Qspi {
 fn install(container: &[u8], internal: &mut SimFlash, external: &mut Qspi) -> Result<(), Error> {
     let signers = trusted(&[1]);
     let device_keys = [device_key(2)];
-    let policy = Policy {
-        target: "stm32f405",
-        signers: &signers,
-        device_keys: &device_keys,
-        min_security_counter: 0,
-        require_encryption: false,
-    };
+    let policy = policy("stm32f405", &signers, &device_keys);
     let cell = core::cell::RefCell::new(internal);
     let map = Sectors(&STM32F405_SECTORS);
     let mut app = FlashRegion::new("app", Shared(&cell), map, APP_ADDRESS, 0x2_0000, 0xE_0000)?;

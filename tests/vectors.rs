@@ -53,7 +53,7 @@ fn signed_only_known_answer() {
 /// (`01 x 32`) and seed `05 x 32`, in that order.
 #[test]
 fn keyset_known_answer() {
-    use sbsfu_format::keyset::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
+    use sbsfu_format::{KeySet, MAX_KEYSET_LEN, SignedKeySet};
     let root = signing_key(4);
     let keys = [
         signing_key(1).verifying_key().to_bytes(),

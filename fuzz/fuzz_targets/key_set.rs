@@ -3,13 +3,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sbsfu_device::flash::{FlashRegion, Shared};
+use sbsfu_device::{FlashRegion, Shared};
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{KeyStore, TrustedKey, TrustedSet};
-use sbsfu_format::keyset::{KeySetMessage, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{MAX_KEYSET_LEN, SignedKeySet};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = KeySetMessage::from_tbs(data);
     let parsed = SignedKeySet::parse(data);
     if let Ok(s) = &parsed {
         let mut buf = [0u8; MAX_KEYSET_LEN];

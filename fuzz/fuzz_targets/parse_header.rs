@@ -3,25 +3,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sbsfu_format::header::{Header, MAX_HEADER_LEN, MAX_IMAGE_LEN};
-use sbsfu_format::layout::Layout;
-use sbsfu_format::prefix::Prefix;
-use sbsfu_format::signed::{SignedHeader, SignedMessage};
+use sbsfu_format::{
+    Header, MAX_HEADER_LEN, MAX_IMAGE_LEN, PayloadLayout, Prefix, SIGNATURE_LEN, SignedHeader,
+};
 
 fuzz_target!(|data: &[u8]| {
     let _ = Prefix::parse(data);
-    let _ = SignedMessage::from_tbs(data);
     if let Ok(h) = Header::parse(data) {
         let mut buf = [0u8; MAX_HEADER_LEN];
         assert_eq!(h.encode(&mut buf).expect("re-encodes"), data, "non-canonical header accepted");
         assert!(h.image_len <= MAX_IMAGE_LEN);
-        let layout = Layout::of(&h).expect("an accepted header has a layout");
+        let layout = PayloadLayout::of(&h).expect("an accepted header has a layout");
         // Bounded work: the payload a header declares is bounded by the image bound.
         assert!(layout.payload_len() <= u64::from(MAX_IMAGE_LEN) * 2);
     }
     if let Ok((head, used)) = SignedHeader::parse(data) {
         assert!(used <= data.len());
-        assert_eq!(head.len(), used);
+        assert_eq!(head.message.container_bytes().len() + SIGNATURE_LEN, used);
         assert_eq!(Header::parse(head.message.header_bytes()), Ok(head.header));
     }
 });

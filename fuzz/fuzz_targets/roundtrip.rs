@@ -6,9 +6,9 @@ use arbitrary::Arbitrary;
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use sbsfu_device::{Policy, TrustedKey};
-use sbsfu_format::header::{Header, MAX_HEADER_LEN};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::{Header, MAX_HEADER_LEN};
+use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
+use sbsfu_format::SignedHeader;
 use sbsfu_format::{ContentKey, DeviceKey, Version};
 
 #[derive(Debug, Arbitrary)]
@@ -43,7 +43,7 @@ fuzz_target!(|input: Input| {
         }),
     };
     let payload = &input.payload[..input.payload.len().min(60 * 1024)];
-    let Ok(template) = params.header_template(payload.len() as u32) else {
+    let Ok(template) = params.prepare(payload.len() as u32).map(|p| *p.header()) else {
         // Invalid names and the like are refused before anything is written: nothing to check.
         return;
     };

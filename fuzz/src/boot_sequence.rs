@@ -13,16 +13,14 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use ed25519_dalek::SigningKey;
-use sbsfu_device::boot::{Area, Boot, BootConfig, BootLayout, BootManager, Stager, confirm};
-use sbsfu_device::boot_state::{BootStore, Phase};
-use sbsfu_device::counter::CounterStore;
-use sbsfu_device::flash::{FlashRegion, Shared};
-use sbsfu_device::otp_counter::OtpCounter;
+use sbsfu_device::boot::{
+    Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions, Phase,
+    Stager, confirm,
+};
+use sbsfu_device::sim::kit::{self, Spec};
 use sbsfu_device::sim::{Cut, Decay, Geometry, SimFlash, Tear};
-use sbsfu_device::{Error, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::signed::SignedHeader;
-use sbsfu_format::{ContentKey, DeviceKey, Header, Version};
+use sbsfu_device::{CounterStore, Error, OtpCounter, Shared, TrustedKey};
+use sbsfu_format::{DeviceKey, Header, SignedHeader, Version};
 
 /// 4 KiB sectors: the active slot and the container slots take four each, the state banks one
 /// (eight records: the log swaps banks often).
@@ -30,7 +28,7 @@ const SECTOR: u32 = 4096;
 const LAYOUT: BootLayout = BootLayout {
     active: Area::new(0x0800_0000, 0x4000),
     slots: [Area::new(0x0800_4000, 0x4000), Area::new(0x0800_8000, 0x4000)],
-    meta: [Area::new(0x0800_C000, 0x1000), Area::new(0x0800_D000, 0x1000)],
+    state_log: [Area::new(0x0800_C000, 0x1000), Area::new(0x0800_D000, 0x1000)],
 };
 const FLASH_LEN: u32 = 0xE000;
 const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
@@ -39,8 +37,8 @@ const BUF: usize = 1024;
 const ATTACKED: [Area; 5] = [
     LAYOUT.slots[0],
     LAYOUT.slots[1],
-    LAYOUT.meta[0],
-    LAYOUT.meta[1],
+    LAYOUT.state_log[0],
+    LAYOUT.state_log[1],
     LAYOUT.active,
 ];
 
@@ -54,11 +52,11 @@ pub struct Known {
 }
 
 fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x61; 32])
+    kit::signing_key(0x61)
 }
 
 fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x62; 32])
+    kit::device_key(0x62)
 }
 
 fn image(len: usize, seed: u8, reset: Option<u32>) -> Vec<u8> {
@@ -85,31 +83,21 @@ pub fn known() -> &'static [Known] {
             (image(4, 13, None), 8, true, false),
             (image(2000, 17, Some(entry + 4000)), 8, true, false),
         ];
-        let dk = device_key();
         specs
             .into_iter()
             .enumerate()
             .map(|(i, (img, counter, encrypted, bootable))| {
-                let params = SealParams {
-                    signer: signing_key().verifying_key().to_bytes(),
+                let container = Spec {
                     target: "fuzz",
-                    version: Version {
-                        major: counter,
-                        minor: 0,
-                        patch: 0,
-                    },
+                    version: Version { major: counter, minor: 0, patch: 0 },
                     security_counter: counter,
-                    region: "app",
                     load_address: LAYOUT.active.address,
-                    chunk_size: 1024,
-                    encryption: encrypted.then(|| EncryptParams {
-                        device_key: &dk,
-                        content_key: ContentKey::from_bytes([i as u8; 32]),
-                        wrap_nonce: [i as u8; 12],
-                        nonce_prefix: [i as u8; 7],
-                    }),
-                };
-                let container = seal_to_vec(&params, &signing_key(), &img).expect("seal");
+                    signer: 0x61,
+                    device: 0x62,
+                    randomness: i as u8,
+                    ..Spec::new(encrypted, 1024)
+                }
+                .seal(&img);
                 let header = SignedHeader::parse(&container).expect("head").0.header;
                 Known {
                     container,
@@ -176,7 +164,7 @@ const TEARS: [Tear; 8] = [
     },
 ];
 
-type Region<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash<4, 4096>>, Geometry>;
+type Regions<'c, 'f> = BootRegions<BootRegion<'c, &'f mut SimFlash<4, 4096>, Geometry>>;
 
 /// The fuzzed device.
 #[derive(Clone)]
@@ -218,23 +206,18 @@ impl Device {
 
     fn with<T>(
         &mut self,
-        f: impl FnOnce([Region<'_, '_>; 5], &mut dyn CounterStore) -> Result<T, Error>,
+        f: impl FnOnce(&mut Regions<'_, '_>, &mut dyn CounterStore) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let map = self.flash.geometry();
+        let sectors = self.flash.geometry();
         let cell = RefCell::new(&mut self.flash);
-        let region = |name, a: Area| {
-            FlashRegion::new(name, Shared(&cell), map.clone(), a.address, area_offset(a) as u32, a.len)
-                .expect("region")
+        let flash = BootFlash {
+            flash: &cell,
+            sectors,
+            address: LAYOUT.active.address,
         };
-        let regions = [
-            region("app", LAYOUT.active),
-            region("slot0", LAYOUT.slots[0]),
-            region("slot1", LAYOUT.slots[1]),
-            region("meta0", LAYOUT.meta[0]),
-            region("meta1", LAYOUT.meta[1]),
-        ];
+        let mut regions = LAYOUT.regions(&flash).expect("regions");
         let mut counter = OtpCounter::new(Shared(&cell));
-        f(regions, &mut counter)
+        f(&mut regions, &mut counter)
     }
 
     fn config<'a>(signers: &'a [TrustedKey], device_keys: &'a [DeviceKey]) -> BootConfig<'a> {
@@ -256,9 +239,8 @@ impl Device {
         let signers = [TrustedKey::from_bytes(&signing_key().verifying_key().to_bytes()).expect("key")];
         let dks = [device_key()];
         let config = Self::config(&signers, &dks);
-        let result = self.with(|[mut a, mut s0, mut s1, mut m0, mut m1], counter| {
-            BootManager::<BUF>::new(&LAYOUT, &config, &mut a, [&mut s0, &mut s1], [&mut m0, &mut m1], Some(counter))?
-                .run()
+        let result = self.with(|regions, counter| {
+            BootManager::<BUF>::new(&config, regions, Some(counter))?.run()
         });
         (!self.flash.is_dead()).then_some(result)
     }
@@ -268,9 +250,8 @@ impl Device {
         let signers = [TrustedKey::from_bytes(&signing_key().verifying_key().to_bytes()).expect("key")];
         let dks = [device_key()];
         let config = Self::config(&signers, if with_key { &dks } else { &[] });
-        let _ = self.with(|[_, mut s0, mut s1, mut m0, mut m1], _| {
-            let mut store = BootStore::mount([&mut m0, &mut m1])?;
-            let mut stager = Stager::<BUF>::new(&LAYOUT, &config, &mut store, [&mut s0, &mut s1])?;
+        let _ = self.with(|regions, _| {
+            let mut stager = Stager::<BUF>::new(&config, regions)?;
             for piece in c.chunks(1000) {
                 stager.feed(piece)?;
             }
@@ -279,16 +260,14 @@ impl Device {
     }
 
     fn confirm(&mut self) {
-        let _ = self.with(|[_, _, _, mut m0, mut m1], counter| {
-            confirm(&mut BootStore::mount([&mut m0, &mut m1])?, Some(counter))
-        });
+        let _ = self.with(|regions, counter| confirm(&mut regions.state_log()?, Some(counter)));
     }
 
     fn forge(&mut self, floor: u8, confirmed: u8, phase: u8, slot: u8, head: u8) {
         let slot = slot % 3;
-        let _ = self.with(|[_, _, _, mut m0, mut m1], _| {
-            let mut store = BootStore::mount([&mut m0, &mut m1])?;
-            let mut state = store.load()?;
+        let _ = self.with(|regions, _| {
+            let mut log = regions.state_log()?;
+            let mut state = log.load()?;
             state.floor = u32::from(floor);
             state.confirmed = (confirmed % 3 < 2).then_some(confirmed % 3);
             state.phase = match phase % 5 {
@@ -310,7 +289,7 @@ impl Device {
             } else if head % 2 == 0 {
                 state.set_active(None)?;
             }
-            store.save(&state)
+            log.save(&state)
         });
     }
 
@@ -326,7 +305,7 @@ impl Device {
             otp_seen: 0,
         };
         copy.flash.revive();
-        copy.with(|[_, _, _, mut m0, mut m1], _| BootStore::mount([&mut m0, &mut m1])?.load())
+        copy.with(|regions, _| regions.state_log()?.load())
             .map_or(0, |s| s.floor)
     }
 

@@ -6,13 +6,11 @@ pub mod boot_sequence;
 
 use std::cell::Cell;
 
-use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use sbsfu_device::flash::{FlashRegion, Region};
-use sbsfu_device::sim::{SimError, SimFlash};
-use sbsfu_device::verify::verify_region;
-use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
-use sbsfu_format::signed::SignedHeader;
-use sbsfu_format::DeviceKey;
+use sbsfu_device::boot::verify_region;
+use sbsfu_device::sim::SimFlash;
+use sbsfu_device::sim::kit::{TracedFlash, policy};
+use sbsfu_device::{Error, FlashRegion, Installed, Installer, Policy, Region, TrustedKey};
+use sbsfu_format::{DeviceKey, SignedHeader};
 
 /// Where the fuzzed device's `app` region is; the seed containers are linked there.
 pub const APP_ADDRESS: u32 = 0x0802_0000;
@@ -21,54 +19,14 @@ pub const BUF: usize = 1024;
 /// 64 KiB of 1 KiB sectors: small, so that every run is cheap.
 pub const SECTORS: [u32; 64] = [1024; 64];
 
-/// A flash that records, for each erase or write, how many container bytes had been fed.
-pub struct Traced<'a> {
-    pub inner: SimFlash<4, 1024>,
-    pub fed: &'a Cell<usize>,
-    pub ops_at: Vec<usize>,
-    pub programmed: usize,
-}
-
-impl ErrorType for Traced<'_> {
-    type Error = SimError;
-}
-
-impl ReadNorFlash for Traced<'_> {
-    const READ_SIZE: usize = 1;
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
-        self.inner.read(offset, bytes)
-    }
-    fn capacity(&self) -> usize {
-        self.inner.capacity()
-    }
-}
-
-impl NorFlash for Traced<'_> {
-    const WRITE_SIZE: usize = 4;
-    const ERASE_SIZE: usize = 1024;
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
-        self.ops_at.push(self.fed.get());
-        self.inner.erase(from, to)
-    }
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        self.ops_at.push(self.fed.get());
-        self.programmed += bytes.len();
-        self.inner.write(offset, bytes)
-    }
-}
-
 /// The example keys: what the seed corpus is signed with.
 pub fn example_policy<T>(min_counter: u32, f: impl FnOnce(&Policy<'_>) -> T) -> T {
     let signers = [TrustedKey::from_bytes(&sbsfu_f4::keys::SIGNING_KEY).expect("example key")];
     let device_keys = [DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY)];
-    let policy = Policy {
-        target: "stm32f405",
-        signers: &signers,
-        device_keys: &device_keys,
+    f(&Policy {
         min_security_counter: min_counter,
-        require_encryption: false,
-    };
-    f(&policy)
+        ..policy("stm32f405", &signers, &device_keys)
+    })
 }
 
 /// Feeds `pieces` (in order) to a fresh device and finishes, asserting the invariants:
@@ -82,15 +40,10 @@ pub fn install_checked(policy: &Policy<'_>, pieces: &[&[u8]]) -> Result<Installe
     let whole: Vec<u8> = pieces.concat();
     let head_len = SignedHeader::parse(&whole).ok().map(|(_, n)| n);
     let fed = Cell::new(0);
-    let mut flash = Traced {
-        inner: SimFlash::new(&SECTORS),
-        fed: &fed,
-        ops_at: Vec::new(),
-        programmed: 0,
-    };
+    let mut flash = TracedFlash::new(SimFlash::<4, 1024>::new(&SECTORS), &fed);
     let mut failed = None;
     let result = {
-        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::flash::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
+        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
             .expect("region");
         let mut regions: [&mut dyn Region; 1] = [&mut region];
         let mut installer = Installer::<BUF>::new(policy, &mut regions);
@@ -123,7 +76,7 @@ pub fn install_checked(policy: &Policy<'_>, pieces: &[&[u8]]) -> Result<Installe
         whole.len()
     );
     if let Ok(installed) = &result {
-        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::flash::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
+        let mut region = FlashRegion::new("app", &mut flash, sbsfu_device::Sectors(&SECTORS), APP_ADDRESS, 0, 64 * 1024)
             .expect("region");
         let mut scratch = [0u8; 256];
         verify_region(&mut region, installed.signed_head(), policy, &mut scratch)

@@ -5,52 +5,27 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ed25519_dalek::SigningKey;
-use sbsfu_device::flash::{FlashRegion, Region, Uniform};
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::sim::SimFlash;
-use sbsfu_device::verify::verify_region;
-use sbsfu_device::{Installer, Policy, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_device::sim::kit::{Spec, device_key, policy, trusted};
+use sbsfu_device::{FlashRegion, Installer, Region, Uniform};
 
 const MIB: usize = 1 << 20;
 const ADDRESS: u32 = 0x0802_0000;
 
-fn container(encrypted: bool, image: &[u8], key: &SigningKey, device: &DeviceKey) -> Vec<u8> {
-    let params = SealParams {
-        signer: key.verifying_key().to_bytes(),
-        target: "stm32f405",
-        version: Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
+fn container(encrypted: bool, image: &[u8]) -> Vec<u8> {
+    Spec {
         security_counter: 1,
-        region: "app",
         load_address: ADDRESS,
-        chunk_size: 4096,
-        encryption: encrypted.then(|| EncryptParams {
-            device_key: device,
-            content_key: ContentKey::from_bytes([3; 32]),
-            wrap_nonce: [4; 12],
-            nonce_prefix: [5; 7],
-        }),
-    };
-    seal_to_vec(&params, key, image).unwrap()
+        ..Spec::new(encrypted, 4096)
+    }
+    .seal(image)
 }
 
 fn install(c: &mut Criterion) {
-    let key = SigningKey::from_bytes(&[1; 32]);
-    let device = DeviceKey::from_bytes([2; 32]);
-    let signers = [TrustedKey::from_bytes(&key.verifying_key().to_bytes()).unwrap()];
-    let device_keys = [DeviceKey::from_bytes([2; 32])];
-    let policy = Policy {
-        target: "stm32f405",
-        signers: &signers,
-        device_keys: &device_keys,
-        min_security_counter: 0,
-        require_encryption: false,
-    };
+    let signers = [trusted(1)];
+    let device_keys = [device_key(2)];
+    let policy = policy("stm32f405", &signers, &device_keys);
     let image: Vec<u8> = (0..MIB).map(|i| (i * 7 + i / 251) as u8).collect();
     let map = Uniform {
         size: 16 * 1024,
@@ -60,7 +35,7 @@ fn install(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(MIB as u64));
     g.sample_size(20);
     for (name, encrypted) in [("encrypted", true), ("signed only", false)] {
-        let bytes = container(encrypted, &image, &key, &device);
+        let bytes = container(encrypted, &image);
         g.bench_function(name, |b| {
             b.iter_batched_ref(
                 || SimFlash::<4, 16384>::new(&[16 * 1024; 64]),
@@ -79,7 +54,7 @@ fn install(c: &mut Criterion) {
         });
     }
     // What every boot does: signature and digest of the image, read back from flash.
-    let bytes = container(true, &image, &key, &device);
+    let bytes = container(true, &image);
     let mut flash = SimFlash::<4, 16384>::new(&[16 * 1024; 64]);
     let head = {
         let mut app = FlashRegion::new("app", &mut flash, map, ADDRESS, 0, MIB as u32).unwrap();

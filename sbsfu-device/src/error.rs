@@ -11,6 +11,7 @@ use sbsfu_format::KeyId;
 #[non_exhaustive]
 pub enum Error {
     /// The container is structurally invalid (bad magic, unknown version, malformed header, ...).
+    /// Never `Truncated`, `TrailingBytes` nor `Authentication`: those have their own variants.
     Format(sbsfu_format::Error),
     /// The header names a signing key this device does not trust.
     UnknownSigner(KeyId),
@@ -99,10 +100,14 @@ pub enum Error {
 }
 
 impl From<sbsfu_format::Error> for Error {
+    // Out of line: one copy for every `?` on a format error (flash, on a bootloader).
+    #[inline(never)]
     fn from(e: sbsfu_format::Error) -> Self {
         match e {
+            // One variant each for what both crates can say.
             sbsfu_format::Error::Authentication => Error::Authentication,
             sbsfu_format::Error::TrailingBytes => Error::TrailingBytes,
+            sbsfu_format::Error::Truncated => Error::Truncated,
             other => Error::Format(other),
         }
     }

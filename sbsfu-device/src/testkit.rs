@@ -1,68 +1,73 @@
-//! Keys, policies and containers for the unit tests.
+//! The unit tests' defaults, on the shared kit (`sim::kit`): containers signed by key 0x11 for
+//! device key 0x22, security counter 5, and the policy that accepts them.
 
 use std::vec::Vec;
 
-use ed25519_dalek::SigningKey;
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_format::Version;
 
-use crate::keys::{Policy, TrustedKey};
+use crate::sim::SimFlash;
+use crate::sim::kit::{Spec, device_key, policy, trusted};
+use crate::{FlashRegion, Installer, Policy, Region, Shared};
 
 pub const APP_ADDRESS: u32 = 0x0802_0000;
+/// The installer buffer of the unit tests.
+pub const BUF: usize = 1024;
+/// A region: its name, where it is seen, and the flash offsets it covers (start, length).
+pub type Window = (&'static str, u32, u32, u32);
+/// The `app` region of an F405: sectors 5..=11.
+pub const APP: Window = ("app", APP_ADDRESS, 0x20000, 0xE0000);
 
-pub fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x11; 32])
-}
-
-pub fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x22; 32])
-}
-
-pub fn trusted() -> TrustedKey {
-    TrustedKey::from_bytes(&signing_key().verifying_key().to_bytes()).unwrap()
+/// Runs `f` with an installer enforcing `policy` over the region `window` of `flash`.
+pub fn with_installer<T>(
+    policy: &Policy<'_>,
+    flash: &mut SimFlash,
+    (name, address, start, len): Window,
+    f: impl FnOnce(&mut Installer<'_, BUF>) -> T,
+) -> T {
+    let map = flash.geometry();
+    let mut region = FlashRegion::new(name, flash, map, address, start, len).unwrap();
+    let mut regions: [&mut dyn Region; 1] = [&mut region];
+    f(&mut Installer::<BUF>::new(policy, &mut regions))
 }
 
 pub fn image(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-pub fn params(encrypted: bool, chunk_size: u32, device: &DeviceKey) -> SealParams<'_> {
-    SealParams {
-        signer: signing_key().verifying_key().to_bytes(),
-        target: "stm32f405",
+pub fn container(encrypted: bool, chunk_size: u32, image: &[u8]) -> Vec<u8> {
+    Spec {
         version: Version {
             major: 1,
             minor: 0,
             patch: 0,
         },
         security_counter: 5,
-        region: "app",
-        load_address: APP_ADDRESS,
-        chunk_size,
-        encryption: encrypted.then(|| EncryptParams {
-            device_key: device,
-            content_key: ContentKey::from_bytes([0x33; 32]),
-            wrap_nonce: [0x44; 12],
-            nonce_prefix: [0x55; 7],
-        }),
+        signer: 0x11,
+        device: 0x22,
+        ..Spec::new(encrypted, chunk_size)
     }
+    .seal(image)
 }
 
-pub fn container(encrypted: bool, chunk_size: u32, image: &[u8]) -> Vec<u8> {
-    let dk = device_key();
-    seal_to_vec(&params(encrypted, chunk_size, &dk), &signing_key(), image).unwrap()
-}
-
-/// Runs `f` with the default policy.
+/// Runs `f` with the policy of these containers (floor 5).
 pub fn with_policy<T>(f: impl FnOnce(&Policy<'_>) -> T) -> T {
-    let signers = [trusted()];
-    let device_keys = [device_key()];
-    let policy = Policy {
-        target: "stm32f405",
-        signers: &signers,
-        device_keys: &device_keys,
+    let signers = [trusted(0x11)];
+    let device_keys = [device_key(0x22)];
+    f(&Policy {
         min_security_counter: 5,
-        require_encryption: false,
-    };
-    f(&policy)
+        ..policy("stm32f405", &signers, &device_keys)
+    })
+}
+
+/// Runs `f` with two 16K banks of `flash` (sectors 2 and 3 of an F405), as the stores mount
+/// them, and the flash itself shared with them (its OTP area, or its bytes to corrupt).
+pub fn with_banks<'f, T>(
+    flash: &'f mut SimFlash,
+    f: impl FnOnce([&mut dyn Region; 2], Shared<'_, &'f mut SimFlash>) -> T,
+) -> T {
+    let map = flash.geometry();
+    let cell = core::cell::RefCell::new(flash);
+    let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
+    let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
+    f([&mut a, &mut b], Shared(&cell))
 }

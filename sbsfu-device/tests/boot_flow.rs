@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot_state::Phase;
+use sbsfu_device::boot::Phase;
 
 #[test]
 fn update_trial_confirm() {
@@ -157,7 +157,7 @@ fn a_blank_device_has_nothing_to_boot() {
 #[test]
 fn layouts_are_checked() {
     use sbsfu_device::boot::{Area, BootLayout, FlashMap};
-    use sbsfu_device::flash::{STM32F405_SECTORS, Sectors};
+    use sbsfu_device::{STM32F405_SECTORS, Sectors};
     let map = Sectors(&STM32F405_SECTORS);
     let flashes = [FlashMap {
         address: FLASH,
@@ -180,11 +180,11 @@ fn layouts_are_checked() {
         ..LAYOUT
     };
     assert_eq!(outside.check(&flashes), Err(Error::InvalidLayout));
-    let tiny_meta = BootLayout {
-        meta: [Area::new(0x0800_C000, 0), LAYOUT.meta[1]],
+    let tiny_state_log = BootLayout {
+        state_log: [Area::new(0x0800_C000, 0), LAYOUT.state_log[1]],
         ..LAYOUT
     };
-    assert_eq!(tiny_meta.check(&flashes), Err(Error::InvalidLayout));
+    assert_eq!(tiny_state_log.check(&flashes), Err(Error::InvalidLayout));
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use sbsfu_device::Error;
-use sbsfu_device::boot_state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// A device that updated from the old image (counter 5) to the new one (counter 7) and
@@ -65,8 +65,8 @@ fn the_otp_counter_holds_the_floor_when_the_flash_is_wiped() {
     let im = Images::new(true);
     let mut dev = updated(&im, Counter::Otp);
     for area in [
-        LAYOUT.meta[0],
-        LAYOUT.meta[1],
+        LAYOUT.state_log[0],
+        LAYOUT.state_log[1],
         LAYOUT.active,
         LAYOUT.slots[1],
     ] {
@@ -78,7 +78,7 @@ fn the_otp_counter_holds_the_floor_when_the_flash_is_wiped() {
     assert_ne!(active, im.old, "the old image was installed");
     // With the new container left in its slot, the device recovers onto it.
     let mut dev = updated(&im, Counter::Otp);
-    for area in [LAYOUT.meta[0], LAYOUT.meta[1], LAYOUT.active] {
+    for area in [LAYOUT.state_log[0], LAYOUT.state_log[1], LAYOUT.active] {
         erase(&mut dev, area);
     }
     stays_on_the_new_image(&mut dev, &im, "state and active slot wiped");
@@ -102,7 +102,7 @@ fn an_otp_writer_can_raise_the_floor_but_never_lower_it() {
 /// `journal` and `boot_state`).
 fn state_records(dev: &Device) -> Vec<(usize, u32, u32)> {
     let mut out = Vec::new();
-    for bank in LAYOUT.meta {
+    for bank in LAYOUT.state_log {
         let start = (bank.address - FLASH) as usize;
         for slot in (start..start + bank.len as usize).step_by(512) {
             let r = &dev.flash.data()[slot..slot + 512];
@@ -311,11 +311,11 @@ fn an_install_erases_what_an_older_image_left_behind() {
 /// its own content key: what whoever extracted the class-wide device key from one device can
 /// make. The signed header (and its digest) is the original's.
 fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
-    use sbsfu_format::chunk::{ChunkCipher, payload_aad};
-    use sbsfu_format::header::Protection;
-    use sbsfu_format::layout::Layout;
-    use sbsfu_format::signed::SignedHeader;
-    use sbsfu_format::wrap::unwrap_content_key;
+    use sbsfu_format::PayloadLayout;
+    use sbsfu_format::Protection;
+    use sbsfu_format::SignedHeader;
+    use sbsfu_format::unwrap_content_key;
+    use sbsfu_format::{ChunkCipher, payload_aad};
     let (signed, head_len) = SignedHeader::parse(c).unwrap();
     let header = signed.header;
     let Protection::Aes256Gcm(enc) = header.protection else {
@@ -323,7 +323,7 @@ fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
     };
     let key = unwrap_content_key(&device_key(), &enc).unwrap();
     let cipher = ChunkCipher::new(&key, enc.nonce_prefix, payload_aad(&header).unwrap());
-    let layout = Layout::of(&header).unwrap();
+    let layout = PayloadLayout::of(&header).unwrap();
     let mut out = c[..head_len].to_vec();
     for i in 0..layout.chunk_count() {
         let mut chunk = vec![fill; layout.plain_len(i) as usize];
@@ -341,7 +341,7 @@ fn a_class_wide_device_key_proves_less_than_a_signature() {
     // which anyone holding the class-wide device key can unwrap: chunks forged that way pass
     // AES-GCM. The direct installer programs them before `finish` fails on the digest; the
     // staged path verifies the whole container before the active slot is touched.
-    use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS, Sectors};
+    use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS, Sectors};
     use sbsfu_device::{Installer, Policy, TrustedKey};
     let im = Images::new(true);
     let forged = forged_under_the_device_key(&im.new_c, 0xA5);

@@ -26,7 +26,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use sbsfu_device::boot_state::Phase;
+use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// Nothing done, everything done, and torn: prefix and byte positions land inside records
@@ -242,6 +242,20 @@ fn update_steps(dev: &mut Device, im: &Images, seen: &mut Seen) {
     let _ = dev.boot();
 }
 
+/// The update from `base`, run once without a cut: the device after it, and how many flash and
+/// OTP operations it took.
+fn measured_update(base: &Device, im: &Images) -> (Device, usize) {
+    let mut probe = base.clone();
+    probe.flash.count_from_here();
+    let mut seen = Seen {
+        floor: 5,
+        confirm_attempted: false,
+    };
+    update_steps(&mut probe, im, &mut seen);
+    let n = probe.flash.ops();
+    (probe, n)
+}
+
 /// A device on the old image, confirmed; with an aged log, its current state bank is full.
 fn base(setup: Setup, im: &Images) -> Device {
     let dev = if setup.ecc {
@@ -268,17 +282,7 @@ fn exhaustive(tally: &mut Tally, setup: Setup, tears: &[Tear]) {
     let name = format!("{setup:?}");
 
     // Update: count its operations, then cut at each of them, in each way.
-    let mut probe = base.clone();
-    probe.flash.count_from_here();
-    update_steps(
-        &mut probe,
-        &im,
-        &mut Seen {
-            floor: 5,
-            confirm_attempted: false,
-        },
-    );
-    let n = probe.flash.ops();
+    let (probe, n) = measured_update(&base, &im);
     let mut after = probe.clone();
     let b = after.boot().unwrap();
     assert_eq!(im.which(&after, &b), "new");
@@ -349,17 +353,7 @@ fn random_sequences(tally: &mut Tally, seeds: u64) {
     };
     let im = Images::new(setup.encrypted);
     let base = base(setup, &im);
-    let mut probe = base.clone();
-    probe.flash.count_from_here();
-    update_steps(
-        &mut probe,
-        &im,
-        &mut Seen {
-            floor: 5,
-            confirm_attempted: false,
-        },
-    );
-    let n = probe.flash.ops();
+    let n = measured_update(&base, &im).1;
     let tears: Vec<Tear> = CLEAN.iter().chain(WEAK.iter()).copied().collect();
     for seed in 0..seeds {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

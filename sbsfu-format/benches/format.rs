@@ -6,11 +6,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sbsfu_format::chunk::{ChunkCipher, chain_link};
-use sbsfu_format::header::Header;
-use sbsfu_format::seal::{SealParams, Threads, seal};
-use sbsfu_format::signed::SignedHeader;
-use sbsfu_format::{ContentKey, Version};
+use sbsfu_format::ContentKey;
+use sbsfu_format::Header;
+use sbsfu_format::SignedHeader;
+use sbsfu_format::{ChunkCipher, chain_link};
+use sbsfu_format::{SealParams, Threads};
 use sha2::{Digest, Sha256};
 
 const KAT: &[u8] = include_bytes!("../../tests/vectors/kat-encrypted.sfu");
@@ -60,16 +60,12 @@ fn whole(c: &mut Criterion) {
     let params = |encrypted: bool| SealParams {
         signer: [0x11; 32],
         target: "stm32f405",
-        version: Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
+        version: "1.0.0".parse().unwrap(),
         security_counter: 1,
         region: "app",
         load_address: 0x0802_0000,
         chunk_size: CHUNK as u32,
-        encryption: encrypted.then(|| sbsfu_format::seal::EncryptParams {
+        encryption: encrypted.then(|| sbsfu_format::EncryptParams {
             device_key: &device_key,
             content_key: ContentKey::from_bytes([3; 32]),
             wrap_nonce: [4; 12],
@@ -87,10 +83,11 @@ fn whole(c: &mut Criterion) {
         ("signed only, 2 threads", false, Threads::Two),
     ] {
         let p = params(encrypted);
+        let prepared = p.prepare(LEN as u32).unwrap();
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.set_position(0);
-                seal(&p, image.as_slice(), LEN as u32, &mut out, threads).unwrap()
+                prepared.seal(image.as_slice(), &mut out, threads).unwrap()
             })
         });
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::keys::KeyId;
 use crate::name::Name;
+use crate::reader::postcard_exact;
 
 /// Upper bound on the encoded header; the largest valid header is about 200 bytes.
 pub const MAX_HEADER_LEN: usize = 256;
@@ -181,13 +182,8 @@ impl Header {
                 u16::try_from(bytes.len()).unwrap_or(u16::MAX),
             ));
         }
-        let (wire, rest) = postcard::take_from_bytes::<Wire<'_>>(bytes).map_err(|e| match e {
-            postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
-            _ => Error::MalformedHeader,
-        })?;
-        if !rest.is_empty() {
-            return Err(Error::TrailingHeaderBytes);
-        }
+        let wire: Wire<'_> =
+            postcard_exact(bytes, Error::MalformedHeader, Error::TrailingHeaderBytes)?;
         let header = Self::from_wire(&wire)?;
         let mut canonical = [0u8; MAX_HEADER_LEN];
         if header.encode(&mut canonical)? != bytes {
@@ -230,7 +226,7 @@ impl Header {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 

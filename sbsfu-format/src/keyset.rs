@@ -19,7 +19,7 @@ use crate::Error;
 use crate::header::MAX_TARGET_LEN;
 use crate::keys::KeyId;
 use crate::name::Name;
-use crate::reader::Reader;
+use crate::reader::{Reader, check_magic, postcard_exact, versioned};
 use crate::signed::{ContextBuf, SIGNATURE_LEN};
 
 /// The magic of a key-set file (PNG's trick, like the container's).
@@ -135,13 +135,7 @@ impl KeySet {
         if bytes.is_empty() || bytes.len() > MAX_KEYSET_BODY_LEN {
             return Err(Error::MalformedKeySet);
         }
-        let (wire, rest) = postcard::take_from_bytes::<Wire<'_>>(bytes).map_err(|e| match e {
-            postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
-            _ => Error::MalformedKeySet,
-        })?;
-        if !rest.is_empty() {
-            return Err(Error::MalformedKeySet);
-        }
+        let wire: Wire<'_> = postcard_exact(bytes, Error::MalformedKeySet, Error::MalformedKeySet)?;
         if wire.keys.len() > PUBLIC_KEY_LEN * MAX_KEYSET_KEYS
             || !wire.keys.len().is_multiple_of(PUBLIC_KEY_LEN)
         {
@@ -210,19 +204,6 @@ impl KeySetMessage {
         self.inner.body()
     }
 
-    /// Parses "to be signed" bytes back into a message: exactly a context and a valid key set.
-    pub fn from_tbs(tbs: &[u8]) -> Result<(Self, KeySet), Error> {
-        let body = tbs
-            .strip_prefix(KEYSET_CONTEXT.as_slice())
-            .ok_or(Error::MalformedKeySet)?;
-        let (set, used) = parse_prefix_and_body(body)?;
-        if used != body.len() {
-            return Err(Error::MalformedKeySet);
-        }
-        let m = set.message()?;
-        Ok((m, set))
-    }
-
     /// Signs the message (host side).
     pub fn sign(&self, key: &SigningKey) -> [u8; SIGNATURE_LEN] {
         key.sign(self.as_bytes()).to_bytes()
@@ -235,23 +216,9 @@ impl KeySetMessage {
     }
 }
 
-/// Fails with [`Error::NotAKeySet`] as soon as an available byte differs from the magic.
-fn check_magic(bytes: &[u8]) -> Result<(), Error> {
-    if bytes.iter().zip(KEYSET_MAGIC.iter()).any(|(a, b)| a != b) {
-        return Err(Error::NotAKeySet);
-    }
-    Ok(())
-}
-
 /// Parses the prefix and body at the start of `bytes`; returns the set and the bytes used.
 fn parse_prefix_and_body(bytes: &[u8]) -> Result<(KeySet, usize), Error> {
-    check_magic(bytes)?;
-    let mut r = Reader::new(bytes);
-    let _magic: [u8; 8] = r.take_array()?;
-    let version = r.take_u16_be()?;
-    if version != KEYSET_VERSION {
-        return Err(Error::UnsupportedVersion(version));
-    }
+    let mut r = versioned(bytes, &KEYSET_MAGIC, KEYSET_VERSION, Error::NotAKeySet)?;
     let len = usize::from(r.take_u16_be()?);
     if len == 0 || len > MAX_KEYSET_BODY_LEN {
         return Err(Error::MalformedKeySet);
@@ -283,7 +250,7 @@ impl SignedKeySet {
 
     fn parse_inner(bytes: &[u8]) -> Result<Self, Error> {
         // Magic first: a container or any other file is named as such, whatever its length.
-        check_magic(bytes)?;
+        check_magic(bytes, &KEYSET_MAGIC, Error::NotAKeySet)?;
         if bytes.len() > MAX_KEYSET_LEN {
             return Err(Error::MalformedKeySet);
         }
@@ -380,10 +347,6 @@ mod tests {
         parsed.verify(&key(1).verifying_key()).unwrap();
         assert!(parsed.set.trusts(KeyId::of_ed25519(&public(4))));
         assert!(!parsed.set.trusts(KeyId::of_ed25519(&public(1))));
-        // The tbs bytes parse back to the same message.
-        let (m, s) = KeySetMessage::from_tbs(signed.message.as_bytes()).unwrap();
-        assert_eq!(m.as_bytes(), signed.message.as_bytes());
-        assert!(s == set);
     }
 
     #[test]

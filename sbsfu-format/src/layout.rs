@@ -10,14 +10,14 @@ use crate::signed::SIGNATURE_LEN;
 
 /// The chunking of one payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub struct PayloadLayout {
     image_len: u32,
     chunk_size: u32,
     chunk_count: u32,
     encrypted: bool,
 }
 
-impl Layout {
+impl PayloadLayout {
     /// The layout a (validated) header declares.
     pub fn of(header: &Header) -> Result<Self, Error> {
         header.validate()?;
@@ -133,11 +133,11 @@ mod tests {
             (128, 2, 64),
         ];
         for (len, count, last) in cases {
-            let l = Layout::new(len, c, true).unwrap();
+            let l = PayloadLayout::new(len, c, true).unwrap();
             assert_eq!(l.chunk_count(), count, "{len}");
             assert_eq!(l.plain_len(count - 1), last, "{len}");
             assert_eq!(l.payload_len(), len as u64 + 16 * count as u64);
-            let s = Layout::new(len, c, false).unwrap();
+            let s = PayloadLayout::new(len, c, false).unwrap();
             assert_eq!(s.payload_len(), len as u64 + 32 * (count as u64 - 1));
             assert_eq!(s.tail_len(count - 1), 0);
         }
@@ -146,7 +146,7 @@ mod tests {
     proptest! {
         #[test]
         fn chunks_tile_the_image(len in 0u32..=crate::header::MAX_IMAGE_LEN, shift in 6u32..=16, enc: bool) {
-            let l = Layout::new(len, 1 << shift, enc).unwrap();
+            let l = PayloadLayout::new(len, 1 << shift, enc).unwrap();
             let n = l.chunk_count();
             prop_assert_eq!(l.plain_offset(0), 0);
             prop_assert_eq!(l.plain_offset(n - 1) + l.plain_len(n - 1), len);

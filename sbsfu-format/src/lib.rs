@@ -1,9 +1,12 @@
 //! The sbsfu update container format.
 //!
-//! A container is a fixed [`prefix`], a postcard-encoded [`header`], an Ed25519 signature over a
-//! domain-separation context plus the exact prefix and header bytes ([`signed`]), then the payload
-//! as a sequence of chunks ([`layout`], [`chunk`]). `docs/FORMAT.md` specifies it byte by byte.
-//! A [`keyset`] is the separate, root-signed file that rotates the signing keys a device trusts.
+//! A container is a fixed [`Prefix`], a postcard-encoded [`Header`], an Ed25519 signature over a
+//! domain-separation context plus the exact prefix and header bytes ([`SignedMessage`],
+//! [`SignedHeader`]), then the payload as a sequence of chunks ([`PayloadLayout`]), each
+//! authenticated: AES-256-GCM STREAM ([`ChunkCipher`]) or a signed hash chain ([`chain_link`]).
+//! `docs/FORMAT.md` specifies it byte by byte. A key set ([`SignedKeySet`]) is the separate,
+//! root-signed file that rotates the signing keys a device trusts. With the `std` feature,
+//! `SealParams::prepare` builds a container's header and `Prepared::seal` writes the container.
 //!
 //! This crate is `no_std`, allocation-free and never panics on any input: every read is checked,
 //! every length is bounded by a named `MAX_*` constant before it is used, and unknown versions and
@@ -11,36 +14,54 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing,
-        clippy::arithmetic_side_effects
-    )
-)]
+// Parses untrusted bytes, on devices too: no panics, no unchecked indexing or arithmetic,
+// outside tests (docs/ARCHITECTURE.md, "Lints"; the host-only sealer is exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-pub mod chunk;
-pub mod error;
-pub mod header;
-pub mod keys;
-pub mod keyset;
-pub mod layout;
-pub mod name;
-pub mod prefix;
-pub mod reader;
+mod chunk;
+mod error;
+mod header;
+mod keys;
+mod keyset;
+mod layout;
+mod name;
+mod prefix;
+mod reader;
 #[cfg(feature = "std")]
-pub mod seal;
-pub mod signed;
-pub mod wrap;
+mod seal;
+mod signed;
+mod wrap;
 
 pub use error::Error;
-pub use header::{Header, Protection, Version};
-pub use keys::{ContentKey, DeviceKey, KeyId};
-pub use prefix::Prefix;
-pub use signed::SignedMessage;
+
+// The container, in wire order: prefix, header, signature over both, payload.
+pub use header::{
+    DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, MAX_CHUNK_SIZE, MAX_HEADER_LEN,
+    MAX_IMAGE_LEN, MAX_REGION_LEN, MAX_TARGET_LEN, MIN_CHUNK_SIZE, Protection, Version,
+};
+pub use layout::PayloadLayout;
+pub use name::Name;
+pub use prefix::{FORMAT_VERSION, MAGIC, PREFIX_LEN, Prefix, check_magic_prefix};
+pub use signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader, SignedMessage};
+
+// How chunks are protected, and how the content key travels.
+pub use chunk::{ChunkCipher, LINK_LEN, NONCE_PREFIX_LEN, TAG_LEN, chain_link, payload_aad};
+pub use wrap::unwrap_content_key;
+
+// Keys and key sets.
+pub use keys::{ContentKey, DeviceKey, KEY_ID_LEN, KeyId};
+pub use keyset::{
+    KEYSET_MAGIC, KEYSET_VERSION, KeySet, KeySetMessage, MAX_KEYSET_KEYS, MAX_KEYSET_LEN,
+    SignedKeySet,
+};
+
+// Writing containers (host side).
+#[cfg(feature = "std")]
+pub use seal::{
+    EncryptParams, Prepared, ReadAt, SealParams, Sealed, Threads, seal_to_vec, write_signature,
+};

@@ -2,7 +2,7 @@
 
 use crate::Error;
 use crate::header::MAX_HEADER_LEN;
-use crate::reader::Reader;
+use crate::reader::{check_magic, versioned};
 
 /// The magic: PNG's trick, so that 7-bit channels, line-ending conversion and text-mode transfers
 /// all corrupt it visibly (`\x89`, `\r\n`, `\x1a`, `\n`).
@@ -27,13 +27,7 @@ impl Prefix {
     /// `bytes` may be shorter than [`PREFIX_LEN`] while a stream is still arriving: a wrong magic
     /// byte is reported as soon as it is seen, before the rest is needed.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        check_magic_prefix(bytes)?;
-        let mut r = Reader::new(bytes);
-        let _magic: [u8; 8] = r.take_array()?;
-        let version = r.take_u16_be()?;
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion(version));
-        }
+        let mut r = versioned(bytes, &MAGIC, FORMAT_VERSION, Error::BadMagic)?;
         let header_len = r.take_u16_be()?;
         if header_len == 0 || usize::from(header_len) > MAX_HEADER_LEN {
             return Err(Error::HeaderLength(header_len));
@@ -55,11 +49,7 @@ impl Prefix {
 
 /// Fails with [`Error::BadMagic`] as soon as any available byte differs from the magic.
 pub fn check_magic_prefix(bytes: &[u8]) -> Result<(), Error> {
-    if bytes.iter().zip(MAGIC.iter()).any(|(a, b)| a != b) {
-        Err(Error::BadMagic)
-    } else {
-        Ok(())
-    }
+    check_magic(bytes, &MAGIC, Error::BadMagic)
 }
 
 #[cfg(test)]

@@ -1,6 +1,53 @@
 //! A checked cursor over a byte slice, in the style of rustls' `Reader`.
 
+use serde::Deserialize;
+
 use crate::Error;
+
+/// Fails with `bad_magic` as soon as an available byte of `bytes` differs from `magic` (a
+/// stream still arriving is judged on what is there).
+pub(crate) fn check_magic(bytes: &[u8], magic: &[u8; 8], bad_magic: Error) -> Result<(), Error> {
+    if bytes.iter().zip(magic.iter()).any(|(a, b)| a != b) {
+        return Err(bad_magic);
+    }
+    Ok(())
+}
+
+/// A reader over a versioned file: checks `magic` (else `bad_magic`), then takes it and the
+/// big-endian format version, which must be `version`; the reader is left after them.
+pub(crate) fn versioned<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    version: u16,
+    bad_magic: Error,
+) -> Result<Reader<'a>, Error> {
+    check_magic(bytes, magic, bad_magic)?;
+    let mut r = Reader::new(bytes);
+    r.take(magic.len())?;
+    let found = r.take_u16_be()?;
+    if found != version {
+        return Err(Error::UnsupportedVersion(found));
+    }
+    Ok(r)
+}
+
+/// Decodes exactly `bytes` as postcard: a value that ends early is [`Error::Truncated`], one
+/// that does not decode `malformed`, bytes left after it `trailing` (`postcard::from_bytes`
+/// would ignore them).
+pub(crate) fn postcard_exact<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    malformed: Error,
+    trailing: Error,
+) -> Result<T, Error> {
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => Error::Truncated,
+        _ => malformed,
+    })?;
+    if !rest.is_empty() {
+        return Err(trailing);
+    }
+    Ok(value)
+}
 
 /// Reads fixed-size pieces from a byte slice; every read is bounds-checked.
 #[derive(Debug, Clone)]

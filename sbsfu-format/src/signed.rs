@@ -128,21 +128,6 @@ impl SignedMessage {
         self.container_bytes().get(PREFIX_LEN..).unwrap_or(&[])
     }
 
-    /// Parses a "to be signed" blob back into a message (for `attach-signature`): it must be
-    /// exactly a context, a valid prefix and the header that prefix declares.
-    pub fn from_tbs(tbs: &[u8]) -> Result<Self, Error> {
-        let body = tbs
-            .strip_prefix(SIGNATURE_CONTEXT.as_slice())
-            .ok_or(Error::BadMagic)?;
-        let mut r = Reader::new(body);
-        let prefix = Prefix::parse(r.take(PREFIX_LEN.min(body.len()))?)?;
-        Header::parse(r.take(usize::from(prefix.header_len))?)?;
-        r.expect_end(Error::TrailingHeaderBytes)?;
-        let mut m = Self::new();
-        m.extend(body)?;
-        Ok(m)
-    }
-
     /// SHA-256 of the whole signed message.
     pub fn digest(&self) -> [u8; 32] {
         Sha256::digest(self.as_bytes()).into()
@@ -200,48 +185,18 @@ impl SignedHeader {
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), Error> {
         self.message.verify(key, &self.signature)
     }
-
-    /// Length of prefix, header and signature in the container.
-    pub fn len(&self) -> usize {
-        self.message
-            .container_bytes()
-            .len()
-            .saturating_add(SIGNATURE_LEN)
-    }
-
-    /// Always false: a head holds at least a prefix.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Version;
     use crate::header::Protection;
-    use crate::keys::KeyId;
-    use crate::name::Name;
+    use crate::header::tests::sample;
 
     fn header() -> Header {
-        Header {
-            signer: KeyId([0; 8]),
-            target: Name::new("t").unwrap(),
-            version: Version {
-                major: 0,
-                minor: 0,
-                patch: 1,
-            },
-            security_counter: 0,
-            region: Name::new("app").unwrap(),
-            load_address: 0,
-            image_len: 0,
-            chunk_size: 64,
-            digest: [0; 32],
-            protection: Protection::SignedOnly {
-                chain_head: [0; 32],
-            },
-        }
+        sample(Protection::SignedOnly {
+            chain_head: [0; 32],
+        })
     }
 
     #[test]
@@ -258,10 +213,6 @@ mod tests {
                 header_len: hb.len() as u16
             }
             .encode()
-        );
-        assert_eq!(
-            SignedMessage::from_tbs(m.as_bytes()).unwrap().as_bytes(),
-            m.as_bytes()
         );
     }
 
@@ -284,22 +235,5 @@ mod tests {
         }
         let other = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
         assert_eq!(m.verify(&other, &sig), Err(Error::Authentication));
-    }
-
-    #[test]
-    fn tbs_must_be_exact() {
-        let m = SignedMessage::for_header(&header()).unwrap();
-        let mut long = m.as_bytes().to_vec();
-        long.push(0);
-        assert_eq!(
-            SignedMessage::from_tbs(&long).err(),
-            Some(Error::TrailingHeaderBytes)
-        );
-        let short = &m.as_bytes()[..m.as_bytes().len() - 1];
-        assert_eq!(SignedMessage::from_tbs(short).err(), Some(Error::Truncated));
-        assert_eq!(
-            SignedMessage::from_tbs(b"nope").err(),
-            Some(Error::BadMagic)
-        );
     }
 }

@@ -14,7 +14,9 @@ use crate::keys::{ContentKey, DeviceKey};
 /// Associated data of the key wrap (domain separation from payload chunks).
 pub const WRAP_CONTEXT: &[u8] = b"sbsfu/v1/content-key-wrap";
 
-/// Encrypts `content` under `device` with `nonce`, returning the wrapped key and its tag.
+/// Encrypts `content` under `device` with `nonce`, returning the wrapped key and its tag (the
+/// sealing side).
+#[cfg(any(feature = "std", test))]
 pub fn wrap_content_key(
     device: &DeviceKey,
     nonce: &[u8; 12],

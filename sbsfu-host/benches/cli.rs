@@ -5,23 +5,17 @@
 #![allow(missing_docs)]
 
 use std::path::Path;
-use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// What the CLI tests share: running the binary.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const MIB: usize = 1 << 20;
 
 fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(dir, args);
 }
 
 fn cli(c: &mut Criterion) {
@@ -36,26 +30,12 @@ fn cli(c: &mut Criterion) {
         key("device.key"),
         key("signing.pub.pem"),
     );
-    let sign = [
-        "sign",
-        "--key",
-        &signing,
-        "--encrypt-key",
-        &device,
-        "--allow-dev-key",
-        "--version",
-        "1.0.0",
-        "--security-counter",
-        "1",
-        "--target",
-        "stm32f405",
-        "--load-address",
-        "0x08020000",
-        "--in",
-        "app.bin",
-        "--out",
-        "app.sfu",
-    ];
+    let sign = format!(
+        "sign --key {signing} --encrypt-key {device} --allow-dev-key --version 1.0.0 \
+         --security-counter 1 --target stm32f405 --load-address 0x08020000 \
+         --in app.bin --out app.sfu"
+    );
+    let sign = common::words(&sign);
     let verify = [
         "verify",
         "--pubkey",

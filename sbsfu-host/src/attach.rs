@@ -6,24 +6,16 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use sbsfu_format::keyset::{KEYSET_MAGIC, MAX_KEYSET_LEN, SignedKeySet};
-use sbsfu_format::layout::Layout;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader};
-use sbsfu_format::{Header, KeyId};
+use sbsfu_format::KeyId;
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::{KEYSET_MAGIC, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader};
 
 use crate::cli::AttachArgs;
 use crate::error::{Error, Result};
 use crate::keys::read_public_key;
 use crate::output::{Output, PUBLIC};
 use crate::passphrase::Passphrase;
-
-/// What was signed.
-pub enum Attached {
-    /// A container, with its header and encoded header length.
-    Container(Box<Header>, usize),
-    /// A key set.
-    KeySet(Box<SignedKeySet>),
-}
 
 /// Reads a raw 64-byte signature; 128 hex digits (whitespace ignored) are accepted too, as some
 /// signing services print them.
@@ -54,8 +46,19 @@ pub fn read_signature(path: &Path) -> Result<[u8; SIGNATURE_LEN]> {
     })
 }
 
-/// Checks `args.sig` against `args.unsigned` under `args.pubkey` and writes the signed file.
-pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<Attached> {
+/// Checks `args.sig` against `args.unsigned` under `args.pubkey` and writes the signed file;
+/// returns what it prints.
+pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<String> {
+    let what = attach_to(args, pass)?;
+    Ok(format!(
+        "wrote {} (signed {what}; the signature verified under {})\n",
+        args.out.display(),
+        args.pubkey.display()
+    ))
+}
+
+/// [`attach`]; returns what was signed.
+fn attach_to(args: &AttachArgs, pass: &Passphrase) -> Result<&'static str> {
     let key = read_public_key(&args.pubkey, pass)?;
     let signature = read_signature(&args.sig)?;
     let path = &args.unsigned;
@@ -81,7 +84,7 @@ pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<Attached> {
         let mut out = Output::create(&args.out, true, PUBLIC)?;
         out.write_all(set.encode(&mut buf))?;
         out.commit()?;
-        return Ok(Attached::KeySet(Box::new(set)));
+        return Ok("key set");
     }
 
     let (parsed, _) = SignedHeader::parse(&head).map_err(|e| Error::rejected(path, e))?;
@@ -99,7 +102,7 @@ pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<Attached> {
         .verify(&key, &signature)
         .map_err(|_| bad_signature(args))?;
     let header_len = parsed.message.header_bytes().len();
-    let declared = Layout::of(&parsed.header)
+    let declared = PayloadLayout::of(&parsed.header)
         .map_err(|e| Error::rejected(path, e))?
         .container_len(header_len);
     if file_len != declared {
@@ -119,7 +122,7 @@ pub fn attach(args: &AttachArgs, pass: &Passphrase) -> Result<Attached> {
     )
     .map_err(|e| Error::io(&args.out, e))?;
     out.commit()?;
-    Ok(Attached::Container(Box::new(parsed.header), header_len))
+    Ok("container")
 }
 
 fn copy_with_signature(

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sbsfu_format::DEFAULT_CHUNK_SIZE;
 use sbsfu_format::Version;
-use sbsfu_format::header::DEFAULT_CHUNK_SIZE;
 
 pub use crate::image::extents::Window;
 
@@ -219,6 +219,14 @@ pub struct SignArgs {
     /// Accept the published development keys from keys-example/.
     #[arg(long)]
     pub allow_dev_key: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a command that reports prints its result.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -230,14 +238,15 @@ pub struct InspectArgs {
     /// The container.
     #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
-    /// Print the fields as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
-/// Options shared by `verify` and `decrypt`: what the simulated device trusts.
+/// Options shared by `verify` and `decrypt`: what the device the container is checked for
+/// trusts, and its policy.
 #[derive(Debug, Args)]
-pub struct DeviceArgs {
+pub struct TrustArgs {
     /// A trusted signing public key (PEM); repeat for several.
     #[arg(
         long = "pubkey",
@@ -275,13 +284,13 @@ pub struct DeviceArgs {
 pub struct VerifyArgs {
     /// What the device trusts.
     #[command(flatten)]
-    pub device: DeviceArgs,
+    pub trust: TrustArgs,
     /// The container.
     #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `sbsfu decrypt`
@@ -289,7 +298,7 @@ pub struct VerifyArgs {
 pub struct DecryptArgs {
     /// What the device trusts.
     #[command(flatten)]
-    pub device: DeviceArgs,
+    pub trust: TrustArgs,
     /// The container.
     #[arg(value_name = "CONTAINER")]
     pub container: PathBuf,
@@ -366,9 +375,9 @@ pub struct KeysetCreateArgs {
     /// Accept the published development root key from keys-example/.
     #[arg(long)]
     pub allow_dev_key: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `sbsfu keyset inspect`
@@ -377,9 +386,9 @@ pub struct KeysetInspectArgs {
     /// The key set.
     #[arg(value_name = "KEYSET")]
     pub keyset: PathBuf,
-    /// Print the fields as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `sbsfu keyset verify`
@@ -397,9 +406,9 @@ pub struct KeysetVerifyArgs {
     /// The epoch the device holds now: the set must be newer.
     #[arg(long, value_parser = parse_u32, value_name = "N")]
     pub current_epoch: Option<u32>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `sbsfu completions`
@@ -413,15 +422,16 @@ pub struct CompletionsArgs {
 impl Command {
     /// Whether the command was asked for JSON output.
     pub fn json(&self) -> bool {
-        match self {
-            Command::Sign(a) => a.json,
-            Command::Inspect(a) => a.json,
-            Command::Verify(a) => a.json,
-            Command::Keyset(KeysetCommand::Create(a)) => a.json,
-            Command::Keyset(KeysetCommand::Inspect(a)) => a.json,
-            Command::Keyset(KeysetCommand::Verify(a)) => a.json,
-            _ => false,
-        }
+        let output = match self {
+            Command::Sign(a) => &a.output,
+            Command::Inspect(a) => &a.output,
+            Command::Verify(a) => &a.output,
+            Command::Keyset(KeysetCommand::Create(a)) => &a.output,
+            Command::Keyset(KeysetCommand::Inspect(a)) => &a.output,
+            Command::Keyset(KeysetCommand::Verify(a)) => &a.output,
+            _ => return false,
+        };
+        output.json
     }
 }
 

@@ -4,22 +4,43 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use sbsfu_format::layout::Layout;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SignedHeader};
+use sbsfu_format::{MAX_HEAD_LEN, PayloadLayout, SignedHeader};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::report::{HeaderFields, Report, line};
 
 /// A parsed container head and how the file's length compares with what it declares.
+#[derive(Serialize)]
 pub struct Inspected {
-    /// The parsed head.
-    pub head: SignedHeader,
-    /// Actual file length.
-    pub file_len: u64,
-    /// Length the header declares.
-    pub declared_len: u64,
+    file: String,
+    file_len: u64,
+    /// Always false: `inspect` verifies nothing.
+    signature_verified: bool,
+    #[serde(flatten)]
+    fields: HeaderFields,
+    #[serde(skip)]
+    declared_len: u64,
 }
 
-/// Reads and parses the head of the container at `path`.
+impl Report for Inspected {
+    fn text(&self) -> String {
+        let length = match self.file_len.cmp(&self.declared_len) {
+            std::cmp::Ordering::Equal => "matches the header",
+            std::cmp::Ordering::Less => "SHORTER than the header declares (truncated)",
+            std::cmp::Ordering::Greater => "LONGER than the header declares (trailing bytes)",
+        };
+        let mut s = format!(
+            "{}: signature NOT verified (use `sbsfu verify`)\n",
+            self.file
+        );
+        s.push_str(&self.fields.lines());
+        line(&mut s, "file", format!("{} bytes, {length}", self.file_len));
+        s
+    }
+}
+
+/// Reads and parses the head of the container at `path`; returns it and the file's length.
 pub fn read_head(path: &Path) -> Result<(SignedHeader, u64)> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -35,12 +56,15 @@ pub fn read_head(path: &Path) -> Result<(SignedHeader, u64)> {
 /// `inspect`: parse the head and compare lengths.
 pub fn inspect(path: &Path) -> Result<Inspected> {
     let (head, file_len) = read_head(path)?;
-    let declared_len = Layout::of(&head.header)
+    let header_len = head.message.header_bytes().len();
+    let declared_len = PayloadLayout::of(&head.header)
         .map_err(|e| Error::rejected(path, e))?
-        .container_len(head.message.header_bytes().len());
+        .container_len(header_len);
     Ok(Inspected {
-        head,
+        file: path.display().to_string(),
         file_len,
+        signature_verified: false,
+        fields: HeaderFields::new(&head.header, header_len),
         declared_len,
     })
 }

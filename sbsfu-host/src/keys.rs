@@ -193,26 +193,26 @@ pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
     let (label, der) = read_pem(path)?;
     let not_ed25519 =
         |e: pkcs8::Error| Error::key(path, format!("not an Ed25519 PKCS#8 private key ({e})"));
+    let a_device_key = || {
+        Err(Error::key(
+            path,
+            "is a device key (AES-256), not an Ed25519 signing key",
+        ))
+    };
     match label.as_str() {
         "PRIVATE KEY" => SigningKey::from_pkcs8_der(&der).map_err(not_ed25519),
         ENCRYPTED_LABEL => {
             let der = decrypt(path, &der, pass)?;
             match algorithm_of(path, &der)? {
                 ED25519_OID => SigningKey::from_pkcs8_der(der.as_bytes()).map_err(not_ed25519),
-                AES256_GCM_OID => Err(Error::key(
-                    path,
-                    "is a device key (AES-256), not an Ed25519 signing key",
-                )),
+                AES256_GCM_OID => a_device_key(),
                 oid => Err(Error::key(
                     path,
                     format!("is a {oid} key, not an Ed25519 signing key"),
                 )),
             }
         }
-        DEVICE_KEY_LABEL => Err(Error::key(
-            path,
-            "is a device key (AES-256), not an Ed25519 signing key",
-        )),
+        DEVICE_KEY_LABEL => a_device_key(),
         other => Err(Error::key(
             path,
             format!("expected a PRIVATE KEY, found a PEM {other}"),

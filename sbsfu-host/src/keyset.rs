@@ -1,22 +1,24 @@
 //! `sbsfu keyset create | inspect | verify`: key-set updates that rotate and revoke the signing
 //! keys devices trust, signed by a root key that signs nothing else.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
+use sbsfu_device::TrustedKey;
+use sbsfu_device::{TrustedSet, check_newer};
 use sbsfu_format::KeyId;
-use sbsfu_format::keyset::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
-use sbsfu_format::signed::SIGNATURE_LEN;
-use serde_json::{Map, Value, json};
+use sbsfu_format::SIGNATURE_LEN;
+use sbsfu_format::{KEYSET_VERSION, KeySet, MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
+use serde::Serialize;
 
 use crate::cli::{KeysetCreateArgs, KeysetVerifyArgs};
 use crate::error::{Error, Result};
 use crate::keys::{is_dev_key, read_public_key, read_signing_key};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
+use crate::report::{Report, line};
 
 /// Reads and parses a key-set file (nothing verified).
 pub fn read(path: &Path) -> Result<SignedKeySet> {
@@ -27,42 +29,28 @@ pub fn read(path: &Path) -> Result<SignedKeySet> {
     SignedKeySet::parse(&bytes).map_err(|e| Error::rejected(path, e))
 }
 
-/// Verifies `set` as a device holding `root` for `target` would, and, given the epoch the device
-/// holds, that it is newer.
+/// Verifies `set` as a device holding `root` for `target` would (the device's own check), and,
+/// given the epoch the device holds, that it is newer; returns the keys it puts in force.
 pub fn check(
     path: &Path,
     set: &SignedKeySet,
-    root: &VerifyingKey,
+    root: (&Path, &VerifyingKey),
     target: &str,
     current_epoch: Option<u32>,
-) -> Result<()> {
-    let root_id = KeyId::of_ed25519(root.as_bytes());
-    if set.set.root != root_id {
-        return Err(Error::rejected(
-            path,
-            sbsfu_device::Error::UnknownSigner(set.set.root),
-        ));
+) -> Result<TrustedSet> {
+    let (root_path, root) = root;
+    let root = TrustedKey::from_bytes(root.as_bytes())
+        .map_err(|_| Error::key(root_path, "is a weak or invalid Ed25519 key"))?;
+    let trusted =
+        TrustedSet::from_update(set, &root, target).map_err(|e| Error::rejected(path, e))?;
+    if let Some(current) = current_epoch {
+        check_newer(set.set.epoch, current).map_err(|e| Error::rejected(path, e))?;
     }
-    set.verify(root).map_err(|e| Error::rejected(path, e))?;
-    if set.set.target.as_str() != target {
-        return Err(Error::rejected(path, sbsfu_device::Error::WrongTarget));
-    }
-    if let Some(current) = current_epoch
-        && set.set.epoch <= current
-    {
-        return Err(Error::rejected(
-            path,
-            sbsfu_device::Error::StaleKeySet {
-                epoch: set.set.epoch,
-                current,
-            },
-        ));
-    }
-    Ok(())
+    Ok(trusted)
 }
 
-/// `keyset create`: returns the set and the file(s) written.
-pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<SignedKeySet> {
+/// `keyset create`: writes the set (signed, or unsigned beside the bytes to sign).
+pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
     if args.signers.len() > MAX_KEYSET_KEYS {
         return Err(Error::Usage(format!(
             "a key set trusts at most {MAX_KEYSET_KEYS} keys; {} given",
@@ -116,7 +104,11 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<SignedKeySet
             let mut out = Output::create(out_path, true, PUBLIC)?;
             out.write_all(signed.encode(&mut buf))?;
             out.commit()?;
-            Ok(signed)
+            Ok(Created {
+                file: out_path.display().to_string(),
+                tbs_file: None,
+                fields: KeySetFields::new(&signed),
+            })
         }
         (None, _, Some(unsigned_path), Some(tbs_path)) => {
             let message = set
@@ -132,7 +124,11 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<SignedKeySet
             let mut t = Output::create(tbs_path, true, PUBLIC)?;
             t.write_all(unsigned.message.as_bytes())?;
             commit_all(vec![t, u])?;
-            Ok(unsigned)
+            Ok(Created {
+                file: unsigned_path.display().to_string(),
+                tbs_file: Some(tbs_path.display().to_string()),
+                fields: KeySetFields::new(&unsigned),
+            })
         }
         _ => Err(Error::Usage(
             "give --root-key with --out, or --root-pubkey with --unsigned-out and --tbs-out".into(),
@@ -140,51 +136,155 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<SignedKeySet
     }
 }
 
+/// `keyset inspect`: a key set's fields, nothing verified.
+pub fn inspect(path: &Path) -> Result<Inspected> {
+    let set = read(path)?;
+    Ok(Inspected {
+        file: path.display().to_string(),
+        signature_verified: false,
+        fields: KeySetFields::new(&set),
+    })
+}
+
 /// `keyset verify`.
-pub fn verify(args: &KeysetVerifyArgs, pass: &Passphrase) -> Result<SignedKeySet> {
+pub fn verify(args: &KeysetVerifyArgs, pass: &Passphrase) -> Result<Verified> {
     let set = read(&args.keyset)?;
     let root = read_public_key(&args.root, pass)?;
     let target = args
         .target
         .clone()
         .unwrap_or_else(|| set.set.target.as_str().to_owned());
-    check(&args.keyset, &set, &root, &target, args.current_epoch)?;
-    Ok(set)
+    check(
+        &args.keyset,
+        &set,
+        (&args.root, &root),
+        &target,
+        args.current_epoch,
+    )?;
+    Ok(Verified {
+        file: args.keyset.display().to_string(),
+        verified: true,
+        current_epoch: args.current_epoch,
+        fields: KeySetFields::new(&set),
+    })
 }
 
-/// The key set's fields as JSON (stable names, documented in the README).
-pub fn json(set: &SignedKeySet) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("format_version".into(), json!(KEYSET_VERSION));
-    m.insert("epoch".into(), json!(set.set.epoch));
-    m.insert("target".into(), json!(set.set.target.as_str()));
-    m.insert("root_key_id".into(), json!(set.set.root.to_string()));
-    let ids: Vec<String> = set
-        .set
-        .keys()
-        .iter()
-        .map(|k| KeyId::of_ed25519(k).to_string())
-        .collect();
-    m.insert("signer_key_ids".into(), json!(ids));
-    m.insert("signed".into(), json!(set.signature != [0; SIGNATURE_LEN]));
-    m
+/// A key set's fields, as `keyset create`, `inspect` and `verify` show them (stable JSON names,
+/// documented in the README).
+#[derive(Serialize)]
+pub struct KeySetFields {
+    format_version: u16,
+    epoch: u32,
+    target: String,
+    root_key_id: String,
+    signer_key_ids: Vec<String>,
+    /// Whether the signature slot holds a signature.
+    signed: bool,
 }
 
-/// The key set's fields as aligned lines.
-pub fn lines(set: &SignedKeySet) -> String {
-    let mut s = String::new();
-    let mut line = |k: &str, v: String| {
-        let _ = writeln!(s, "  {k:<17}{v}");
-    };
-    line("epoch", set.set.epoch.to_string());
-    line("target", set.set.target.to_string());
-    line("root key id", set.set.root.to_string());
-    for (i, k) in set.set.keys().iter().enumerate() {
-        let name = if i == 0 { "trusted key ids" } else { "" };
-        line(name, KeyId::of_ed25519(k).to_string());
+impl KeySetFields {
+    fn new(set: &SignedKeySet) -> Self {
+        Self {
+            format_version: KEYSET_VERSION,
+            epoch: set.set.epoch,
+            target: set.set.target.to_string(),
+            root_key_id: set.set.root.to_string(),
+            signer_key_ids: set
+                .set
+                .keys()
+                .iter()
+                .map(|k| KeyId::of_ed25519(k).to_string())
+                .collect(),
+            signed: set.signature != [0; SIGNATURE_LEN],
+        }
     }
-    if set.signature == [0; SIGNATURE_LEN] {
-        line("signature", "none yet (attach-signature)".into());
+
+    /// The fields as aligned lines.
+    fn lines(&self) -> String {
+        let mut s = String::new();
+        line(&mut s, "epoch", self.epoch);
+        line(&mut s, "target", &self.target);
+        line(&mut s, "root key id", &self.root_key_id);
+        for (i, id) in self.signer_key_ids.iter().enumerate() {
+            line(&mut s, if i == 0 { "trusted key ids" } else { "" }, id);
+        }
+        if !self.signed {
+            line(&mut s, "signature", "none yet (attach-signature)");
+        }
+        s
     }
-    s
+}
+
+/// What `keyset create` wrote.
+#[derive(Serialize)]
+pub struct Created {
+    file: String,
+    /// With `--root-pubkey`: the bytes to sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tbs_file: Option<String>,
+    #[serde(flatten)]
+    fields: KeySetFields,
+}
+
+impl Report for Created {
+    fn text(&self) -> String {
+        let mut s = match &self.tbs_file {
+            None => format!("wrote {}\n", self.file),
+            Some(tbs) => format!(
+                "wrote {} (unsigned) and {tbs}; sign that with the root key, then \
+                 `sbsfu attach-signature`\n",
+                self.file
+            ),
+        };
+        s.push_str(&self.fields.lines());
+        s
+    }
+}
+
+/// `keyset inspect`.
+#[derive(Serialize)]
+pub struct Inspected {
+    file: String,
+    /// Always false: `inspect` verifies nothing.
+    signature_verified: bool,
+    #[serde(flatten)]
+    fields: KeySetFields,
+}
+
+impl Report for Inspected {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "{}: signature NOT verified (use `sbsfu keyset verify`)\n",
+            self.file
+        );
+        s.push_str(&self.fields.lines());
+        s
+    }
+}
+
+/// `keyset verify`.
+#[derive(Serialize)]
+pub struct Verified {
+    file: String,
+    /// Always true: a key set that does not verify is an error.
+    verified: bool,
+    #[serde(skip)]
+    current_epoch: Option<u32>,
+    #[serde(flatten)]
+    fields: KeySetFields,
+}
+
+impl Report for Verified {
+    fn text(&self) -> String {
+        let newer = match self.current_epoch {
+            Some(c) => format!(", newer than epoch {c}"),
+            None => String::new(),
+        };
+        let mut s = format!(
+            "OK: {}: signed by the root key, for {}{newer}\n",
+            self.file, self.fields.target
+        );
+        s.push_str(&self.fields.lines());
+        s
+    }
 }

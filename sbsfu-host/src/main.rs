@@ -4,8 +4,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sbsfu_host::cli::Cli;
-use sbsfu_host::error::EXIT_FAILURE;
+use sbsfu_host::Cli;
+use sbsfu_host::EXIT_FAILURE;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -29,7 +29,8 @@ impl Passphrase {
         }
     }
 
-    /// No passphrase anywhere but the environment and the terminal (tests, library callers).
+    /// No passphrase anywhere but the environment and the terminal.
+    #[cfg(test)]
     pub fn none() -> Self {
         Self::new(None)
     }

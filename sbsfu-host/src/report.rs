@@ -1,103 +1,153 @@
-//! How a header is shown: human lines and JSON, shared by `sign`, `inspect` and `verify`.
+//! What commands print: each command returns a report value that renders itself as text (for
+//! people) and as JSON (for scripts, `--json`: serde, the fields in sorted order as serde_json's
+//! map writes them).
 //!
 //! The JSON field names are a stable interface (documented in the README); add, never rename.
 
 use std::fmt::Write as _;
 
-use sbsfu_format::Header;
-use sbsfu_format::header::Protection;
-use sbsfu_format::layout::Layout;
-use sbsfu_format::prefix::FORMAT_VERSION;
-use serde_json::{Map, Value, json};
+use sbsfu_format::{FORMAT_VERSION, Header, PayloadLayout, Protection};
+use serde::Serialize;
+use serde_json::{Value, json};
 
-fn hex(bytes: &[u8]) -> String {
+use crate::error::Error;
+
+/// A command's result, as text lines and as a JSON object.
+pub trait Report: Serialize {
+    /// What is printed without `--json`.
+    fn text(&self) -> String;
+}
+
+/// `report` as printed: text, or with `json` one pretty-printed JSON object.
+pub fn render<R: Report>(report: &R, json: bool) -> Vec<u8> {
+    if json {
+        let value = serde_json::to_value(report).unwrap_or(Value::Null);
+        format!("{value:#}\n").into_bytes()
+    } else {
+        report.text().into_bytes()
+    }
+}
+
+/// A failure as a JSON object, for `--json` callers.
+pub fn json_error(e: &Error) -> Vec<u8> {
+    let value = json!({"ok": false, "error": e.to_string(), "exit_code": e.exit_code()});
+    format!("{value:#}\n").into_bytes()
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     })
 }
 
-/// Name of the protection scheme as shown to users.
-pub fn protection_name(h: &Header) -> &'static str {
-    match h.protection {
-        Protection::SignedOnly { .. } => "signed-only",
-        Protection::Aes256Gcm(_) => "aes-256-gcm",
-    }
+/// Appends `  name             value` (the aligned lines every report uses).
+pub fn line(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "  {name:<17}{value}");
 }
 
-/// The header's fields as a JSON object.
-pub fn header_json(h: &Header, header_len: usize) -> Map<String, Value> {
-    let layout = Layout::of(h).ok();
-    let mut m = Map::new();
-    m.insert("format_version".into(), json!(FORMAT_VERSION));
-    m.insert("header_len".into(), json!(header_len));
-    m.insert("signer_key_id".into(), json!(h.signer.to_string()));
-    m.insert("target".into(), json!(h.target.as_str()));
-    m.insert("version".into(), json!(h.version.to_string()));
-    m.insert("security_counter".into(), json!(h.security_counter));
-    m.insert("region".into(), json!(h.region.as_str()));
-    m.insert("load_address".into(), json!(h.load_address));
-    m.insert("image_len".into(), json!(h.image_len));
-    m.insert("image_sha256".into(), json!(hex(&h.digest)));
-    m.insert("chunk_size".into(), json!(h.chunk_size));
-    m.insert("chunk_count".into(), json!(layout.map(|l| l.chunk_count())));
-    m.insert("protection".into(), json!(protection_name(h)));
-    m.insert(
-        "device_key_id".into(),
-        json!(h.device_key().map(|k| k.to_string())),
-    );
-    m.insert(
-        "container_len".into(),
-        json!(layout.map(|l| l.container_len(header_len))),
-    );
-    m
+/// A container header's fields, as `sign`, `inspect` and `verify` show them.
+#[derive(Serialize)]
+pub struct HeaderFields {
+    format_version: u16,
+    header_len: usize,
+    signer_key_id: String,
+    target: String,
+    version: String,
+    security_counter: u32,
+    region: String,
+    load_address: u32,
+    image_len: u32,
+    image_sha256: String,
+    chunk_size: u32,
+    chunk_count: Option<u32>,
+    protection: &'static str,
+    device_key_id: Option<String>,
+    container_len: Option<u64>,
+    #[serde(skip)]
+    header: Header,
 }
 
-/// The header's fields as aligned `name  value` lines.
-pub fn header_lines(h: &Header, header_len: usize) -> String {
-    let layout = Layout::of(h).ok();
-    let mut s = String::new();
-    let mut line = |k: &str, v: String| {
-        let _ = writeln!(s, "  {k:<17}{v}");
-    };
-    line("format version", FORMAT_VERSION.to_string());
-    line("header", format!("{header_len} bytes"));
-    line("signer key id", h.signer.to_string());
-    line("target", h.target.to_string());
-    line("version", h.version.to_string());
-    line("security counter", h.security_counter.to_string());
-    line("region", h.region.to_string());
-    line("load address", format!("{:#010x}", h.load_address));
-    line("image", format!("{} bytes", h.image_len));
-    line("image sha256", hex(&h.digest));
-    match layout {
-        Some(l) => line(
-            "chunks",
-            format!("{} of {} bytes", l.chunk_count(), h.chunk_size),
-        ),
-        None => line("chunks", format!("{} bytes each (invalid)", h.chunk_size)),
-    }
-    match &h.protection {
-        Protection::SignedOnly { chain_head } => {
-            line("protection", "signed only (SHA-256 chunk chain)".into());
-            line("chain head", hex(chain_head));
-        }
-        Protection::Aes256Gcm(e) => {
-            line("protection", "AES-256-GCM STREAM".into());
-            line("device key id", e.device_key.to_string());
-            line("nonce prefix", hex(&e.nonce_prefix));
+impl HeaderFields {
+    /// The fields of `header`, whose encoding is `header_len` bytes long.
+    pub fn new(header: &Header, header_len: usize) -> Self {
+        let layout = PayloadLayout::of(header).ok();
+        Self {
+            format_version: FORMAT_VERSION,
+            header_len,
+            signer_key_id: header.signer.to_string(),
+            target: header.target.to_string(),
+            version: header.version.to_string(),
+            security_counter: header.security_counter,
+            region: header.region.to_string(),
+            load_address: header.load_address,
+            image_len: header.image_len,
+            image_sha256: hex(&header.digest),
+            chunk_size: header.chunk_size,
+            chunk_count: layout.map(|l| l.chunk_count()),
+            protection: match header.protection {
+                Protection::SignedOnly { .. } => "signed-only",
+                Protection::Aes256Gcm(_) => "aes-256-gcm",
+            },
+            device_key_id: header.device_key().map(|k| k.to_string()),
+            container_len: layout.map(|l| l.container_len(header_len)),
+            header: *header,
         }
     }
-    if let Some(l) = layout {
+
+    /// The device class the header names.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The header's fields as aligned `name  value` lines.
+    pub fn lines(&self) -> String {
+        let h = &self.header;
+        let mut s = String::new();
+        line(&mut s, "format version", self.format_version);
+        line(&mut s, "header", format!("{} bytes", self.header_len));
+        line(&mut s, "signer key id", &self.signer_key_id);
+        line(&mut s, "target", &self.target);
+        line(&mut s, "version", &self.version);
+        line(&mut s, "security counter", self.security_counter);
+        line(&mut s, "region", &self.region);
         line(
-            "container",
-            format!(
-                "{} bytes ({} bytes of overhead)",
-                l.container_len(header_len),
-                l.container_len(header_len)
-                    .saturating_sub(u64::from(h.image_len))
-            ),
+            &mut s,
+            "load address",
+            format!("{:#010x}", self.load_address),
         );
+        line(&mut s, "image", format!("{} bytes", self.image_len));
+        line(&mut s, "image sha256", &self.image_sha256);
+        match self.chunk_count {
+            Some(n) => line(&mut s, "chunks", format!("{n} of {} bytes", h.chunk_size)),
+            None => line(
+                &mut s,
+                "chunks",
+                format!("{} bytes each (invalid)", h.chunk_size),
+            ),
+        }
+        match &h.protection {
+            Protection::SignedOnly { chain_head } => {
+                line(&mut s, "protection", "signed only (SHA-256 chunk chain)");
+                line(&mut s, "chain head", hex(chain_head));
+            }
+            Protection::Aes256Gcm(e) => {
+                line(&mut s, "protection", "AES-256-GCM STREAM");
+                line(&mut s, "device key id", e.device_key);
+                line(&mut s, "nonce prefix", hex(&e.nonce_prefix));
+            }
+        }
+        if let Some(len) = self.container_len {
+            line(
+                &mut s,
+                "container",
+                format!(
+                    "{len} bytes ({} bytes of overhead)",
+                    len.saturating_sub(u64::from(h.image_len))
+                ),
+            );
+        }
+        s
     }
-    s
 }

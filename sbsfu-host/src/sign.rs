@@ -3,12 +3,13 @@
 //! signing service, `openssl pkeyutl`) must sign, for `attach-signature` to complete.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use sbsfu_format::header::MAX_IMAGE_LEN;
-use sbsfu_format::seal::{EncryptParams, SealParams, Sealed, Threads, seal, write_signature};
+use sbsfu_format::MAX_IMAGE_LEN;
 use sbsfu_format::{ContentKey, KeyId};
+use sbsfu_format::{EncryptParams, Prepared, SealParams, Sealed, Threads, write_signature};
+use serde::Serialize;
 
 use crate::cli::SignArgs;
 use crate::error::{Error, Result};
@@ -17,19 +18,70 @@ use crate::image::{self, Image, Kind, Options};
 use crate::keys::{is_dev_key, random_bytes, read_device_key, read_public_key, read_signing_key};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
+use crate::report::{HeaderFields, Report, line};
 
-/// What `sign` produced.
+/// What `sign` wrote.
+#[derive(Serialize)]
 pub struct Signed {
-    /// The sealed container's header and signed message.
-    pub sealed: Sealed,
-    /// What the input was.
-    pub input: Kind,
     /// Where the container went.
-    pub file: PathBuf,
-    /// With `--pubkey`: where the bytes to sign went (the container is unsigned).
-    pub tbs: Option<PathBuf>,
+    file: String,
+    /// What the input was.
+    input_format: &'static str,
+    /// False with `--pubkey`: the container waits for `attach-signature`.
+    signed: bool,
     /// What the input holds that is not in the image (`--address-range`, unloaded sections).
-    pub left_out: Vec<LeftOut>,
+    left_out: Vec<LeftOut>,
+    /// With `--pubkey`: where the bytes to sign went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tbs_file: Option<String>,
+    #[serde(flatten)]
+    fields: HeaderFields,
+    /// Length of the bytes to sign.
+    #[serde(skip)]
+    tbs_len: usize,
+}
+
+impl Signed {
+    /// What the input holds that is not in the image.
+    pub fn left_out(&self) -> &[LeftOut] {
+        &self.left_out
+    }
+}
+
+impl Report for Signed {
+    fn text(&self) -> String {
+        let mut s = match &self.tbs_file {
+            None => format!("wrote {}\n", self.file),
+            Some(tbs) => format!(
+                "wrote {} (unsigned) and {tbs} ({} bytes to sign with Ed25519); then \
+                 `sbsfu attach-signature`\n",
+                self.file, self.tbs_len
+            ),
+        };
+        line(&mut s, "input", self.input_format);
+        s.push_str(&self.fields.lines());
+        s
+    }
+}
+
+impl Signed {
+    fn new(
+        sealed: &Sealed,
+        input: Kind,
+        file: &Path,
+        tbs: Option<&Path>,
+        left_out: Vec<LeftOut>,
+    ) -> Self {
+        Self {
+            file: file.display().to_string(),
+            input_format: input.name(),
+            signed: tbs.is_none(),
+            left_out,
+            tbs_file: tbs.map(|t| t.display().to_string()),
+            fields: HeaderFields::new(&sealed.header, sealed.message.header_bytes().len()),
+            tbs_len: sealed.message.as_bytes().len(),
+        }
+    }
 }
 
 /// Who signs.
@@ -77,13 +129,13 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         },
     )?;
     let len = image.len();
-    let image_len = u32::try_from(len)
-        .ok()
-        .filter(|l| *l <= MAX_IMAGE_LEN)
-        .ok_or_else(|| Error::Input {
-            path: args.input.clone(),
-            reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
-        })?;
+    // The bound itself is the header's to check (`MAX_IMAGE_LEN`, in `prepare` below); here it
+    // is only said in terms of the input.
+    let too_large = || Error::Input {
+        path: args.input.clone(),
+        reason: format!("image is {len} bytes; the maximum is {MAX_IMAGE_LEN}"),
+    };
+    let image_len = u32::try_from(len).map_err(|_| too_large())?;
     let load_address = image.load_address();
 
     let rng_err = |e| Error::io(&args.input, e);
@@ -106,43 +158,38 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         chunk_size: args.chunk_size,
         encryption,
     };
-    params
-        .header_template(image_len)
-        .map_err(|e| Error::Usage(format!("invalid header: {e}")))?;
+    let prepared = params.prepare(image_len).map_err(|e| match e {
+        sbsfu_format::Error::ImageTooLarge(_) => too_large(),
+        e => Error::Usage(format!("invalid header: {e}")),
+    })?;
 
     let input = image.kind();
     let left_out = image.left_out().to_vec();
     match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
         (Signer::Local(key), Some(out_path), _, _) => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, &image, image_len, &mut out)?;
+            let sealed = seal_image(&prepared, &args.input, &image, &mut out)?;
             let signature = sealed.message.sign(&key);
             let mut w = out.writer();
             write_signature(&mut w, &sealed, &signature).map_err(|e| Error::io(out_path, e))?;
             w.flush().map_err(|e| Error::io(out_path, e))?;
             drop(w);
             out.commit()?;
-            Ok(Signed {
-                sealed,
-                input,
-                file: out_path.clone(),
-                tbs: None,
-                left_out,
-            })
+            Ok(Signed::new(&sealed, input, out_path, None, left_out))
         }
         (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
             let mut unsigned = Output::create(unsigned_path, true, PUBLIC)?;
             let mut tbs = Output::create(tbs_path, true, PUBLIC)?;
-            let sealed = seal_image(&params, &args.input, &image, image_len, &mut unsigned)?;
+            let sealed = seal_image(&prepared, &args.input, &image, &mut unsigned)?;
             tbs.write_all(sealed.message.as_bytes())?;
             commit_all(vec![tbs, unsigned])?;
-            Ok(Signed {
-                sealed,
+            Ok(Signed::new(
+                &sealed,
                 input,
-                file: unsigned_path.clone(),
-                tbs: Some(tbs_path.clone()),
+                unsigned_path,
+                Some(tbs_path),
                 left_out,
-            })
+            ))
         }
         _ => Err(Error::Usage(
             "give --key with --out, or --pubkey with --unsigned-out and --tbs-out".into(),
@@ -155,15 +202,15 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
 /// byte of the input is read once, so a file rewritten meanwhile still seals into a container
 /// that verifies.
 fn seal_image(
-    params: &SealParams<'_>,
+    prepared: &Prepared,
     input_path: &Path,
     image: &Image,
-    image_len: u32,
     out: &mut Output,
 ) -> Result<Sealed> {
     let path = out.path().to_owned();
-    let sealed =
-        seal(params, image.reader(), image_len, out.file(), Threads::Two).map_err(|e| {
+    let sealed = prepared
+        .seal(image.reader(), out.file(), Threads::Two)
+        .map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Input {
                     path: input_path.to_owned(),

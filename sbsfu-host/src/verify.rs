@@ -1,59 +1,58 @@
-//! `sbsfu verify` and `sbsfu decrypt`: the device installer itself, run against a simulated
-//! flash, so the host accepts exactly what a device accepts.
+//! `sbsfu verify` and `sbsfu decrypt`: the device installer itself, run into a flash that
+//! streams what it programs (`SinkFlash`), so the host accepts exactly what a device accepts.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Seek, Write};
 use std::path::Path;
 
-use sbsfu_device::flash::{FlashRegion, Region};
-use sbsfu_device::head::verify_head;
-use sbsfu_device::sim::SinkFlash;
-use sbsfu_device::{Installer, Policy, TrustedKey};
-use sbsfu_format::header::MAX_CHUNK_SIZE;
-use sbsfu_format::{DeviceKey, Header};
+use sbsfu_device::{
+    FlashRegion, Installer, IoSource, Policy, Region, SinkFlash, TrustedKey, install_from,
+    verify_head,
+};
+use sbsfu_format::{DeviceKey, Header, MAX_CHUNK_SIZE};
+use serde::Serialize;
 
-use crate::cli::DeviceArgs;
+use crate::cli::{DecryptArgs, TrustArgs, VerifyArgs};
 use crate::digest_thread::DigestThread;
 use crate::error::{Error, Result};
 use crate::inspect::read_head;
 use crate::keys::{read_device_key, read_public_key};
 use crate::keyset;
+use crate::output::{Output, SECRET};
 use crate::passphrase::Passphrase;
+use crate::report::{HeaderFields, Report};
 
 /// Bytes read from the container per `feed`.
 const READ_SIZE: usize = 64 * 1024;
 
-/// What verification established.
-pub struct Verdict {
+/// What installing established.
+struct Verdict {
     /// The verified header.
-    pub header: Header,
+    header: Header,
     /// Its encoded length.
-    pub header_len: usize,
+    header_len: usize,
     /// True: every chunk authenticated, the digest matched and the container ended where
     /// declared, so a device would install it. False: the container is encrypted and no device
     /// key was given, so only the signed header (signature, target, security counter) was checked.
-    pub payload_checked: bool,
+    payload_checked: bool,
 }
 
-/// The trusted keys and policy options of `args`, loaded.
-struct Device {
+/// What the device trusts: the keys `args` name, loaded.
+struct Trust {
     signers: Vec<TrustedKey>,
     device_keys: Vec<DeviceKey>,
 }
 
-impl Device {
-    fn load(args: &DeviceArgs, target: &str, pass: &Passphrase) -> Result<Self> {
+impl Trust {
+    fn load(args: &TrustArgs, target: &str, pass: &Passphrase) -> Result<Self> {
         let signers = match (&args.keyset, &args.root) {
-            (Some(path), Some(root)) => {
+            (Some(path), Some(root_path)) => {
                 // The keys of a key set, once it verifies as the device's KeyStore would.
                 let set = keyset::read(path)?;
-                let root = read_public_key(root, pass)?;
-                keyset::check(path, &set, &root, target, None)?;
-                set.set
-                    .keys()
-                    .iter()
-                    .map(|k| TrustedKey::from_bytes(k).map_err(|e| Error::rejected(path, e)))
-                    .collect::<Result<_>>()?
+                let root = read_public_key(root_path, pass)?;
+                keyset::check(path, &set, (root_path, &root), target, None)?
+                    .signers()
+                    .to_vec()
             }
             _ => args
                 .pubkeys
@@ -77,11 +76,11 @@ impl Device {
     }
 }
 
-/// Verifies the container at `path` as a device configured by `args` would, writing the
+/// Installs the container at `path` as a device trusting what `args` say would, writing the
 /// installed image to `image` (a sink for `verify`, the output file for `decrypt`).
-pub fn run_device(
+fn install_as_device(
     path: &Path,
-    args: &DeviceArgs,
+    args: &TrustArgs,
     pass: &Passphrase,
     image: &mut dyn Write,
 ) -> Result<Verdict> {
@@ -90,17 +89,17 @@ pub fn run_device(
         .target
         .clone()
         .unwrap_or_else(|| head.header.target.as_str().to_owned());
-    let device = Device::load(args, &target, pass)?;
+    let trust = Trust::load(args, &target, pass)?;
     let policy = Policy {
         target: &target,
-        signers: &device.signers,
-        device_keys: &device.device_keys,
+        signers: &trust.signers,
+        device_keys: &trust.device_keys,
         min_security_counter: args.min_security_counter,
         require_encryption: args.require_encryption,
     };
     let h = head.header;
     let header_len = head.message.header_bytes().len();
-    if h.device_key().is_some() && device.device_keys.is_empty() {
+    if h.device_key().is_some() && trust.device_keys.is_empty() {
         let header = verify_head(&head.message, &head.signature, &policy)
             .map_err(|e| Error::rejected(path, e))?;
         return Ok(Verdict {
@@ -135,30 +134,89 @@ pub fn run_device(
         DigestThread::start(),
     ));
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut buf = vec![0u8; READ_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        total += n as u64;
-        installer
-            .feed(&buf[..n])
-            .map_err(|e| Error::rejected(path, e))?;
+    let mut source = IoSource::new(&mut file);
+    let installed = install_from(&mut installer, &mut source, &mut vec![0u8; READ_SIZE]);
+    if let Some(e) = source.error {
+        return Err(Error::io(path, e));
     }
-    if total != file_len {
+    // At the end of the file, it must still be the length it was when its head was read.
+    if source.ended && file.stream_position().map_err(|e| Error::io(path, e))? != file_len {
         return Err(Error::io(
             path,
             io::Error::other("file changed while it was read"),
         ));
     }
-    let installed = installer.finish().map_err(|e| Error::rejected(path, e))?;
+    let installed = installed.map_err(|e| Error::rejected(path, e))?;
     Ok(Verdict {
         header: *installed.header(),
         header_len,
         payload_checked: true,
     })
+}
+
+/// `sbsfu verify`: what a device would say of a container.
+#[derive(Serialize)]
+pub struct Verified {
+    file: String,
+    /// Always true: a container that does not verify is an error.
+    verified: bool,
+    /// Every chunk authenticated and the digest matched (false: encrypted, and no device key
+    /// given, so the signed header alone was checked).
+    payload_checked: bool,
+    #[serde(flatten)]
+    fields: HeaderFields,
+}
+
+impl Report for Verified {
+    fn text(&self) -> String {
+        let mut s = if self.payload_checked {
+            format!(
+                "OK: {} would install on {}: signature, every chunk and the image digest verified\n",
+                self.file,
+                self.fields.target()
+            )
+        } else {
+            format!(
+                "HEADER OK: {}: signature, target and security counter verified; payload NOT \
+                 checked (encrypted, no --decrypt-key given)\n",
+                self.file
+            )
+        };
+        s.push_str(&self.fields.lines());
+        s
+    }
+}
+
+/// `sbsfu verify`.
+pub fn verify(args: &VerifyArgs, pass: &Passphrase) -> Result<Verified> {
+    let v = install_as_device(&args.container, &args.trust, pass, &mut io::sink())?;
+    Ok(Verified {
+        file: args.container.display().to_string(),
+        verified: true,
+        payload_checked: v.payload_checked,
+        fields: HeaderFields::new(&v.header, v.header_len),
+    })
+}
+
+/// `sbsfu decrypt`: the image a device would install, into `--out` (mode 0600: it is the
+/// plaintext); returns what it prints.
+pub fn decrypt(args: &DecryptArgs, pass: &Passphrase) -> Result<String> {
+    let mut file = Output::create(&args.out, true, SECRET)?;
+    let v = {
+        let mut w = file.writer();
+        let v = install_as_device(&args.container, &args.trust, pass, &mut w)?;
+        w.flush().map_err(|e| Error::io(&args.out, e))?;
+        v
+    };
+    if !v.payload_checked {
+        return Err(Error::Usage(
+            "the container is encrypted: give --decrypt-key".into(),
+        ));
+    }
+    file.commit()?;
+    Ok(format!(
+        "wrote {} ({} bytes, verified)\n",
+        args.out.display(),
+        v.header.image_len
+    ))
 }

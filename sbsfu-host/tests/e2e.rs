@@ -53,17 +53,7 @@ fn keygen_never_overwrites_without_force() {
     let out = sbsfu(d, &["keygen", "--type", "ed25519", "--out", "signing.pem"]);
     assert_eq!(code(&out), 1);
     assert_eq!(fs::read(d.join("signing.pem")).unwrap(), before);
-    ok(
-        d,
-        &[
-            "keygen",
-            "--type",
-            "ed25519",
-            "--out",
-            "signing.pem",
-            "--force",
-        ],
-    );
+    ok(d, &words("keygen --type ed25519 --out signing.pem --force"));
     assert_ne!(fs::read(d.join("signing.pem")).unwrap(), before);
 }
 
@@ -82,14 +72,7 @@ fn sign_verify_decrypt_round_trips() {
             }
             let out = ok(d, &verify);
             assert!(out.starts_with("OK: app.sfu would install"), "{out}");
-            let mut decrypt = vec![
-                "decrypt",
-                "--pubkey",
-                "signing.pub.pem",
-                "app.sfu",
-                "--out",
-                "out.bin",
-            ];
+            let mut decrypt = words("decrypt --pubkey signing.pub.pem app.sfu --out out.bin");
             if encrypted {
                 decrypt.extend(["--decrypt-key", "device.key"]);
             }
@@ -122,24 +105,15 @@ fn sign_refuses_an_empty_input() {
 fn decrypt_writes_the_image_privately() {
     // The plaintext of an encrypted container is as private as the keys: mode 0600, also when
     // it replaces a file that was readable by others.
-    let dir = workspace();
+    let dir = signed_app(5000, true);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(5000)).unwrap();
-    ok(d, &sign_args(true, "app.bin", "app.sfu"));
     fs::write(d.join("out.bin"), b"old").unwrap();
     for _ in 0..2 {
         ok(
             d,
-            &[
-                "decrypt",
-                "--pubkey",
-                "signing.pub.pem",
-                "--decrypt-key",
-                "device.key",
-                "app.sfu",
-                "--out",
-                "out.bin",
-            ],
+            &words(
+                "decrypt --pubkey signing.pub.pem --decrypt-key device.key app.sfu --out out.bin",
+            ),
         );
         assert_eq!(fs::read(d.join("out.bin")).unwrap(), pattern(5000));
         #[cfg(unix)]
@@ -182,10 +156,8 @@ fn every_encrypted_container_has_fresh_keys_and_nonces() {
 #[test]
 fn signatures_verify_with_openssl() {
     // The container's signature is plain Ed25519 over context || prefix || header.
-    let dir = workspace();
+    let dir = signed_app(1000, false);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(1000)).unwrap();
-    ok(d, &sign_args(false, "app.bin", "app.sfu"));
     let c = fs::read(d.join("app.sfu")).unwrap();
     let header_len = u16::from_be_bytes([c[10], c[11]]) as usize;
     let mut tbs = b"sbsfu/v1/container-header\0".to_vec();
@@ -213,10 +185,8 @@ fn signatures_verify_with_openssl() {
 
 #[test]
 fn failed_commands_leave_no_file() {
-    let dir = workspace();
+    let dir = signed_app(50_000, true);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(50_000)).unwrap();
-    ok(d, &sign_args(true, "app.bin", "app.sfu"));
     let before = files(d);
 
     // A bad argument discovered after parsing.
@@ -236,16 +206,9 @@ fn failed_commands_leave_no_file() {
     let before_tampered = files(d);
     let out = sbsfu(
         d,
-        &[
-            "decrypt",
-            "--pubkey",
-            "signing.pub.pem",
-            "--decrypt-key",
-            "device.key",
-            "tampered.sfu",
-            "--out",
-            "out.bin",
-        ],
+        &words(
+            "decrypt --pubkey signing.pub.pem --decrypt-key device.key tampered.sfu --out out.bin",
+        ),
     );
     assert_eq!(code(&out), 3);
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
@@ -254,16 +217,9 @@ fn failed_commands_leave_no_file() {
     fs::write(d.join("out.bin"), b"old").unwrap();
     sbsfu(
         d,
-        &[
-            "decrypt",
-            "--pubkey",
-            "signing.pub.pem",
-            "--decrypt-key",
-            "device.key",
-            "tampered.sfu",
-            "--out",
-            "out.bin",
-        ],
+        &words(
+            "decrypt --pubkey signing.pub.pem --decrypt-key device.key tampered.sfu --out out.bin",
+        ),
     );
     assert_eq!(fs::read(d.join("out.bin")).unwrap(), b"old");
     fs::remove_file(d.join("out.bin")).unwrap();
@@ -273,10 +229,8 @@ fn failed_commands_leave_no_file() {
 
 #[test]
 fn random_mutants_never_panic_and_fail_in_one_line() {
-    let dir = workspace();
+    let dir = signed_app(3000, true);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(3000)).unwrap();
-    ok(d, &sign_args(true, "app.bin", "app.sfu"));
     let good = fs::read(d.join("app.sfu")).unwrap();
     let mut x = 0x2545F4914F6CDD1Du64;
     let mut next = move || {
@@ -303,14 +257,7 @@ fn random_mutants_never_panic_and_fail_in_one_line() {
         }
         fs::write(d.join("m.sfu"), &m).unwrap();
         for args in [
-            vec![
-                "verify",
-                "--pubkey",
-                "signing.pub.pem",
-                "--decrypt-key",
-                "device.key",
-                "m.sfu",
-            ],
+            words("verify --pubkey signing.pub.pem --decrypt-key device.key m.sfu"),
             vec!["inspect", "m.sfu"],
         ] {
             let out = sbsfu(d, &args);
@@ -371,15 +318,7 @@ fn json_output_has_the_documented_fields() {
     let sign: serde_json::Value = serde_json::from_str(&ok(d, &args)).unwrap();
     let verify: serde_json::Value = serde_json::from_str(&ok(
         d,
-        &[
-            "verify",
-            "--json",
-            "--pubkey",
-            "signing.pub.pem",
-            "--decrypt-key",
-            "device.key",
-            "app.sfu",
-        ],
+        &words("verify --json --pubkey signing.pub.pem --decrypt-key device.key app.sfu"),
     ))
     .unwrap();
     for field in [

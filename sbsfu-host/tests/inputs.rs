@@ -55,14 +55,7 @@ fn sbsfu_view(d: &Path, file: &Path, extra: &[&str]) -> (u64, Vec<u8>) {
     let json: serde_json::Value = serde_json::from_str(&ok(d, &args)).unwrap();
     ok(
         d,
-        &[
-            "decrypt",
-            "--pubkey",
-            "signing.pub.pem",
-            "view.sfu",
-            "--out",
-            "view.bin",
-        ],
+        &words("decrypt --pubkey signing.pub.pem view.sfu --out view.bin"),
     );
     let image = fs::read(d.join("view.bin")).unwrap();
     assert_eq!(json["image_len"], image.len());
@@ -331,21 +324,9 @@ fn a_sparse_hex_signs_in_memory_bounded_by_its_data() {
     // Without --max-span, the stray record is named.
     let out = sbsfu(
         d,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-            "--target",
-            "t",
-            "--in",
-            "sparse.hex",
-            "--out",
-            "no.sfu",
-        ],
+        &words(
+            "sign --key signing.pem --version 1.0.0 --security-counter 1 --target t --in sparse.hex --out no.sfu",
+        ),
     );
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 8: data at 0x18000000 lies"));
@@ -472,25 +453,9 @@ fn a_failure_after_the_output_was_written_leaves_no_file() {
     assert_eq!(fs::read_dir(d.join("taken")).unwrap().count(), 0);
     let out = sbsfu(
         d,
-        &[
-            "sign",
-            "--pubkey",
-            "signing.pub.pem",
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-            "--target",
-            "t",
-            "--load-address",
-            "0",
-            "--in",
-            "app.bin",
-            "--tbs-out",
-            "app.tbs",
-            "--unsigned-out",
-            "taken",
-        ],
+        &words(
+            "sign --pubkey signing.pub.pem --version 1.0.0 --security-counter 1 --target t --load-address 0 --in app.bin --tbs-out app.tbs --unsigned-out taken",
+        ),
     );
     assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(files(d), before);
@@ -564,14 +529,7 @@ fn keys_as_openssl_writes_them() {
     let mut refused = vec![("des3.pem", "3DES"), ("p12.pem", "PKCS#12")];
     let v1 = pkcs8(
         "v1.pem",
-        &[
-            "-v1",
-            "PBE-MD5-DES",
-            "-provider",
-            "legacy",
-            "-provider",
-            "default",
-        ],
+        &words("-v1 PBE-MD5-DES -provider legacy -provider default"),
     );
     if v1.status.success() {
         refused.push(("v1.pem", "PKCS#5 v1 pbeWithMD5AndDES-CBC"));
@@ -627,15 +585,7 @@ fn export_key_prints_the_device_key_and_writes_it_privately() {
     );
     ok(
         d,
-        &[
-            "export-key",
-            "--key",
-            "device.key",
-            "--format",
-            "c",
-            "--out",
-            "key.h",
-        ],
+        &words("export-key --key device.key --format c --out key.h"),
     );
     assert_eq!(fs::read_to_string(d.join("key.h")).unwrap(), c);
     #[cfg(unix)]

@@ -21,23 +21,12 @@ fn json(s: &str) -> serde_json::Value {
 }
 
 fn signed_only(d: &Path, input: &Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let input = input.to_str().unwrap();
-    let mut args = vec![
-        "sign",
-        "--key",
-        "signing.pem",
-        "--version",
-        "1.0.0",
-        "--security-counter",
-        "1",
-        "--target",
-        "stm32f405",
-        "--in",
-        input,
-        "--out",
-        out,
-        "--json",
-    ];
+    let line = format!(
+        "sign --key signing.pem --version 1.0.0 --security-counter 1 --target stm32f405 \
+         --in {} --out {out} --json",
+        input.display()
+    );
+    let mut args = words(&line);
     args.extend(extra);
     sbsfu(d, &args)
 }
@@ -77,14 +66,7 @@ fn bin_hex_and_elf_of_one_build_give_the_same_container() {
     // And what a device installs is objcopy's image: code, 0xFF gap, .data's load image; no .bss.
     ok(
         d,
-        &[
-            "decrypt",
-            "--pubkey",
-            "signing.pub.pem",
-            "elf.sfu",
-            "--out",
-            "installed.bin",
-        ],
+        &words("decrypt --pubkey signing.pub.pem elf.sfu --out installed.bin"),
     );
     assert_eq!(
         fs::read(d.join("installed.bin")).unwrap(),
@@ -145,27 +127,9 @@ fn external_signing_with_openssl_completes_the_container() {
     fs::write(d.join("app.bin"), pattern(10_000)).unwrap();
     ok(
         d,
-        &[
-            "sign",
-            "--pubkey",
-            "signing.pub.pem",
-            "--encrypt-key",
-            "device.key",
-            "--version",
-            "2.0.0",
-            "--security-counter",
-            "3",
-            "--target",
-            "stm32f405",
-            "--load-address",
-            "0x08020000",
-            "--in",
-            "app.bin",
-            "--unsigned-out",
-            "app.unsigned",
-            "--tbs-out",
-            "app.tbs",
-        ],
+        &words(
+            "sign --pubkey signing.pub.pem --encrypt-key device.key --version 2.0.0 --security-counter 3 --target stm32f405 --load-address 0x08020000 --in app.bin --unsigned-out app.unsigned --tbs-out app.tbs",
+        ),
     );
     // The .tbs is the context and the container's prefix and header, exactly.
     let unsigned = fs::read(d.join("app.unsigned")).unwrap();
@@ -185,28 +149,14 @@ fn external_signing_with_openssl_completes_the_container() {
     openssl_sign(d, "signing.pem", "app.tbs", "app.sig");
     let msg = ok(
         d,
-        &[
-            "attach-signature",
-            "--pubkey",
-            "signing.pub.pem",
-            "--sig",
-            "app.sig",
-            "app.unsigned",
-            "--out",
-            "app.sfu",
-        ],
+        &words(
+            "attach-signature --pubkey signing.pub.pem --sig app.sig app.unsigned --out app.sfu",
+        ),
     );
     assert!(msg.starts_with("wrote app.sfu (signed container"), "{msg}");
     let v = ok(
         d,
-        &[
-            "verify",
-            "--pubkey",
-            "signing.pub.pem",
-            "--decrypt-key",
-            "device.key",
-            "app.sfu",
-        ],
+        &words("verify --pubkey signing.pub.pem --decrypt-key device.key app.sfu"),
     );
     assert!(v.starts_with("OK: app.sfu would install"), "{v}");
 
@@ -215,16 +165,9 @@ fn external_signing_with_openssl_completes_the_container() {
     openssl_sign(d, "signing.pem", "other.tbs", "other.sig");
     let out = sbsfu(
         d,
-        &[
-            "attach-signature",
-            "--pubkey",
-            "signing.pub.pem",
-            "--sig",
-            "other.sig",
-            "app.unsigned",
-            "--out",
-            "bad.sfu",
-        ],
+        &words(
+            "attach-signature --pubkey signing.pub.pem --sig other.sig app.unsigned --out bad.sfu",
+        ),
     );
     assert_eq!(code(&out), 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify under"));
@@ -239,27 +182,11 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
     fs::write(d.join("wrong"), "not it\n").unwrap();
     ok(
         d,
-        &[
-            "keygen",
-            "--type",
-            "ed25519",
-            "--passphrase-file",
-            "pass",
-            "--out",
-            "signing.pem",
-        ],
+        &words("keygen --type ed25519 --passphrase-file pass --out signing.pem"),
     );
     ok(
         d,
-        &[
-            "keygen",
-            "--type",
-            "aes256",
-            "--passphrase-file",
-            "pass",
-            "--out",
-            "device.key",
-        ],
+        &words("keygen --type aes256 --passphrase-file pass --out device.key"),
     );
     let pem = fs::read_to_string(d.join("signing.pem")).unwrap();
     assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
@@ -273,16 +200,7 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
         "file:pass",
         "-pubout",
     ]));
-    let ours = ok(
-        d,
-        &[
-            "pubkey",
-            "--passphrase-file",
-            "pass",
-            "--key",
-            "signing.pem",
-        ],
-    );
+    let ours = ok(d, &words("pubkey --passphrase-file pass --key signing.pem"));
     assert_eq!(String::from_utf8(pubout.stdout).unwrap(), ours);
     fs::write(d.join("signing.pub.pem"), &ours).unwrap();
 
@@ -297,16 +215,9 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
     );
     ok(
         d,
-        &[
-            "verify",
-            "--passphrase-file",
-            "pass",
-            "--pubkey",
-            "signing.pub.pem",
-            "--decrypt-key",
-            "device.key",
-            "app.sfu",
-        ],
+        &words(
+            "verify --passphrase-file pass --pubkey signing.pub.pem --decrypt-key device.key app.sfu",
+        ),
     );
     // A wrong passphrase: a clean key error, and no output.
     let mut wrong = sign_args(true, "app.bin", "wrong.sfu");
@@ -368,15 +279,7 @@ fn the_passphrase_is_asked_for_on_a_terminal() {
     fs::write(d.join("pass"), "typed at the prompt\n").unwrap();
     ok(
         d,
-        &[
-            "keygen",
-            "--type",
-            "ed25519",
-            "--passphrase-file",
-            "pass",
-            "--out",
-            "k.pem",
-        ],
+        &words("keygen --type ed25519 --passphrase-file pass --out k.pem"),
     );
     let expected = ok(
         d,
@@ -426,38 +329,14 @@ fn key_rotation_with_an_offline_root() {
     // Epoch 1 trusts both keys; the root key signs it in an HSM (openssl here).
     ok(
         d,
-        &[
-            "keyset",
-            "create",
-            "--root-pubkey",
-            "root.pub.pem",
-            "--epoch",
-            "1",
-            "--target",
-            "stm32f405",
-            "--signer",
-            "signing.pub.pem",
-            "--signer",
-            "next.pub.pem",
-            "--unsigned-out",
-            "k1.unsigned",
-            "--tbs-out",
-            "k1.tbs",
-        ],
+        &words(
+            "keyset create --root-pubkey root.pub.pem --epoch 1 --target stm32f405 --signer signing.pub.pem --signer next.pub.pem --unsigned-out k1.unsigned --tbs-out k1.tbs",
+        ),
     );
     openssl_sign(d, "root.pem", "k1.tbs", "k1.sig");
     ok(
         d,
-        &[
-            "attach-signature",
-            "--pubkey",
-            "root.pub.pem",
-            "--sig",
-            "k1.sig",
-            "k1.unsigned",
-            "--out",
-            "k1.sks",
-        ],
+        &words("attach-signature --pubkey root.pub.pem --sig k1.sig k1.unsigned --out k1.sks"),
     );
     let trust = |set: &str, container: &str| {
         sbsfu(
@@ -477,21 +356,9 @@ fn key_rotation_with_an_offline_root() {
     // Epoch 2 revokes the old key.
     let j = json(&ok(
         d,
-        &[
-            "keyset",
-            "create",
-            "--root-key",
-            "root.pem",
-            "--epoch",
-            "2",
-            "--target",
-            "stm32f405",
-            "--signer",
-            "next.pub.pem",
-            "--out",
-            "k2.sks",
-            "--json",
-        ],
+        &words(
+            "keyset create --root-key root.pem --epoch 2 --target stm32f405 --signer next.pub.pem --out k2.sks --json",
+        ),
     ));
     assert_eq!(j["epoch"], 2);
     assert_eq!(j["signer_key_ids"].as_array().unwrap().len(), 1);
@@ -506,35 +373,16 @@ fn key_rotation_with_an_offline_root() {
     // A device at epoch 2 refuses epoch 1 again.
     let out = sbsfu(
         d,
-        &[
-            "keyset",
-            "verify",
-            "--root",
-            "root.pub.pem",
-            "k1.sks",
-            "--current-epoch",
-            "2",
-        ],
+        &words("keyset verify --root root.pub.pem k1.sks --current-epoch 2"),
     );
     assert_eq!(code(&out), 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not newer than the epoch 2"));
     // A firmware key cannot sign a key set: it is not the root the device holds.
     let out = sbsfu(
         d,
-        &[
-            "keyset",
-            "create",
-            "--root-key",
-            "signing.pem",
-            "--epoch",
-            "3",
-            "--target",
-            "stm32f405",
-            "--signer",
-            "next.pub.pem",
-            "--out",
-            "k3.sks",
-        ],
+        &words(
+            "keyset create --root-key signing.pem --epoch 3 --target stm32f405 --signer next.pub.pem --out k3.sks",
+        ),
     );
     assert!(out.status.success());
     let out = sbsfu(d, &["keyset", "verify", "--root", "root.pub.pem", "k3.sks"]);
@@ -542,20 +390,9 @@ fn key_rotation_with_an_offline_root() {
     // And the root key cannot be listed as a firmware signer.
     let out = sbsfu(
         d,
-        &[
-            "keyset",
-            "create",
-            "--root-key",
-            "root.pem",
-            "--epoch",
-            "3",
-            "--target",
-            "stm32f405",
-            "--signer",
-            "root.pub.pem",
-            "--out",
-            "k3.sks",
-        ],
+        &words(
+            "keyset create --root-key root.pem --epoch 3 --target stm32f405 --signer root.pub.pem --out k3.sks",
+        ),
     );
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("never firmware"));
@@ -576,13 +413,7 @@ fn data_payloads_name_their_region() {
     assert_eq!(j["load_address"], 0x080E_0000u32);
     let v = json(&ok(
         d,
-        &[
-            "verify",
-            "--json",
-            "--pubkey",
-            "signing.pub.pem",
-            "data.sfu",
-        ],
+        &words("verify --json --pubkey signing.pub.pem data.sfu"),
     ));
     assert_eq!(v["region"], "data");
     let out = sbsfu(d, &{

@@ -1,18 +1,16 @@
-//! Shared harness for the workspace tests: deterministic keys and containers, and a simulated
-//! device that records, for every flash operation, how many container bytes it had been fed.
+//! The workspace tests' harness, on the shared kit (`sbsfu_device::sim::kit`): a simulated
+//! device that records, for every flash operation, how many container bytes it had been fed,
+//! and the ways of cutting a container into pieces.
 #![allow(missing_docs)]
 
 use std::cell::Cell;
 
-use ed25519_dalek::SigningKey;
-use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use sbsfu_device::flash::{FlashRegion, Region, STM32F405_SECTORS};
-use sbsfu_device::sim::{SimError, SimFlash};
-use sbsfu_device::verify::verify_region;
+use sbsfu_device::boot::verify_region;
+use sbsfu_device::sim::SimFlash;
+use sbsfu_device::sim::kit::{TracedFlash, xorshift};
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::signed::SignedHeader;
-use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_device::{FlashRegion, Region, STM32F405_SECTORS};
+use sbsfu_format::{DeviceKey, SignedHeader};
 
 /// The installer buffer of the simulated device.
 pub const BUF: usize = 4096;
@@ -31,89 +29,18 @@ pub fn dual_bank_sectors() -> Vec<u32> {
     v
 }
 
-pub fn signing_key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-pub fn device_key(seed: u8) -> DeviceKey {
-    DeviceKey::from_bytes([seed; 32])
-}
+pub use sbsfu_device::sim::kit::{Spec, device_key, signing_key};
 
 pub fn trusted(seeds: &[u8]) -> Vec<TrustedKey> {
     seeds
         .iter()
-        .map(|s| TrustedKey::from_bytes(signing_key(*s).verifying_key().as_bytes()).unwrap())
+        .map(|s| sbsfu_device::sim::kit::trusted(*s))
         .collect()
 }
 
 /// A deterministic, non-repeating image of `len` bytes.
 pub fn image(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x9E37_79B9u32 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-/// Everything that varies between test containers.
-#[derive(Clone)]
-pub struct Spec {
-    pub encrypted: bool,
-    pub chunk_size: u32,
-    pub target: &'static str,
-    pub security_counter: u32,
-    pub region: &'static str,
-    pub load_address: u32,
-    pub signer: u8,
-    pub device: u8,
-    /// Seeds the content key and nonces, so two specs differing only here make two containers
-    /// of the same image under different keys.
-    pub randomness: u8,
-}
-
-impl Spec {
-    pub fn new(encrypted: bool, chunk_size: u32) -> Self {
-        Self {
-            encrypted,
-            chunk_size,
-            target: "stm32f405",
-            security_counter: 10,
-            region: "app",
-            load_address: APP_ADDRESS,
-            signer: 1,
-            device: 2,
-            randomness: 3,
-        }
-    }
-
-    pub fn seal(&self, image: &[u8]) -> Vec<u8> {
-        let dk = device_key(self.device);
-        let key = signing_key(self.signer);
-        let params = SealParams {
-            signer: key.verifying_key().to_bytes(),
-            target: self.target,
-            version: Version {
-                major: 2,
-                minor: 0,
-                patch: 1,
-            },
-            security_counter: self.security_counter,
-            region: self.region,
-            load_address: self.load_address,
-            chunk_size: self.chunk_size,
-            encryption: self.encrypted.then(|| EncryptParams {
-                device_key: &dk,
-                content_key: ContentKey::from_bytes([self.randomness; 32]),
-                wrap_nonce: [self.randomness ^ 0x5a; 12],
-                nonce_prefix: [self.randomness ^ 0xa5; 7],
-            }),
-        };
-        seal_to_vec(&params, &key, image).expect("seal")
-    }
+    xorshift(len, 0x9E37_79B9 ^ u32::from(seed))
 }
 
 /// What the simulated device trusts.
@@ -173,40 +100,6 @@ impl Split {
     }
 }
 
-/// A flash that notes how many container bytes had been fed when each operation happened.
-pub struct TracedFlash<'a> {
-    pub inner: &'a mut SimFlash,
-    pub fed: &'a Cell<usize>,
-    pub ops_at: Vec<usize>,
-}
-
-impl ErrorType for TracedFlash<'_> {
-    type Error = SimError;
-}
-
-impl ReadNorFlash for TracedFlash<'_> {
-    const READ_SIZE: usize = 1;
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
-        self.inner.read(offset, bytes)
-    }
-    fn capacity(&self) -> usize {
-        self.inner.capacity()
-    }
-}
-
-impl NorFlash for TracedFlash<'_> {
-    const WRITE_SIZE: usize = 4;
-    const ERASE_SIZE: usize = 16384;
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
-        self.ops_at.push(self.fed.get());
-        self.inner.erase(from, to)
-    }
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
-        self.ops_at.push(self.fed.get());
-        self.inner.write(offset, bytes)
-    }
-}
-
 /// The result of feeding one container to the simulated device.
 pub struct Outcome {
     pub result: Result<Installed, Error>,
@@ -263,11 +156,7 @@ pub fn install_with(policy: &Policy<'_>, container: &[u8], split: Split) -> Outc
     let mut flash = SimFlash::new(&dual_bank_sectors());
     let map = flash.geometry();
     let fed = Cell::new(0);
-    let mut traced = TracedFlash {
-        inner: &mut flash,
-        fed: &fed,
-        ops_at: Vec::new(),
-    };
+    let mut traced = TracedFlash::new(&mut flash, &fed);
     let result = {
         let mut region =
             FlashRegion::new("app", &mut traced, map, APP_ADDRESS, APP_OFFSET, APP_LEN).unwrap();
@@ -328,7 +217,7 @@ pub fn boot_verify(cfg: &DeviceConfig, outcome: &mut Outcome) -> Result<(), Erro
 /// Byte ranges of the chunks of a container: `(start, body_end, end)` for each chunk.
 pub fn chunk_spans(container: &[u8]) -> Vec<(usize, usize, usize)> {
     let (head, head_len) = SignedHeader::parse(container).expect("head");
-    let layout = sbsfu_format::layout::Layout::of(&head.header).unwrap();
+    let layout = sbsfu_format::PayloadLayout::of(&head.header).unwrap();
     (0..layout.chunk_count())
         .map(|i| {
             let start = head_len + layout.wire_offset(i) as usize;

@@ -81,6 +81,29 @@ fn defines(file: &Path, item: &str) -> bool {
     })
 }
 
+/// Whether a file in the folder of the module file `file` (a crate root or a `mod.rs`), or
+/// below it, defines `item`: what a module re-exports from its submodules.
+fn defines_below(file: &Path, item: &str) -> bool {
+    let is_folder_module = file
+        .file_name()
+        .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+    let Some(dir) = file.parent().filter(|_| is_folder_module) else {
+        return false;
+    };
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && defines(&path, item) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Whether the reference `r` names something that exists.
 fn resolves(r: &str) -> bool {
     if let Some(case) = r.strip_prefix("cmd/") {
@@ -114,16 +137,19 @@ fn resolves(r: &str) -> bool {
             let Some(file) = module_file(dir, &rest[..t]) else {
                 return false;
             };
+            // The tests of a module are in its file, or in its own `tests.rs` (`mod tests;`).
+            let own = module_file(dir, &rest[..=t]);
             return match rest.get(t + 1) {
                 Some(&"*") => read(&file).contains("mod tests"),
-                Some(name) => defines(&file, name),
+                Some(name) => defines(&file, name) || own.is_some_and(|f| defines(&f, name)),
                 None => false,
             };
         }
-        // A module, or an item in one.
+        // A module, or an item in one (defined there, or in a submodule it re-exports from).
         module_file(dir, rest).is_some()
             || rest.split_last().is_some_and(|(item, modules)| {
-                module_file(dir, modules).is_some_and(|f| defines(&f, item))
+                module_file(dir, modules)
+                    .is_some_and(|f| defines(&f, item) || defines_below(&f, item))
             })
     })
 }

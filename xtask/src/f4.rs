@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sbsfu_device::TrustedKey;
-use sbsfu_device::boot::{Area, BootManager, Stager};
-use sbsfu_device::boot_state::{BootStore, Phase};
-use sbsfu_device::flash::{FlashRegion, Shared};
+use sbsfu_device::boot::Phase;
+use sbsfu_device::boot::{BootFlash, BootManager, STM32F405_LAYOUT as LAYOUT, Stager};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::sim::{Geometry, SimFlash};
+use sbsfu_device::sim::SimFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
-use sbsfu_f4::layout::{FLASH_BASE, LAYOUT, offset};
+use sbsfu_f4::layout::{FLASH_BASE, offset};
 
 use crate::qemu::{self, Run};
 use crate::{Result, cargo, root, run, sbsfu_cli, setup, step};
@@ -69,11 +68,12 @@ fn firmware(
     Ok(dir.join(MCU).join("firmware").join(bin))
 }
 
-/// The host CLI, built once.
-fn sbsfu(cli: &Path, args: &[&str]) -> Result {
+/// Runs the CLI on one command line (its arguments hold no spaces), from the workspace root.
+fn sbsfu(cli: &Path, line: &str) -> Result {
+    let args: Vec<&str> = line.split_whitespace().collect();
     let out = Command::new(cli)
         .current_dir(root())
-        .args(args)
+        .args(&args)
         .output()
         .map_err(|e| e.to_string())?;
     if out.status.success() {
@@ -97,15 +97,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// A deterministic pseudo-random image.
 fn image(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    sbsfu_device::sim::kit::xorshift(len, seed | 1)
 }
 
 /// `image` with a vector table the boot manager accepts at the active slot: the stack at the
@@ -135,20 +127,22 @@ fn objcopy_hex(elf: &Path, out: &Path) -> Result {
         .arg(out))
 }
 
-/// A symbol's address, from `arm-none-eabi-nm`.
-fn symbol(elf: &Path, name: &str) -> Result<u32> {
-    let out = Command::new("arm-none-eabi-nm")
+/// What an ARM binutils `tool` prints about `elf` (with `flags` before it).
+fn binutils(tool: &str, flags: &[&str], elf: &Path) -> Result<String> {
+    let out = Command::new(tool)
+        .args(flags)
         .arg(elf)
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{tool}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "arm-none-eabi-nm {}: {}",
-            elf.display(),
-            out.status
-        ));
+        return Err(format!("{tool} {}: {}", elf.display(), out.status));
     }
-    String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A symbol's address, from `arm-none-eabi-nm`.
+fn symbol(elf: &Path, name: &str) -> Result<u32> {
+    binutils("arm-none-eabi-nm", &[], elf)?
         .lines()
         .find_map(|l| {
             let mut it = l.split_whitespace();
@@ -160,19 +154,7 @@ fn symbol(elf: &Path, name: &str) -> Result<u32> {
 
 /// Section sizes, from `arm-none-eabi-size -A`.
 fn sections(elf: &Path) -> Result<Vec<(String, u64)>> {
-    let out = Command::new("arm-none-eabi-size")
-        .arg("-A")
-        .arg(elf)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "arm-none-eabi-size {}: {}",
-            elf.display(),
-            out.status
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(binutils("arm-none-eabi-size", &["-A"], elf)?
         .lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
@@ -199,52 +181,27 @@ fn provision(app: &[u8], scenario: Scenario<'_>) -> Result<Vec<u8>> {
     let mut flash = SimFlash::stm32f405();
     let slot0 = offset(LAYOUT.slots[0]) as usize;
     flash.data_mut()[slot0..slot0 + app.len()].copy_from_slice(app);
-    let map = flash.geometry();
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| e.to_string())?];
     let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(&mut flash);
-    let region = |name, a: Area| {
-        FlashRegion::new(
-            name,
-            Shared(&cell),
-            map.clone(),
-            a.address,
-            offset(a),
-            a.len,
-        )
-        .map_err(|e| e.to_string())
-    };
-    type R<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash>, Geometry>;
-    let (mut active, mut s0, mut s1, mut m0, mut m1): (R, R, R, R, R) = (
-        region("app", LAYOUT.active)?,
-        region("slot0", LAYOUT.slots[0])?,
-        region("slot1", LAYOUT.slots[1])?,
-        region("meta0", LAYOUT.meta[0])?,
-        region("meta1", LAYOUT.meta[1])?,
-    );
-    BootManager::<CHUNK>::new(
-        &LAYOUT,
-        &config,
-        &mut active,
-        [&mut s0, &mut s1],
-        [&mut m0, &mut m1],
-        None,
-    )
-    .and_then(|mut m| m.run())
-    .map_err(|e| format!("provisioning: {e}"))?;
+    let mut regions = LAYOUT
+        .regions(&BootFlash::stm32f405(&cell))
+        .map_err(|e| e.to_string())?;
+    BootManager::<CHUNK>::new(&config, &mut regions, None)
+        .and_then(|mut m| m.run())
+        .map_err(|e| format!("provisioning: {e}"))?;
     if let Scenario::Installing(update) = scenario {
-        let mut store = BootStore::mount([&mut m0, &mut m1]).map_err(|e| e.to_string())?;
-        let mut stager = Stager::<CHUNK>::new(&LAYOUT, &config, &mut store, [&mut s0, &mut s1])
-            .map_err(|e| e.to_string())?;
+        let mut stager = Stager::<CHUNK>::new(&config, &mut regions).map_err(|e| e.to_string())?;
         stager.feed(update).map_err(|e| e.to_string())?;
         stager.finish().map_err(|e| e.to_string())?;
-        let mut state = store.load().map_err(|e| e.to_string())?;
+        let mut log = regions.state_log().map_err(|e| e.to_string())?;
+        let mut state = log.load().map_err(|e| e.to_string())?;
         state.phase = Phase::Installing { slot: 1 };
-        store.save(&state).map_err(|e| e.to_string())?;
+        log.save(&state).map_err(|e| e.to_string())?;
     }
-    drop((active, s0, s1, m0, m1));
-    Ok(flash.data().to_vec())
+    let image = cell.borrow().data().to_vec();
+    Ok(image)
 }
 
 /// Writes the part of a flash image after the bootloader, for QEMU's loader device.
@@ -262,94 +219,53 @@ fn test_containers(cli: &Path, dir: &str, address: &str, image_len: usize) -> Re
     write(&root().join(path("image.bin")), &image(image_len, 4))?;
     sbsfu(
         cli,
-        &[
-            "keygen",
-            "--type",
-            "ed25519",
-            "--out",
-            &path("other.pem"),
-            "--force",
-        ],
+        &format!("keygen --type ed25519 --out {dir}/other.pem --force"),
     )?;
     sbsfu(
         cli,
-        &[
-            "keygen",
-            "--type",
-            "aes256",
-            "--out",
-            &path("other.key"),
-            "--force",
-        ],
+        &format!("keygen --type aes256 --out {dir}/other.key --force"),
     )?;
-    let image_path = path("image.bin");
-    let chunk = CHUNK.to_string();
-    let sign = |out: &str, key: &str, extra: &[&str]| {
-        let out = path(out);
-        let mut args = vec![
-            "sign",
-            "--key",
-            key,
-            "--version",
-            "1.0.0",
-            "--load-address",
-            address,
-            "--chunk-size",
-            &chunk,
-            "--in",
-            &image_path,
-            "--out",
-            &out,
-            "--allow-dev-key",
-        ];
-        args.extend_from_slice(extra);
-        sbsfu(cli, &args)
+    let sign = |out: &str, key: &str, rest: &str| {
+        sbsfu(
+            cli,
+            &format!(
+                "sign --key {key} --version 1.0.0 --load-address {address} --chunk-size {CHUNK} \
+                 --in {dir}/image.bin --out {dir}/{out} --allow-dev-key {rest}"
+            ),
+        )
     };
     let dev = "keys-example/signing.pem";
+    let enc = "--encrypt-key keys-example/device.key";
     let other_pem = path("other.pem");
-    let other_key = path("other.key");
-    let enc = ["--encrypt-key", "keys-example/device.key"];
-    let base = [
-        &enc[..],
-        &["--target", "stm32f405", "--security-counter", "5"],
-    ]
-    .concat();
-    sign("valid-encrypted.sfu", dev, &base)?;
+    sign(
+        "valid-encrypted.sfu",
+        dev,
+        &format!("{enc} --target stm32f405 --security-counter 5"),
+    )?;
     sign(
         "valid-signed.sfu",
         dev,
-        &["--target", "stm32f405", "--security-counter", "5"],
+        "--target stm32f405 --security-counter 5",
     )?;
-    sign("wrong-key.sfu", &other_pem, &base)?;
+    sign(
+        "wrong-key.sfu",
+        &other_pem,
+        &format!("{enc} --target stm32f405 --security-counter 5"),
+    )?;
     sign(
         "wrong-target.sfu",
         dev,
-        &[
-            &enc[..],
-            &["--target", "stm32f407", "--security-counter", "5"],
-        ]
-        .concat(),
+        &format!("{enc} --target stm32f407 --security-counter 5"),
     )?;
     sign(
         "downgraded.sfu",
         dev,
-        &[
-            &enc[..],
-            &["--target", "stm32f405", "--security-counter", "4"],
-        ]
-        .concat(),
+        &format!("{enc} --target stm32f405 --security-counter 4"),
     )?;
     sign(
         "wrong-device-key.sfu",
         dev,
-        &[
-            "--encrypt-key",
-            &other_key,
-            "--target",
-            "stm32f405",
-            "--security-counter",
-            "5",
-        ],
+        &format!("--encrypt-key {dir}/other.key --target stm32f405 --security-counter 5"),
     )?;
     let valid = read(&root().join(path("valid-encrypted.sfu")))?;
     let mut tampered = valid.clone();
@@ -388,29 +304,13 @@ pub fn f4_board_data() -> Result {
 fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<Vec<u8>> {
     let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
-    let chunk = CHUNK.to_string();
     sbsfu(
         cli,
-        &[
-            "sign",
-            "--key",
-            "keys-example/signing.pem",
-            "--encrypt-key",
-            "keys-example/device.key",
-            "--version",
-            version,
-            "--security-counter",
-            counter,
-            "--target",
-            "stm32f405",
-            "--chunk-size",
-            &chunk,
-            "--in",
-            elf,
-            "--out",
-            out,
-            "--allow-dev-key",
-        ],
+        &format!(
+            "sign --key keys-example/signing.pem --encrypt-key keys-example/device.key \
+             --version {version} --security-counter {counter} --target stm32f405 \
+             --chunk-size {CHUNK} --in {elf} --out {out} --allow-dev-key"
+        ),
     )?;
     read(&root().join(out))
 }
@@ -433,26 +333,14 @@ fn same_image_from_elf_hex_and_bin(cli: &Path) -> Result {
             input.to_str().ok_or("non-UTF-8 path")?.to_owned(),
             out.to_str().ok_or("non-UTF-8 path")?.to_owned(),
         );
-        let mut args = vec![
-            "sign",
-            "--key",
-            "keys-example/signing.pem",
-            "--allow-dev-key",
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-            "--target",
-            "stm32f405",
-            "--in",
-            &input,
-            "--out",
-            &out_s,
-        ];
-        if let Some(a) = address {
-            args.extend(["--load-address", a]);
-        }
-        sbsfu(cli, &args)?;
+        let address = address.map_or(String::new(), |a| format!("--load-address {a}"));
+        sbsfu(
+            cli,
+            &format!(
+                "sign --key keys-example/signing.pem --allow-dev-key --version 1.0.0 \
+                 --security-counter 1 --target stm32f405 --in {input} --out {out_s} {address}"
+            ),
+        )?;
         containers.push(read(&out)?);
     }
     if containers.iter().any(|c| *c != containers[0]) {
@@ -465,6 +353,24 @@ fn same_image_from_elf_hex_and_bin(cli: &Path) -> Result {
         containers[0].len()
     );
     Ok(())
+}
+
+/// The example bootloader under QEMU, with `load` (files at addresses) preloaded.
+fn boot_run(boot: &Path, load: &[(&Path, u32)]) -> Result<qemu::Outcome> {
+    qemu::run(&Run {
+        elf: boot,
+        load,
+        icount: false,
+        timeout: 120,
+        dump_after: None,
+    })
+}
+
+/// Whether the bootloader refused to boot, for `why`, and the application never ran.
+fn refused(out: &qemu::Outcome, why: &str) -> bool {
+    out.status == Some(1)
+        && out.output.contains(&format!("sbsfu-boot: refused: {why}"))
+        && !out.output.contains("hello from the application")
 }
 
 /// `cargo xtask f4-test`.
@@ -513,13 +419,7 @@ pub fn f4_test() -> Result {
     )?;
     let image = provision(&app, Scenario::Idle)?;
     let file = flash_file(&image, "flash-good.bin")?;
-    let out = qemu::run(&Run {
-        elf: &boot,
-        load: &[(&file, IMAGE_FROM)],
-        icount: false,
-        timeout: 120,
-        dump_after: None,
-    })?;
+    let out = boot_run(&boot, &[(&file, IMAGE_FROM)])?;
     if out.status != Some(0)
         || !out.output.contains("sbsfu-boot: verified app 1.0.0")
         || !out.output.contains("floor 1 (63 OTP advances left)")
@@ -537,38 +437,19 @@ pub fn f4_test() -> Result {
     let mut tampered = image.clone();
     tampered[(offset(LAYOUT.active) + 0x100) as usize] ^= 0x01;
     let file_tampered = flash_file(&tampered, "flash-tampered.bin")?;
-    let out = qemu::run(&Run {
-        elf: &boot,
-        load: &[(&file_tampered, IMAGE_FROM)],
-        icount: false,
-        timeout: 120,
-        dump_after: None,
-    })?;
-    if out.status != Some(1)
-        || !out
-            .output
-            .contains("sbsfu-boot: refused: authentication failed")
-        || out.output.contains("hello from the application")
-    {
+    let out = boot_run(&boot, &[(&file_tampered, IMAGE_FROM)])?;
+    if !refused(&out, "authentication failed") {
         return Err("the bootloader did not refuse the tampered application".into());
     }
 
     step("example bootloader: an OTP counter above the application's refuses it, whatever the log");
     let otp = root().join("target/f4-test/otp-counter-2.bin");
     write(&otp, &ram_otp(&[2]))?;
-    let out = qemu::run(&Run {
-        elf: &boot,
-        load: &[(&file, IMAGE_FROM), (&otp, sbsfu_f4::ram_otp::ADDRESS)],
-        icount: false,
-        timeout: 120,
-        dump_after: None,
-    })?;
-    if out.status != Some(1)
-        || !out
-            .output
-            .contains("sbsfu-boot: refused: security counter below the device minimum")
-        || out.output.contains("hello from the application")
-    {
+    let out = boot_run(
+        &boot,
+        &[(&file, IMAGE_FROM), (&otp, sbsfu_f4::ram_otp::ADDRESS)],
+    )?;
+    if !refused(&out, "security counter below the device minimum") {
         return Err("the bootloader booted an image below its OTP counter".into());
     }
     step("the same test firmware for a board (real flash, embedded data): it builds");
@@ -623,28 +504,12 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
     write(&dir.join("image.bin"), &bootable(image(16 * 1024, 7)))?;
     sbsfu(
         cli,
-        &[
-            "sign",
-            "--key",
-            "keys-example/signing.pem",
-            "--encrypt-key",
-            "keys-example/device.key",
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-            "--target",
-            "stm32f405",
-            "--load-address",
-            "0x08020000",
-            "--chunk-size",
-            &CHUNK.to_string(),
-            "--in",
-            "target/f4-bench/image.bin",
-            "--out",
-            "target/f4-bench/bench.sfu",
-            "--allow-dev-key",
-        ],
+        &format!(
+            "sign --key keys-example/signing.pem --encrypt-key keys-example/device.key \
+             --version 1.0.0 --security-counter 1 --target stm32f405 --load-address 0x08020000 \
+             --chunk-size {CHUNK} --in target/f4-bench/image.bin --out target/f4-bench/bench.sfu \
+             --allow-dev-key"
+        ),
     )?;
     // Sign exactly what QEMU's flash will hold: the firmware, then zeros (unwritten ROM).
     let bin = dir.join("flash.bin");
@@ -654,26 +519,9 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
     write(&bin, &flash)?;
     sbsfu(
         cli,
-        &[
-            "sign",
-            "--key",
-            "keys-example/signing.pem",
-            "--version",
-            "1.0.0",
-            "--security-counter",
-            "1",
-            "--target",
-            "stm32f405",
-            "--load-address",
-            "0x08000000",
-            "--chunk-size",
-            "65536",
-            "--in",
-            "target/f4-bench/flash.bin",
-            "--out",
-            "target/f4-bench/flash.sfu",
-            "--allow-dev-key",
-        ],
+        "sign --key keys-example/signing.pem --version 1.0.0 --security-counter 1 \
+         --target stm32f405 --load-address 0x08000000 --chunk-size 65536 \
+         --in target/f4-bench/flash.bin --out target/f4-bench/flash.sfu --allow-dev-key",
     )?;
     let sfu = read(&dir.join("flash.sfu"))?;
     let head = 12 + usize::from(u16::from_be_bytes([sfu[10], sfu[11]])) + 64;

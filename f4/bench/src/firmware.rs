@@ -6,17 +6,16 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use critical_section::Mutex;
-use sbsfu_device::boot::{Area, BootLayout, BootManager, Stager};
-use sbsfu_device::boot_state::BootStore;
-use sbsfu_device::flash::{FlashRegion, Region, Sectors, Shared};
+use sbsfu_device::boot::verify_region;
+use sbsfu_device::boot::{Area, BootFlash, BootLayout, BootManager, Stager};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::format::chunk::{ChunkCipher, TAG_LEN, payload_aad};
-use sbsfu_device::format::header::Protection;
-use sbsfu_device::format::layout::Layout;
-use sbsfu_device::format::signed::{MAX_HEAD_LEN, SignedHeader};
-use sbsfu_device::format::wrap::unwrap_content_key;
-use sbsfu_device::image_digest::{ImageHasher, image_sha256};
-use sbsfu_device::verify::verify_region;
+use sbsfu_device::format::PayloadLayout;
+use sbsfu_device::format::Protection;
+use sbsfu_device::format::unwrap_content_key;
+use sbsfu_device::format::{ChunkCipher, TAG_LEN, payload_aad};
+use sbsfu_device::format::{MAX_HEAD_LEN, SignedHeader};
+use sbsfu_device::{FlashRegion, Region, Sectors};
+use sbsfu_device::{ImageHasher, ImageSha256};
 use sbsfu_device::{Installer, Policy, TrustedKey};
 use sbsfu_f4::RamFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
@@ -38,15 +37,30 @@ static BOOT_SECTORS: [u32; 5] = [1024, 1024, 20 * 1024, 20 * 1024, 20 * 1024];
 const BOOT_FLASH: usize = 2 * 1024 + 3 * 20 * 1024;
 static BOOT: Mutex<RefCell<RamFlash<'static, BOOT_FLASH>>> =
     Mutex::new(RefCell::new(RamFlash::new(&BOOT_SECTORS)));
-/// CPU addresses of that layout; the active slot is where the bench container is linked.
+/// Where the CPU would see that RAM flash: its active slot is where the bench container is
+/// linked.
+const BOOT_ADDRESS: u32 = 0x0802_0000 - 2 * 1024;
+/// Its layout.
 const LAYOUT: BootLayout = BootLayout {
-    meta: [Area::new(0x9000_0000, 1024), Area::new(0x9000_0400, 1024)],
+    state_log: [
+        Area::new(BOOT_ADDRESS, 1024),
+        Area::new(BOOT_ADDRESS + 1024, 1024),
+    ],
     active: Area::new(0x0802_0000, 20 * 1024),
     slots: [
-        Area::new(0x9000_0800, 20 * 1024),
-        Area::new(0x9000_5800, 20 * 1024),
+        Area::new(0x0802_0000 + 20 * 1024, 20 * 1024),
+        Area::new(0x0802_0000 + 40 * 1024, 20 * 1024),
     ],
 };
+
+/// That RAM flash, where the CPU would see it.
+fn boot_flash<'c, F>(cell: &'c RefCell<F>) -> BootFlash<'c, F, Sectors<'static>> {
+    BootFlash {
+        flash: cell,
+        sectors: Sectors(&BOOT_SECTORS),
+        address: BOOT_ADDRESS,
+    }
+}
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
@@ -125,11 +139,11 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     let key = unwrap_content_key(&device_keys[0], &enc).unwrap_or_else(|_| fail("unwrap"));
     let aad = payload_aad(&h).unwrap_or_else(|_| fail("aad"));
     let cipher = ChunkCipher::new(&key, enc.nonce_prefix, aad);
-    let layout = Layout::of(&h).unwrap_or_else(|_| fail("layout"));
+    let layout = PayloadLayout::of(&h).unwrap_or_else(|_| fail("layout"));
     let mut chunk = [0u8; CHUNK];
     let (mut aes, mut sha) = (0u32, 0u32);
     // The SHA-256 the installer uses (the unrolled one: `fast-sha256`).
-    let mut hasher = image_sha256();
+    let mut hasher = ImageSha256::default();
     for i in 0..layout.chunk_count() {
         let start = layout.wire_offset(i) as usize;
         let len = layout.plain_len(i) as usize;
@@ -161,15 +175,9 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     //    one slice after the head (so that Ed25519 is not counted per byte).
     {
         let cell = RefCell::new(&mut *boot);
-        let mut region = FlashRegion::new(
-            "app",
-            Shared(&cell),
-            Sectors(&BOOT_SECTORS),
-            h.load_address,
-            2048,
-            20 * 1024,
-        )
-        .unwrap_or_else(|_| fail("region"));
+        let mut region = boot_flash(&cell)
+            .region("app", LAYOUT.active)
+            .unwrap_or_else(|_| fail("region"));
         let mut regions: [&mut dyn Region; 1] = [&mut region];
         let mut installer = Installer::<CHUNK>::new(&policy, &mut regions);
         installer
@@ -188,44 +196,17 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
     *boot = RamFlash::new(&BOOT_SECTORS);
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(&mut *boot);
-    let region = |name, a: Area, at: u32| {
-        FlashRegion::new(
-            name,
-            Shared(&cell),
-            Sectors(&BOOT_SECTORS),
-            a.address,
-            at,
-            a.len,
-        )
-        .unwrap_or_else(|_| fail("boot region"))
-    };
-    let (mut meta0, mut meta1) = (
-        region("meta0", LAYOUT.meta[0], 0),
-        region("meta1", LAYOUT.meta[1], 1024),
-    );
-    let mut active = region("app", LAYOUT.active, 2048);
-    let (mut slot0, mut slot1) = (
-        region("slot0", LAYOUT.slots[0], 2048 + 20 * 1024),
-        region("slot1", LAYOUT.slots[1], 2048 + 40 * 1024),
-    );
+    let mut regions = LAYOUT
+        .regions(&boot_flash(&cell))
+        .unwrap_or_else(|_| fail("boot regions"));
     {
-        let mut store =
-            BootStore::mount([&mut meta0, &mut meta1]).unwrap_or_else(|_| fail("store"));
         let mut stager =
-            Stager::<CHUNK>::new(&LAYOUT, &config, &mut store, [&mut slot0, &mut slot1])
-                .unwrap_or_else(|_| fail("stager"));
+            Stager::<CHUNK>::new(&config, &mut regions).unwrap_or_else(|_| fail("stager"));
         stager.feed(container).unwrap_or_else(|_| fail("stage"));
         stager.finish().unwrap_or_else(|_| fail("stage finish"));
     }
-    let mut manager = BootManager::<CHUNK>::new(
-        &LAYOUT,
-        &config,
-        &mut active,
-        [&mut slot0, &mut slot1],
-        [&mut meta0, &mut meta1],
-        None,
-    )
-    .unwrap_or_else(|_| fail("boot manager"));
+    let mut manager = BootManager::<CHUNK>::new(&config, &mut regions, None)
+        .unwrap_or_else(|_| fail("boot manager"));
     let (r, n) = ic.measure(|| manager.run());
     if r.is_err() {
         fail("boot manager run");

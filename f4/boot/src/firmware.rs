@@ -3,16 +3,14 @@
 use core::cell::RefCell;
 
 use cortex_m_rt::entry;
-use sbsfu_device::boot::{Area, Boot, BootManager};
-use sbsfu_device::counter::CounterStore;
-use sbsfu_device::flash::{FlashRegion, Sectors, Shared};
+use sbsfu_device::CounterStore;
+use sbsfu_device::OtpCounter;
+use sbsfu_device::boot::{Boot, BootFlash, BootManager, STM32F405_LAYOUT};
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::otp_counter::OtpCounter;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
-use sbsfu_f4::layout::{LAYOUT, SECTORS, offset};
 use sbsfu_f4::watchdog::Watchdog;
 use stm32f4::stm32f405 as pac;
 
@@ -76,23 +74,6 @@ fn halt(code: i32) -> ! {
     }
 }
 
-type Region<'c> = FlashRegion<'static, Shared<'c, InternalFlash>, Sectors<'static>>;
-
-fn region<'c>(
-    flash: &'c RefCell<InternalFlash>,
-    name: &'static str,
-    area: Area,
-) -> Result<Region<'c>, Error> {
-    FlashRegion::new(
-        name,
-        Shared(flash),
-        Sectors(&SECTORS),
-        area.address,
-        offset(area),
-        area.len,
-    )
-}
-
 /// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
 /// success: what to boot, and the OTP advances left; on failure: the error, and the first check
 /// that failed on the way (the reason).
@@ -104,27 +85,13 @@ fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     #[cfg(feature = "ram-otp")]
     let mut counter = OtpCounter::new(sbsfu_f4::ram_otp::RamOtp::new());
     #[cfg(not(feature = "ram-otp"))]
-    let mut counter = OtpCounter::new(Shared(&cell));
-    let regions = (|| {
-        Ok((
-            region(&cell, "app", LAYOUT.active)?,
-            region(&cell, "slot0", LAYOUT.slots[0])?,
-            region(&cell, "slot1", LAYOUT.slots[1])?,
-            region(&cell, "meta0", LAYOUT.meta[0])?,
-            region(&cell, "meta1", LAYOUT.meta[1])?,
-        ))
-    })();
-    let (mut active, mut slot0, mut slot1, mut meta0, mut meta1) =
-        regions.map_err(|e| (e, None))?;
-    let mut manager = BootManager::<CHUNK>::new(
-        &LAYOUT,
-        &config,
-        &mut active,
-        [&mut slot0, &mut slot1],
-        [&mut meta0, &mut meta1],
-        Some(&mut counter),
-    )
-    .map_err(|e| (e, None))?;
+    let mut counter = OtpCounter::new(sbsfu_device::Shared(&cell));
+    // Used in place, not moved out of the `Result`: a second copy would sit under everything
+    // the boot manager does.
+    let mut regions = STM32F405_LAYOUT.regions(&BootFlash::stm32f405(&cell));
+    let regions = regions.as_mut().map_err(|e| (*e, None))?;
+    let mut manager =
+        BootManager::<CHUNK>::new(&config, regions, Some(&mut counter)).map_err(|e| (e, None))?;
     let result = manager.run();
     let why = manager.first_error();
     let left = counter.remaining().unwrap_or(0);

@@ -10,7 +10,7 @@
 #![allow(unsafe_code)]
 
 use cortex_m::peripheral::{NVIC, SCB, SYST};
-use sbsfu_device::vector_table::VectorTable;
+use sbsfu_device::boot::VectorTable;
 
 /// Starts the verified image whose vector table is at `table` (its load address), with the
 /// stack pointer and reset vector checked by the boot manager (read from the verified bytes).

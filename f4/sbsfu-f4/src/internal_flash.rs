@@ -11,7 +11,7 @@
 //!
 //! The same controller programs the **OTP area** (RM0090 section 3.8: 512 bytes at 0x1FFF_7800,
 //! 128 words; bits only go from 1 to 0, nothing erases them): [`InternalFlash`] is also the
-//! [`OtpMemory`] of sbsfu-device's [`sbsfu_device::otp_counter::OtpCounter`]. (QEMU does not map
+//! [`OtpMemory`] of sbsfu-device's [`sbsfu_device::OtpCounter`]. (QEMU does not map
 //! the OTP area: see [`crate::ram_otp`].)
 //!
 //! Given the independent watchdog ([`InternalFlash::feeding`]), it refreshes it after every
@@ -23,8 +23,8 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 use sbsfu_device::Error;
-use sbsfu_device::flash::{SectorMap, Sectors};
-use sbsfu_device::otp_counter::OtpMemory;
+use sbsfu_device::OtpMemory;
+use sbsfu_device::{SectorMap, Sectors};
 use stm32f4::stm32f405::FLASH;
 use stm32f4::stm32f405::flash::cr::PSIZE;
 

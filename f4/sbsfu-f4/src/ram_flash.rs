@@ -5,7 +5,7 @@
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
-use sbsfu_device::flash::{SectorMap, Sectors};
+use sbsfu_device::{SectorMap, Sectors};
 
 /// Why an operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ mod area {
     #![allow(unsafe_code)]
 
     use sbsfu_device::Error;
-    use sbsfu_device::otp_counter::OtpMemory;
+    use sbsfu_device::OtpMemory;
 
     use super::{ADDRESS, MARKER};
     use crate::layout::OTP_WORDS;

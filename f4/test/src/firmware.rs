@@ -4,11 +4,11 @@
 //! in the firmware and programmed into the chip's real flash, sector 6.
 
 use cortex_m_rt::entry;
-use sbsfu_device::flash::{FlashRegion, Region, Sectors};
+use sbsfu_device::boot::verify_region;
 use sbsfu_device::format::DeviceKey;
-use sbsfu_device::install::{Source, install_from};
-use sbsfu_device::verify::verify_region;
 use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
+use sbsfu_device::{FlashRegion, Region, Sectors};
+use sbsfu_device::{Source, install_from};
 use sbsfu_f4::Counting;
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
 use semihosting::{println, process};

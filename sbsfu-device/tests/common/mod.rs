@@ -5,35 +5,25 @@
 use std::cell::RefCell;
 
 use ed25519_dalek::SigningKey;
+use sbsfu_device::OtpCounter;
+use sbsfu_device::boot::BootState;
 use sbsfu_device::boot::{
-    Area, Boot, BootConfig, BootLayout, BootManager, FlashMap, Stager, confirm,
+    Area, Boot, BootConfig, BootFlash, BootLayout, BootManager, BootRegion, BootRegions,
+    STM32F405_FLASH, STM32F405_LAYOUT, Stager, confirm,
 };
-use sbsfu_device::boot_state::{BootState, BootStore};
-use sbsfu_device::counter::{CounterStore, FlashCounter};
-use sbsfu_device::flash::{FlashRegion, STM32F405_SECTORS, Sectors, Shared};
-use sbsfu_device::otp_counter::OtpCounter;
-use sbsfu_device::sim::{Geometry, SimFlash};
+use sbsfu_device::sim::SimFlash;
+use sbsfu_device::sim::kit::{self, Spec};
+use sbsfu_device::{CounterStore, FlashCounter};
 use sbsfu_device::{Error, TrustedKey};
-use sbsfu_format::seal::{EncryptParams, SealParams, seal_to_vec};
-use sbsfu_format::{ContentKey, DeviceKey, Version};
+use sbsfu_device::{Sectors, Shared};
+use sbsfu_format::{DeviceKey, Version};
 use sha2::{Digest, Sha256};
 
-pub const FLASH: u32 = 0x0800_0000;
+pub const FLASH: u32 = STM32F405_FLASH;
 pub const CHUNK_BUF: usize = 4096;
 
-/// The example STM32F405 layout: bootloader in sectors 0-2 (not used here), state log in
-/// sectors 3 (16K) and 4 (64K), active slot in sectors 5-6, container slots in 7-8 and 9-10.
-pub const LAYOUT: BootLayout = BootLayout {
-    active: Area::new(0x0802_0000, 0x4_0000),
-    slots: [
-        Area::new(0x0806_0000, 0x4_0000),
-        Area::new(0x080A_0000, 0x4_0000),
-    ],
-    meta: [
-        Area::new(0x0800_C000, 0x4000),
-        Area::new(0x0801_0000, 0x1_0000),
-    ],
-};
+/// The example layout (sectors 0-3 are the bootloader's, not used here).
+pub const LAYOUT: BootLayout = STM32F405_LAYOUT;
 /// Banks of the optional flash counter: sectors 1 and 2 (only in tests that use it).
 pub const COUNTER: [Area; 2] = [
     Area::new(0x0800_4000, 0x4000),
@@ -45,25 +35,17 @@ pub const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
 pub const OTP_WORDS: usize = 128;
 
 pub fn signing_key() -> SigningKey {
-    SigningKey::from_bytes(&[0x51; 32])
+    kit::signing_key(0x51)
 }
 
 pub fn device_key() -> DeviceKey {
-    DeviceKey::from_bytes([0x52; 32])
+    kit::device_key(0x52)
 }
 
 /// Pseudo-random bytes behind a valid vector table (stack at the top of RAM, reset handler
 /// just after the table) when `len` leaves room for one.
 pub fn image(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x2468_ACE1u32 ^ u32::from(seed) << 8;
-    let mut img: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let mut img = kit::xorshift(len, 0x2468_ACE1 ^ u32::from(seed) << 8);
     if len > 10 {
         img[..4].copy_from_slice(&(RAM.address + RAM.len).to_le_bytes());
         img[4..8].copy_from_slice(&(LAYOUT.active.address + 9).to_le_bytes());
@@ -71,29 +53,23 @@ pub fn image(len: usize, seed: u8) -> Vec<u8> {
     img
 }
 
+/// The container of `img`, security counter (and major version) `counter`, in 4 KiB chunks,
+/// encrypted or not, its content key and nonces from `rand`.
 pub fn container(img: &[u8], counter: u32, encrypted: bool, rand: u8) -> Vec<u8> {
-    let dk = device_key();
-    let key = signing_key();
-    let params = SealParams {
-        signer: key.verifying_key().to_bytes(),
-        target: "stm32f405",
+    Spec {
         version: Version {
             major: counter,
             minor: 0,
             patch: 0,
         },
         security_counter: counter,
-        region: "app",
         load_address: LAYOUT.active.address,
-        chunk_size: 4096,
-        encryption: encrypted.then(|| EncryptParams {
-            device_key: &dk,
-            content_key: ContentKey::from_bytes([rand; 32]),
-            wrap_nonce: [rand; 12],
-            nonce_prefix: [rand; 7],
-        }),
-    };
-    seal_to_vec(&params, &key, img).unwrap()
+        signer: 0x51,
+        device: 0x52,
+        randomness: rand,
+        ..Spec::new(encrypted, 4096)
+    }
+    .seal(img)
 }
 
 pub fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -119,24 +95,7 @@ pub struct Device {
 }
 
 /// A region of the shared simulated flash.
-pub type SimRegion<'c, 'f> = FlashRegion<'c, Shared<'c, &'f mut SimFlash>, Geometry>;
-
-fn region<'c, 'f>(
-    cell: &'c RefCell<&'f mut SimFlash>,
-    map: &Geometry,
-    name: &'c str,
-    a: Area,
-) -> SimRegion<'c, 'f> {
-    FlashRegion::new(
-        name,
-        Shared(cell),
-        map.clone(),
-        a.address,
-        a.address - FLASH,
-        a.len,
-    )
-    .unwrap()
-}
+pub type SimRegion<'c, 'f> = BootRegion<'c, &'f mut SimFlash, Sectors<'static>>;
 
 impl Device {
     pub fn new(counter: Counter) -> Self {
@@ -149,34 +108,19 @@ impl Device {
     }
 
     fn on(flash: SimFlash, counter: Counter) -> Self {
-        let d = Self {
+        Self {
             flash: flash.with_otp(OTP_WORDS),
             counter,
-        };
-        let map = Sectors(&STM32F405_SECTORS);
-        LAYOUT
-            .check(&[FlashMap {
-                address: FLASH,
-                size: 1 << 20,
-                sectors: &map,
-            }])
-            .unwrap();
-        d
+        }
     }
 
     fn with<T>(&mut self, f: impl FnOnce(&mut Parts<'_, '_>) -> T) -> T {
-        let map = self.flash.geometry();
         let cell = RefCell::new(&mut self.flash);
+        let flash = BootFlash::stm32f405(&cell);
         let mut parts = Parts {
-            main: Main {
-                active: region(&cell, &map, "app", LAYOUT.active),
-                slot0: region(&cell, &map, "slot0", LAYOUT.slots[0]),
-                slot1: region(&cell, &map, "slot1", LAYOUT.slots[1]),
-                meta0: region(&cell, &map, "meta0", LAYOUT.meta[0]),
-                meta1: region(&cell, &map, "meta1", LAYOUT.meta[1]),
-            },
-            ctr0: region(&cell, &map, "ctr0", COUNTER[0]),
-            ctr1: region(&cell, &map, "ctr1", COUNTER[1]),
+            main: LAYOUT.regions(&flash).unwrap(),
+            ctr0: flash.region("ctr0", COUNTER[0]).unwrap(),
+            ctr1: flash.region("ctr1", COUNTER[1]).unwrap(),
             otp: Shared(&cell),
             counter: self.counter,
         };
@@ -192,15 +136,7 @@ impl Device {
             let dks = [device_key()];
             let config = config(&signers, &dks);
             let (m, mut counter) = p.split()?;
-            BootManager::<CHUNK_BUF>::new(
-                &LAYOUT,
-                &config,
-                &mut m.active,
-                [&mut m.slot0, &mut m.slot1],
-                [&mut m.meta0, &mut m.meta1],
-                counter.as_dyn(),
-            )?
-            .run()
+            BootManager::<CHUNK_BUF>::new(&config, m, counter.as_dyn())?.run()
         });
         if self.flash.is_dead() {
             return Err(Error::Flash(
@@ -217,14 +153,7 @@ impl Device {
                 [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
             let dks = [device_key()];
             let config = config(&signers, if with_device_key { &dks } else { &[] });
-            let m = &mut p.main;
-            let mut store = BootStore::mount([&mut m.meta0, &mut m.meta1])?;
-            let mut stager = Stager::<CHUNK_BUF>::new(
-                &LAYOUT,
-                &config,
-                &mut store,
-                [&mut m.slot0, &mut m.slot1],
-            )?;
+            let mut stager = Stager::<CHUNK_BUF>::new(&config, &mut p.main)?;
             for piece in c.chunks(1000) {
                 stager.feed(piece)?;
             }
@@ -236,28 +165,22 @@ impl Device {
     pub fn confirm(&mut self) -> Result<bool, Error> {
         self.with(|p| {
             let (m, mut counter) = p.split()?;
-            let mut store = BootStore::mount([&mut m.meta0, &mut m.meta1])?;
-            confirm(&mut store, counter.as_dyn())
+            confirm(&mut m.state_log()?, counter.as_dyn())
         })
     }
 
     /// Rewrites the state record (to simulate a forged or corrupted state).
     pub fn with_state(&mut self, f: impl FnOnce(&mut BootState)) {
         self.with(|p| {
-            let mut store = BootStore::mount([&mut p.main.meta0, &mut p.main.meta1]).unwrap();
-            let mut s = store.load().unwrap();
+            let mut log = p.main.state_log().unwrap();
+            let mut s = log.load().unwrap();
             f(&mut s);
-            store.save(&s).unwrap();
+            log.save(&s).unwrap();
         })
     }
 
     pub fn state(&mut self) -> BootState {
-        self.with(|p| {
-            BootStore::mount([&mut p.main.meta0, &mut p.main.meta1])
-                .unwrap()
-                .load()
-                .unwrap()
-        })
+        self.with(|p| p.main.state_log().unwrap().load().unwrap())
     }
 
     /// The anti-rollback floor: the state's, or the counter's if ahead.
@@ -278,7 +201,7 @@ impl Device {
     /// `journal`: "SBRL", then the sequence number).
     pub fn free_state_slots(&self) -> usize {
         let mut newest: Option<(u32, usize)> = None;
-        for (b, bank) in LAYOUT.meta.iter().enumerate() {
+        for (b, bank) in LAYOUT.state_log.iter().enumerate() {
             let start = (bank.address - FLASH) as usize;
             for slot in (start..start + bank.len as usize).step_by(512) {
                 let r = &self.flash.data()[slot..slot + 512];
@@ -290,7 +213,7 @@ impl Device {
                 }
             }
         }
-        let bank = LAYOUT.meta[newest.map_or(0, |(_, b)| b)];
+        let bank = LAYOUT.state_log[newest.map_or(0, |(_, b)| b)];
         let start = (bank.address - FLASH) as usize;
         let data = &self.flash.data()[start..start + bank.len as usize];
         let used = data
@@ -313,17 +236,9 @@ impl Device {
     }
 }
 
-/// The areas of the boot layout.
-pub struct Main<'c, 'f> {
-    pub active: SimRegion<'c, 'f>,
-    pub slot0: SimRegion<'c, 'f>,
-    pub slot1: SimRegion<'c, 'f>,
-    pub meta0: SimRegion<'c, 'f>,
-    pub meta1: SimRegion<'c, 'f>,
-}
-
+/// The regions of the test device: the boot layout's, the flash counter's, the OTP area.
 pub struct Parts<'c, 'f> {
-    pub main: Main<'c, 'f>,
+    pub main: BootRegions<SimRegion<'c, 'f>>,
     pub ctr0: SimRegion<'c, 'f>,
     pub ctr1: SimRegion<'c, 'f>,
     pub otp: Shared<'c, &'f mut SimFlash>,
@@ -332,7 +247,9 @@ pub struct Parts<'c, 'f> {
 
 impl<'c, 'f> Parts<'c, 'f> {
     /// The layout's areas, and the device's counter.
-    pub fn split(&mut self) -> Result<(&mut Main<'c, 'f>, AnyCounter<'_, 'c, 'f>), Error> {
+    pub fn split(
+        &mut self,
+    ) -> Result<(&mut BootRegions<SimRegion<'c, 'f>>, AnyCounter<'_, 'c, 'f>), Error> {
         let Parts {
             main,
             ctr0,

@@ -188,7 +188,7 @@ fn sections<'a, H: FileHeader<Endian = object::Endianness>, R: ReadRef<'a>>(
 pub(crate) mod tests {
     use super::*;
     use crate::image::extents::{Placed, lay_out};
-    use sbsfu_format::seal::ReadAt;
+    use sbsfu_format::ReadAt;
 
     /// A section of a test ELF: name, flags, type, address, and either its bytes (in the file)
     /// or a memory size (NOBITS).

@@ -10,8 +10,8 @@
 use std::fmt;
 use std::io;
 
-use sbsfu_format::header::MAX_IMAGE_LEN;
-use sbsfu_format::seal::ReadAt;
+use sbsfu_format::MAX_IMAGE_LEN;
+use sbsfu_format::ReadAt;
 
 use super::ERASED;
 
@@ -111,17 +111,23 @@ pub enum Why {
     NotLoaded,
 }
 
-/// Input bytes that are not in the image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Input bytes that are not in the image (in JSON: `{"start", "end", "from"}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeftOut {
     /// First address.
     pub start: u64,
     /// First address past them.
     pub end: u64,
     /// Where they came from.
+    #[serde(rename = "from", serialize_with = "as_text")]
     pub origin: Origin,
     /// Why they are left out.
+    #[serde(skip)]
     pub why: Why,
+}
+
+fn as_text<S: serde::Serializer>(origin: &Origin, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(origin)
 }
 
 impl fmt::Display for LeftOut {

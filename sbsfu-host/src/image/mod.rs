@@ -21,7 +21,7 @@ use std::io::{self, BufReader};
 use std::path::Path;
 
 use object::ReadCache;
-use sbsfu_format::seal::ReadAt;
+use sbsfu_format::ReadAt;
 
 use crate::cli::InputFormat;
 use crate::error::{Error, Result};
@@ -30,9 +30,6 @@ use extents::{Extent, LeftOut, Origin, Placed, Window, lay_out};
 
 /// Value of erased NOR flash: fills the gaps between loaded ranges.
 pub const ERASED: u8 = 0xFF;
-
-/// Default of `--max-span`: how much larger than its data an image may be (its gaps, in total).
-pub const DEFAULT_MAX_SPAN: u64 = 64 << 20;
 
 /// What an input file turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,11 +101,6 @@ impl Image {
     /// Image length in bytes (never 0).
     pub fn len(&self) -> u64 {
         self.placed.layout().len
-    }
-
-    /// Whether the image is empty (never: empty inputs are refused).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Address of the image's first byte.
@@ -217,6 +209,8 @@ fn input(path: &Path, reason: impl Into<String>) -> Error {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    /// The default of `--max-span` (`64M` in the command line).
+    const DEFAULT_MAX_SPAN: u64 = 64 << 20;
     use super::*;
     use records::Data;
 

@@ -112,3 +112,16 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// The words of a command line (no quoting: arguments here hold no spaces).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// A [`workspace`] with `app.bin` (`pattern(len)`) signed, and encrypted if so, into `app.sfu`.
+pub fn signed_app(len: usize, encrypted: bool) -> TempDir {
+    let dir = workspace();
+    fs::write(dir.path().join("app.bin"), pattern(len)).unwrap();
+    ok(dir.path(), &sign_args(encrypted, "app.bin", "app.sfu"));
+    dir
+}

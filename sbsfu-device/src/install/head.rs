@@ -3,8 +3,8 @@
 //! the stager, boot-time verification and the host's header-only `verify` all use them.
 
 use sbsfu_format::Header;
-use sbsfu_format::prefix::{PREFIX_LEN, Prefix, check_magic_prefix};
-use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{PREFIX_LEN, Prefix, check_magic_prefix};
+use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::keys::Policy;
@@ -49,7 +49,7 @@ pub fn verify_head(
 }
 
 /// Buffers a container's head as it arrives, checking the magic byte by byte and the prefix as
-/// soon as it is complete. Holds at most [`sbsfu_format::signed::MAX_HEAD_LEN`] bytes.
+/// soon as it is complete. Holds at most [`sbsfu_format::MAX_HEAD_LEN`] bytes.
 #[derive(Clone)]
 pub struct HeadReader {
     message: SignedMessage,
@@ -117,16 +117,6 @@ impl HeadReader {
     /// Whether prefix, header and signature are all in.
     pub fn is_complete(&self) -> bool {
         self.signature_have == SIGNATURE_LEN
-    }
-
-    /// Bytes buffered so far.
-    pub fn len(&self) -> usize {
-        self.message.body_len().saturating_add(self.signature_have)
-    }
-
-    /// Whether nothing was buffered yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The signed message (context, prefix, header).

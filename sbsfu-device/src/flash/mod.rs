@@ -6,7 +6,6 @@
 //! the sector under any offset of the region never touches anything outside it.
 
 use core::cell::RefCell;
-use core::ops::Range;
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
@@ -14,74 +13,21 @@ use embedded_storage::nor_flash::{
 
 use crate::Error;
 
+mod read;
+mod sectors;
+#[cfg(feature = "std")]
+mod sink;
+mod write;
+
+pub(crate) use read::read_pieces;
+pub use sectors::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
+#[cfg(feature = "std")]
+pub use sink::{SinkError, SinkFlash};
+pub(crate) use write::{SequentialWriter, erase_dirty_after};
+
 /// The largest write granularity a region may have (a QSPI page); the installer pads the final
 /// write in a stack buffer of this size.
 pub const MAX_WRITE_SIZE: usize = 256;
-
-/// Sector sizes of the STM32F405/407 main flash, in order from 0x0800_0000.
-pub const STM32F405_SECTORS: [u32; 12] = [
-    16 * 1024,
-    16 * 1024,
-    16 * 1024,
-    16 * 1024,
-    64 * 1024,
-    128 * 1024,
-    128 * 1024,
-    128 * 1024,
-    128 * 1024,
-    128 * 1024,
-    128 * 1024,
-    128 * 1024,
-];
-
-/// Where the erase sectors of a flash are.
-pub trait SectorMap {
-    /// The sector containing flash offset `offset`, or `None` past the end.
-    fn sector(&self, offset: u32) -> Option<Range<u32>>;
-}
-
-/// Equal sectors of `size` bytes over `capacity` bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Uniform {
-    /// Sector size.
-    pub size: u32,
-    /// Flash size.
-    pub capacity: u32,
-}
-
-impl SectorMap for Uniform {
-    fn sector(&self, offset: u32) -> Option<Range<u32>> {
-        if offset >= self.capacity || self.size == 0 {
-            return None;
-        }
-        let start = offset.checked_sub(offset.checked_rem(self.size)?)?;
-        Some(start..start.checked_add(self.size)?.min(self.capacity))
-    }
-}
-
-/// Sectors of the listed sizes, back to back from offset 0.
-#[derive(Debug, Clone, Copy)]
-pub struct Sectors<'a>(pub &'a [u32]);
-
-impl SectorMap for Sectors<'_> {
-    fn sector(&self, offset: u32) -> Option<Range<u32>> {
-        let mut start = 0u32;
-        for size in self.0 {
-            let end = start.checked_add(*size)?;
-            if offset < end {
-                return Some(start..end);
-            }
-            start = end;
-        }
-        None
-    }
-}
-
-impl<M: SectorMap + ?Sized> SectorMap for &M {
-    fn sector(&self, offset: u32) -> Option<Range<u32>> {
-        (**self).sector(offset)
-    }
-}
 
 /// A named destination the installer can program. Object-safe, so one installer can serve
 /// regions on different flashes (internal flash, external QSPI, ...).
@@ -105,12 +51,15 @@ pub trait Region {
 
 /// A window `[start, start + len)` of a `NorFlash` with a sector map.
 pub struct FlashRegion<'n, F, M> {
-    name: &'n str,
+    /// The flash and its sectors.
     flash: F,
     map: M,
-    address: u32,
+    /// The window, by flash offset.
     start: u32,
     len: u32,
+    /// How headers name it, and where the CPU sees it.
+    name: &'n str,
+    address: u32,
 }
 
 impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
@@ -137,23 +86,13 @@ impl<'n, F: NorFlash, M: SectorMap> FlashRegion<'n, F, M> {
         }
         address.checked_add(len).ok_or(Error::InvalidRegion)?;
         Ok(Self {
-            name,
             flash,
             map,
-            address,
             start,
             len,
+            name,
+            address,
         })
-    }
-
-    /// Gives the flash back.
-    pub fn into_inner(self) -> F {
-        self.flash
-    }
-
-    /// The underlying flash.
-    pub fn flash(&self) -> &F {
-        &self.flash
     }
 
     /// The underlying flash, mutably.
@@ -280,29 +219,6 @@ impl<F: NorFlash> NorFlash for Shared<'_, F> {
 mod tests {
     use super::*;
     use crate::sim::SimFlash;
-
-    #[test]
-    fn stm32f405_map() {
-        let m = Sectors(&STM32F405_SECTORS);
-        assert_eq!(m.sector(0), Some(0..0x4000));
-        assert_eq!(m.sector(0xFFFF), Some(0xC000..0x10000));
-        assert_eq!(m.sector(0x10000), Some(0x10000..0x20000));
-        assert_eq!(m.sector(0x20000), Some(0x20000..0x40000));
-        assert_eq!(m.sector(0xFFFFF), Some(0xE0000..0x100000));
-        assert_eq!(m.sector(0x100000), None);
-        assert_eq!(STM32F405_SECTORS.iter().sum::<u32>(), 1024 * 1024);
-    }
-
-    #[test]
-    fn uniform_map() {
-        let m = Uniform {
-            size: 4096,
-            capacity: 10000,
-        };
-        assert_eq!(m.sector(4095), Some(0..4096));
-        assert_eq!(m.sector(9000), Some(8192..10000));
-        assert_eq!(m.sector(10000), None);
-    }
 
     #[test]
     fn regions_must_follow_sector_boundaries() {

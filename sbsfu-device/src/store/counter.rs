@@ -1,16 +1,17 @@
 //! The anti-rollback floor: a monotonic counter behind a trait, so that a device can keep it in
-//! OTP ([`crate::otp_counter::OtpCounter`]), a secure element or RPMB, or in flash with
-//! [`FlashCounter`].
-//!
-//! Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
-//! application can be erased by anything that can erase that flash; an OTP counter cannot be
-//! lowered by anything.
 
 use crate::Error;
 use crate::flash::Region;
-use crate::journal::RecordLog;
+use crate::store::record_log::RecordLog;
 
 /// A counter that never goes backwards, surviving resets and power cuts.
+///
+/// OTP ([`crate::store::OtpCounter`]), a secure element or RPMB, or in flash with
+/// [`FlashCounter`].
+///
+/// Where it lives decides who can lower it: a [`FlashCounter`] in the same flash as the
+/// application can be erased by anything that can erase that flash; an OTP counter cannot be
+/// lowered by anything.
 pub trait CounterStore {
     /// The current value (0 when never advanced).
     fn read(&mut self) -> Result<u32, Error>;
@@ -28,7 +29,7 @@ pub trait CounterStore {
 ///
 /// Each advance appends one record holding the new value; a torn append leaves the previous
 /// value. The value is the largest any valid record holds, so a record appended later with a
-/// lower value changes nothing (erasing both banks does: see the module documentation).
+/// lower value changes nothing (erasing both banks does: see [`CounterStore`]).
 pub struct FlashCounter<'r> {
     log: RecordLog<'r>,
 }
@@ -64,25 +65,14 @@ impl CounterStore for FlashCounter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::FlashRegion;
     use crate::sim::{SimFlash, Tear, each_power_cut};
+    use crate::testkit::with_banks;
 
     fn with_counter<T>(flash: &mut SimFlash, f: impl FnOnce(&mut FlashCounter<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new(
-            "a",
-            crate::flash::Shared(&cell),
-            map.clone(),
-            0,
-            0x8000,
-            0x4000,
+        with_banks(
+            flash,
+            |banks, _| f(&mut FlashCounter::mount(banks).unwrap()),
         )
-        .unwrap();
-        let mut b =
-            FlashRegion::new("b", crate::flash::Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut c = FlashCounter::mount([&mut a, &mut b]).unwrap();
-        f(&mut c)
     }
 
     #[test]
@@ -101,12 +91,7 @@ mod tests {
     #[test]
     fn power_cut_during_advances_never_goes_backwards() {
         // Cut every operation of 70 advances (two compactions), in every way.
-        let tears = [
-            Tear::Before,
-            Tear::After,
-            Tear::Prefix(7),
-            Tear::PartialByte { n: 2, mask: 0x3 },
-        ];
+        let tears = Tear::clean_and_torn(7, 2, 0x3);
         let points = each_power_cut(
             &tears,
             SimFlash::stm32f405,

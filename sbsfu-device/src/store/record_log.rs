@@ -19,8 +19,8 @@
 //! are therefore checked again whenever they are used, never trusted from the mount, and a slot
 //! that cannot be read at all (an ECC error on flash that has ECC) is just a dirty slot. When the
 //! newest record no longer verifies, the newest that still does is used and written again as a
-//! fresh record, so that the decaying one stops being the newest for good
-//! ([`RecordLog::read_latest`]). Callers that keep a value that must never go back (the
+//! fresh record, so that the decaying one stops being the newest for good (the state log does
+//! that: `boot::state::StateLog::load`). Callers that keep a value that must never go back (the
 //! anti-rollback floor, the key-set epoch) take its maximum over every valid record
 //! ([`RecordLog::for_each`]) rather than trust the newest alone.
 
@@ -73,15 +73,6 @@ fn payload(slot: &[u8; RECORD_SIZE]) -> &[u8] {
         .unwrap_or(&[])
 }
 
-/// Copies the payload of a valid slot into `out`; returns its length.
-fn copy_payload(slot: &[u8; RECORD_SIZE], out: &mut [u8; MAX_PAYLOAD]) -> usize {
-    let p = payload(slot);
-    if let Some(dst) = out.get_mut(..p.len()) {
-        dst.copy_from_slice(p);
-    }
-    p.len()
-}
-
 fn classify(slot: &[u8; RECORD_SIZE]) -> Slot {
     if slot.iter().all(|b| *b == 0xFF) {
         return Slot::Blank;
@@ -110,6 +101,7 @@ pub struct RecordLog<'r> {
 impl<'r> RecordLog<'r> {
     /// Scans both banks and finds the newest record. Each bank must hold at least two slots and
     /// be programmable in slot-sized writes.
+    #[inline(never)]
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         for b in &banks {
             let ws = b.write_size() as usize;
@@ -197,36 +189,6 @@ impl<'r> RecordLog<'r> {
         Ok(())
     }
 
-    /// The newest record's payload, copied into `out`; `None` if there is no record at all.
-    ///
-    /// The record is read and checked again: what is used is what verifies now. If the newest
-    /// record no longer verifies (marginal cells decaying), the newest one that still does is
-    /// returned, and written again as a fresh record (best effort: a failing write does not
-    /// stop the read) so that the decaying one is never the newest again.
-    pub fn read_latest(&mut self, out: &mut [u8; MAX_PAYLOAD]) -> Result<Option<usize>, Error> {
-        let Some((bank, slot)) = self.latest else {
-            return Ok(None);
-        };
-        let mut buf = [0u8; RECORD_SIZE];
-        if matches!(self.read_slot(bank, slot, &mut buf)?, Slot::Valid { .. }) {
-            return Ok(Some(copy_payload(&buf, out)));
-        }
-        let mut newest: Option<(u32, usize)> = None;
-        self.for_each(&mut |seq, p| {
-            if newest.is_none_or(|(s, _)| seq > s)
-                && let Some(dst) = out.get_mut(..p.len())
-            {
-                dst.copy_from_slice(p);
-                newest = Some((seq, p.len()));
-            }
-        })?;
-        let Some((_, len)) = newest else {
-            return Ok(None);
-        };
-        let _ = self.append(out.get(..len).unwrap_or(&[]));
-        Ok(Some(len))
-    }
-
     /// Appends a record; once this returns `Ok`, it is the newest record, durably.
     pub fn append(&mut self, payload: &[u8]) -> Result<(), Error> {
         let len = u16::try_from(payload.len())
@@ -296,33 +258,24 @@ impl<'r> RecordLog<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::FlashRegion;
     use crate::sim::{Cut, SimFlash, Tear};
+    use crate::testkit::with_banks;
 
     /// Two 16K banks (sectors 2 and 3 of an F405).
     fn with_log<T>(flash: &mut SimFlash, f: impl FnOnce(&mut RecordLog<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let shared = crate::flash::Shared(&cell);
-        let mut a = FlashRegion::new(
-            "a",
-            crate::flash::Shared(&cell),
-            map.clone(),
-            0,
-            0x8000,
-            0x4000,
-        )
-        .unwrap();
-        let mut b = FlashRegion::new("b", shared, map, 0, 0xC000, 0x4000).unwrap();
-        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
-        f(&mut log)
+        with_banks(flash, |banks, _| f(&mut RecordLog::mount(banks).unwrap()))
     }
 
+    /// The newest record that verifies now.
     fn latest(log: &mut RecordLog<'_>) -> Option<std::vec::Vec<u8>> {
-        let mut out = [0u8; MAX_PAYLOAD];
-        log.read_latest(&mut out)
-            .unwrap()
-            .map(|n| out[..n].to_vec())
+        let mut newest: Option<(u32, std::vec::Vec<u8>)> = None;
+        log.for_each(&mut |seq, p| {
+            if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
+                newest = Some((seq, p.to_vec()));
+            }
+        })
+        .unwrap();
+        newest.map(|(_, p)| p)
     }
 
     #[test]
@@ -410,39 +363,6 @@ mod tests {
             }
         }
         assert!(points > 50, "{points}");
-    }
-
-    #[test]
-    fn a_newest_record_that_stops_verifying_falls_back_and_is_written_again() {
-        let mut flash = SimFlash::stm32f405();
-        for i in 0u32..3 {
-            with_log(&mut flash, |log| log.append(&payload(i)).unwrap());
-        }
-        let newest = 0x8000 + 2 * RECORD_SIZE + 200;
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(&mut flash);
-        let region = |start| {
-            FlashRegion::new(
-                "x",
-                crate::flash::Shared(&cell),
-                map.clone(),
-                0,
-                start,
-                0x4000,
-            )
-            .unwrap()
-        };
-        let (mut a, mut b) = (region(0x8000), region(0xC000));
-        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
-        // One bit of the newest record flips between the mount and the read.
-        cell.borrow_mut().data_mut()[newest] ^= 0x04;
-        assert_eq!(latest(&mut log), Some(payload(1)));
-        // The record before it was written again: it stays the newest even when the unstable
-        // bit reads as programmed again.
-        cell.borrow_mut().data_mut()[newest] ^= 0x04;
-        let mut log = RecordLog::mount([&mut a, &mut b]).unwrap();
-        assert_eq!(latest(&mut log), Some(payload(1)));
-        assert_eq!(log.latest_seq(), Some(4));
     }
 
     #[test]

@@ -1,19 +1,12 @@
 //! The boot state: what is installed, what is confirmed, what is in progress, and the
-//! anti-rollback floor, kept in a power-safe [`RecordLog`]. Every transition is one record, so a
-//! power cut leaves either the state before or the state after it.
-//!
-//! The state in force is the newest record that verifies and decodes; its floor is the
-//! **maximum** over every record that does, so a record appended by whoever can program the
-//! flash (the record hash has no key) cannot lower it, and neither can the newest record
-//! decaying after a power cut, once a second record (or a counter) holds the same floor.
 
 use core::fmt;
 
-use sbsfu_format::signed::MAX_HEAD_LEN;
+use sbsfu_format::MAX_HEAD_LEN;
 
 use crate::Error;
 use crate::flash::Region;
-use crate::journal::{MAX_PAYLOAD, RecordLog};
+use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 /// Where the update stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,13 +168,22 @@ impl BootState {
     }
 }
 
-/// The boot state's record log.
-pub struct BootStore<'r> {
+/// The state log: the boot state's records, in a power-safe record log of two banks.
+///
+/// anti-rollback floor, kept in a power-safe record log. Every transition is one record, so a
+/// power cut leaves either the state before or the state after it.
+///
+/// The state in force is the newest record that verifies and decodes; its floor is the
+/// **maximum** over every record that does, so a record appended by whoever can program the
+/// flash (the record hash has no key) cannot lower it, and neither can the newest record
+/// decaying after a power cut, once a second record (or a counter) holds the same floor.
+pub struct StateLog<'r> {
     log: RecordLog<'r>,
 }
 
-impl<'r> BootStore<'r> {
+impl<'r> StateLog<'r> {
     /// Mounts the store on two banks.
+    #[inline]
     pub fn mount(banks: [&'r mut dyn Region; 2]) -> Result<Self, Error> {
         Ok(Self {
             log: RecordLog::mount(banks)?,
@@ -238,6 +240,9 @@ impl<'r> BootStore<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::SimFlash;
+    use crate::store::record_log::RECORD_SIZE;
+    use crate::testkit::with_banks;
 
     #[test]
     fn encoding_round_trips_every_phase() {
@@ -270,5 +275,37 @@ mod tests {
         let n = BootState::default().encode(&mut buf).unwrap();
         buf[6] = 9;
         assert_eq!(BootState::decode(&buf[..n]), Err(Error::CorruptState));
+    }
+
+    #[test]
+    fn a_newest_record_that_stops_verifying_falls_back_and_is_written_again() {
+        // Two 16K banks (sectors 2 and 3 of an F405); states told apart by their boots left.
+        let state = |i: u8| BootState {
+            floor: 3,
+            confirmed: Some(0),
+            phase: Phase::Trial {
+                slot: 1,
+                boots_left: i,
+            },
+            ..BootState::default()
+        };
+        let mut flash = SimFlash::stm32f405();
+        with_banks(&mut flash, |[a, b], flash| {
+            let mut log = StateLog::mount([&mut *a, &mut *b]).unwrap();
+            for i in 0..3 {
+                log.save(&state(i)).unwrap();
+            }
+            let newest = 0x8000 + 2 * RECORD_SIZE + 200;
+            let mut log = StateLog::mount([&mut *a, &mut *b]).unwrap();
+            // One bit of the newest record flips between the mount and the read.
+            flash.0.borrow_mut().data_mut()[newest] ^= 0x04;
+            assert_eq!(log.load(), Ok(state(1)));
+            // The record before it was written again: it stays the newest even when the
+            // unstable bit reads as programmed again.
+            flash.0.borrow_mut().data_mut()[newest] ^= 0x04;
+            let mut log = StateLog::mount([a, b]).unwrap();
+            assert_eq!(log.load(), Ok(state(1)));
+            assert_eq!(log.log.latest_seq(), Some(4));
+        });
     }
 }

@@ -1,29 +1,8 @@
 //! The anti-rollback counter in one-time-programmable memory, which a flash writer cannot lower.
-//!
-//! OTP (the STM32F4's 512-byte area at 0x1FFF_7800, RM0090 section 3.8; eFuses elsewhere) is
-//! programmed like flash but never erased: a bit goes from 1 to 0 once, for ever. [`OtpCounter`]
-//! writes each new value into the next blank 32-bit words, as its **complement**, and reads the
-//! **maximum** over all words:
-//!
-//! - writing a lower value changes nothing (the maximum stays);
-//! - clearing more bits of any word (all that programming can do) only raises what it holds, and
-//!   a blank word holds 0: whoever can program OTP can raise the counter (a denial of service,
-//!   burning the area) but never lower it;
-//! - a power cut in the middle of a word leaves some of its bits cleared, so it holds a subset of
-//!   the bits of the new value: at most the new value, and the words before it still hold the
-//!   old one. The caller advances again (the boot manager does at every boot) and the next word
-//!   takes it;
-//! - a cut can also leave a word's cells marginal: reading the new value at first, decaying
-//!   later. So each value is written into **two** words: a value held by one word only is
-//!   written again by the next `advance` to it (the boot manager asks at every boot), and one
-//!   marginal word can never be all that holds the counter up.
-//!
-//! 128 words give 64 advances; [`CounterStore::remaining`] says how many are left, and a full
-//! counter refuses to advance ([`Error::CounterExhausted`]) without writing anything.
 
 use crate::Error;
-use crate::counter::CounterStore;
 use crate::flash::Shared;
+use crate::store::CounterStore;
 
 /// One-time-programmable memory as 32-bit words: a word reads `0xFFFF_FFFF` until programmed,
 /// programming only clears bits, nothing erases it.
@@ -70,7 +49,28 @@ impl<F: OtpMemory> OtpMemory for Shared<'_, F> {
 
 const BLANK: u32 = 0xFFFF_FFFF;
 
-/// A [`CounterStore`] in OTP words (see the module documentation).
+/// A [`CounterStore`] in OTP words, which a flash writer cannot lower.
+///
+/// OTP (the STM32F4's 512-byte area at 0x1FFF_7800, RM0090 section 3.8; eFuses elsewhere) is
+/// programmed like flash but never erased: a bit goes from 1 to 0 once, for ever. [`OtpCounter`]
+/// writes each new value into the next blank 32-bit words, as its **complement**, and reads the
+/// **maximum** over all words:
+///
+/// - writing a lower value changes nothing (the maximum stays);
+/// - clearing more bits of any word (all that programming can do) only raises what it holds, and
+///   a blank word holds 0: whoever can program OTP can raise the counter (a denial of service,
+///   burning the area) but never lower it;
+/// - a power cut in the middle of a word leaves some of its bits cleared, so it holds a subset of
+///   the bits of the new value: at most the new value, and the words before it still hold the
+///   old one. The caller advances again (the boot manager does at every boot) and the next word
+///   takes it;
+/// - a cut can also leave a word's cells marginal: reading the new value at first, decaying
+///   later. So each value is written into **two** words: a value held by one word only is
+///   written again by the next `advance` to it (the boot manager asks at every boot), and one
+///   marginal word can never be all that holds the counter up.
+///
+/// 128 words give 64 advances; [`CounterStore::remaining`] says how many are left, and a full
+/// counter refuses to advance ([`Error::CounterExhausted`]) without writing anything.
 pub struct OtpCounter<O> {
     otp: O,
 }
@@ -80,11 +80,6 @@ impl<O: OtpMemory> OtpCounter<O> {
     /// something else).
     pub fn new(otp: O) -> Self {
         Self { otp }
-    }
-
-    /// Gives the memory back.
-    pub fn into_inner(self) -> O {
-        self.otp
     }
 
     /// The value (the maximum held by any word), how many words hold it, and the first word

@@ -4,12 +4,12 @@
 //! again, and the image is hashed from flash, exactly `image_len` bytes.
 
 use sbsfu_format::Header;
-use sbsfu_format::signed::SignedHeader;
+use sbsfu_format::SignedHeader;
 
 use crate::Error;
-use crate::flash::Region;
-use crate::head::verify_head;
-use crate::image_digest::{ImageHasher, image_sha256};
+use crate::flash::{Region, read_pieces};
+use crate::install::digest::{ImageHasher, image_sha256};
+use crate::install::head::verify_head;
 use crate::keys::Policy;
 
 /// Verifies `head` (prefix, header, signature, as stored) against `policy` and the image in
@@ -57,19 +57,10 @@ pub fn region_digest(
     len: u32,
     scratch: &mut [u8],
 ) -> Result<[u8; 32], Error> {
-    if scratch.is_empty() {
-        return Err(Error::Source);
-    }
     let mut hasher = image_sha256();
-    let mut offset = 0u32;
-    while offset < len {
-        let n = usize::try_from(len.saturating_sub(offset))
-            .unwrap_or(usize::MAX)
-            .min(scratch.len());
-        let buf = scratch.get_mut(..n).ok_or(Error::Source)?;
-        region.read(offset, buf)?;
-        hasher.update(&*buf);
-        offset = offset.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-    }
+    read_pieces(region, len, scratch, &mut |piece| {
+        hasher.update(piece);
+        Ok(())
+    })?;
     Ok(hasher.finalize_reset())
 }

@@ -29,12 +29,12 @@ impl ImageHasher for Sha256 {
     }
 }
 
-/// The SHA-256 the installer and [`verify_region`](crate::verify::verify_region) use unless
+/// The SHA-256 the installer and [`verify_region`](crate::boot::verify::verify_region) use unless
 /// given another [`ImageHasher`].
 #[cfg(not(feature = "fast-sha256"))]
 pub type ImageSha256 = Sha256;
 
-/// The SHA-256 the installer and [`verify_region`](crate::verify::verify_region) use unless
+/// The SHA-256 the installer and [`verify_region`](crate::boot::verify::verify_region) use unless
 /// given another [`ImageHasher`].
 #[cfg(feature = "fast-sha256")]
 pub type ImageSha256 = UnrolledSha256;
@@ -55,6 +55,8 @@ impl ImageHasher for UnrolledSha256 {
         self.0.update(bytes);
     }
 
+    // Out of line: the installer and boot verification share one copy (flash, on a bootloader).
+    #[inline(never)]
     fn finalize_reset(&mut self) -> [u8; 32] {
         core::mem::take(&mut self.0).finalize()
     }

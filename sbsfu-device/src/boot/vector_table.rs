@@ -1,8 +1,4 @@
 //! The first two words of a Cortex-M image: the initial stack pointer and the reset handler, where
-//! the CPU goes once the bootloader jumps. The boot manager checks them **inside the verified
-//! bytes** before it says what to boot, so that a signed image too short to hold a vector table,
-//! or one whose vectors point elsewhere (into the remains of an older image, into RAM, off the
-//! Thumb instruction set), never runs.
 
 use crate::Error;
 use crate::boot::Area;
@@ -12,6 +8,11 @@ pub const VECTOR_TABLE_CHECKED: usize = 8;
 
 /// Where a verified image starts: its first two vector-table words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// the CPU goes once the bootloader jumps. The boot manager checks them **inside the verified
+/// bytes** before it says what to boot, so that a signed image too short to hold a vector table,
+/// or one whose vectors point elsewhere (into the remains of an older image, into RAM, off the
+/// Thumb instruction set), never runs.
 pub struct VectorTable {
     /// The initial main stack pointer (word 0).
     pub stack_pointer: u32,

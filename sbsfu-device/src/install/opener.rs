@@ -10,20 +10,18 @@
 //!    The last chunk is released only after the SHA-256 of the whole image also matched.
 //!
 //! After the last chunk any further byte is [`Error::TrailingBytes`]. The first error is latched:
-//! every later call returns it again.
+//! every later call returns it again. The reader's state is its phase, which carries what that
+//! phase has (the verified header, the chunking, the chunk authenticator): nothing is optional.
 
 use sbsfu_format::Header;
-use sbsfu_format::chunk::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
-use sbsfu_format::header::Protection;
-use sbsfu_format::layout::Layout;
-use sbsfu_format::signed::{SIGNATURE_LEN, SignedMessage};
-use sbsfu_format::wrap::unwrap_content_key;
-
-use crate::image_digest::{ImageHasher, ImageSha256, image_sha256};
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 use zeroize::Zeroize;
 
+use super::digest::{ImageHasher, ImageSha256, image_sha256};
+use super::head::{HeadReader, fill};
+use super::payload::{MAX_TAIL, Payload};
 use crate::Error;
-use crate::head::{HeadReader, fill};
 use crate::keys::Policy;
 
 /// What a [`Opener::push`] produced.
@@ -47,19 +45,30 @@ enum EventKind {
     Chunk { offset: u32, len: usize, last: bool },
 }
 
+/// Where the reader is, with what it knows there.
 // One instance lives inline in the opener; boxing is not an option without a heap.
 #[allow(clippy::large_enum_variant)]
-enum Payload {
-    Chain { expected: [u8; LINK_LEN] },
-    Gcm(ChunkCipher),
+enum Phase {
+    /// Buffering the head (in the opener's [`HeadReader`]).
+    Head,
+    /// The head verified, and where its payload stands.
+    Open { header: Header, payload: Stream },
+    /// The first error, returned again by every later call.
+    Failed(Error),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Head,
-    Chunks,
+/// The payload of a verified head. (Nested, so that the header stays where it is when the last
+/// chunk is released.)
+#[allow(clippy::large_enum_variant)]
+enum Stream {
+    /// Chunk `index` is arriving.
+    Chunks {
+        layout: PayloadLayout,
+        auth: Payload,
+        index: u32,
+    },
+    /// The last chunk was released: the container is complete and authentic.
     Done,
-    Failed(Error),
 }
 
 /// Streaming, verifying reader of one container, with a chunk buffer of `N` bytes; the image
@@ -68,14 +77,10 @@ pub struct Opener<'p, const N: usize, H: ImageHasher = ImageSha256> {
     policy: &'p Policy<'p>,
     phase: Phase,
     head: HeadReader,
-    header: Option<Header>,
-    layout: Option<Layout>,
-    payload: Option<Payload>,
     hasher: H,
-    index: u32,
     body: [u8; N],
     body_have: usize,
-    tail: [u8; LINK_LEN],
+    tail: [u8; MAX_TAIL],
     tail_have: usize,
     wipe: usize,
 }
@@ -98,44 +103,53 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
             policy,
             phase: Phase::Head,
             head: HeadReader::new(),
-            header: None,
-            layout: None,
-            payload: None,
             hasher,
-            index: 0,
             body: [0; N],
             body_have: 0,
-            tail: [0; LINK_LEN],
+            tail: [0; MAX_TAIL],
             tail_have: 0,
             wipe: 0,
         }
     }
 
-    /// The verified header, once [`Event::Header`] has been produced.
+    /// The verified header, once [`Event::Header`] has been produced (and until an error).
     pub fn header(&self) -> Option<&Header> {
-        self.header.as_ref()
+        match &self.phase {
+            Phase::Open { header, .. } => Some(header),
+            Phase::Head | Phase::Failed(_) => None,
+        }
     }
 
-    /// The verified head (prefix, header, signature) as signed: for storing next to the image so
-    /// that it can be verified again at boot.
-    pub fn signed_message(&self) -> Option<(&SignedMessage, &[u8; SIGNATURE_LEN])> {
-        self.header
-            .as_ref()
-            .map(|_| (self.head.message(), self.head.signature()))
+    /// Once the last chunk was released (the container is complete and authentic): the
+    /// verified header, and the head as signed (prefix and header, then the signature), to store
+    /// next to the image and verify both again at boot. Until then the latched error, or
+    /// [`Error::Truncated`] while the container has not ended.
+    pub fn finished(&self) -> Result<(&Header, &SignedMessage, &[u8; SIGNATURE_LEN]), Error> {
+        match &self.phase {
+            Phase::Open {
+                header,
+                payload: Stream::Done,
+            } => Ok((header, self.head.message(), self.head.signature())),
+            Phase::Failed(e) => Err(*e),
+            Phase::Head | Phase::Open { .. } => Err(Error::Truncated),
+        }
     }
 
-    /// True once the last chunk was released: the container is complete and authentic.
-    pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
+    /// Latches `e` (an error of whoever drives the reader, programming flash say): every later
+    /// call returns it, and the plaintext buffer and the payload keys are wiped.
+    pub fn fail(&mut self, e: Error) -> Error {
+        if let Phase::Failed(first) = self.phase {
+            return first;
+        }
+        self.set_phase(Phase::Failed(e));
+        self.body.zeroize();
+        e
     }
 
     /// Consumes bytes of `input` up to the next event. Returns how many bytes were used and the
     /// event, if one is ready. Call again with the rest (or an empty slice) until it returns no
     /// event and has used all the input.
     pub fn push(&mut self, input: &[u8]) -> Result<(usize, Option<Event<'_>>), Error> {
-        if let Phase::Failed(e) = self.phase {
-            return Err(e);
-        }
         // The last chunk's plaintext has been handed out: wipe it. (Any other chunk's plaintext
         // is overwritten by the next chunk, which is at least as long, as it arrives; a wipe per
         // chunk would cost a volatile write per byte, 15 % of a host verify.)
@@ -143,16 +157,10 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
             b.zeroize();
         }
         self.wipe = 0;
-        let (used, kind) = match self.step(input) {
-            Ok(r) => r,
-            Err(e) => {
-                self.fail(e);
-                return Err(e);
-            }
-        };
+        let (used, kind) = self.step(input).map_err(|e| self.fail(e))?;
         let event = match kind {
             None => None,
-            Some(EventKind::Header) => self.header.as_ref().map(Event::Header),
+            Some(EventKind::Header) => self.header().map(Event::Header),
             Some(EventKind::Chunk { offset, len, last }) => {
                 if last {
                     self.wipe = len;
@@ -167,57 +175,69 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
         Ok((used, event))
     }
 
-    fn fail(&mut self, e: Error) {
-        self.phase = Phase::Failed(e);
-        self.payload = None;
-        self.body.zeroize();
-    }
-
     fn step(&mut self, input: &[u8]) -> Result<(usize, Option<EventKind>), Error> {
         let mut used = 0usize;
         loop {
             let rest = input.get(used..).unwrap_or(&[]);
-            match self.phase {
-                Phase::Failed(e) => return Err(e),
-                Phase::Done => {
-                    return if rest.is_empty() {
-                        Ok((used, None))
-                    } else {
-                        Err(Error::TrailingBytes)
-                    };
-                }
+            let (header, payload) = match &mut self.phase {
+                Phase::Failed(e) => return Err(*e),
                 Phase::Head => {
                     used = used.saturating_add(self.head.push(rest)?);
                     if !self.head.is_complete() {
                         return Ok((used, None));
                     }
                     self.verify_head()?;
-                    self.phase = Phase::Chunks;
                     return Ok((used, Some(EventKind::Header)));
                 }
-                Phase::Chunks => {
-                    let layout = self.layout.ok_or(Error::Truncated)?;
-                    let want_body =
-                        usize::try_from(layout.plain_len(self.index)).unwrap_or(usize::MAX);
-                    let want_tail = layout.tail_len(self.index);
-                    let mut n = fill(&mut self.body, &mut self.body_have, want_body, rest);
-                    if self.body_have == want_body {
-                        let tail_src = rest.get(n..).unwrap_or(&[]);
-                        n = n.saturating_add(fill(
-                            &mut self.tail,
-                            &mut self.tail_have,
-                            want_tail,
-                            tail_src,
-                        ));
+                Phase::Open { header, payload } => (header, payload),
+            };
+            let Stream::Chunks {
+                layout,
+                auth,
+                index,
+            } = payload
+            else {
+                return if rest.is_empty() {
+                    Ok((used, None))
+                } else {
+                    Err(Error::TrailingBytes)
+                };
+            };
+            let want_body = usize::try_from(layout.plain_len(*index)).unwrap_or(usize::MAX);
+            let want_tail = layout.tail_len(*index);
+            let mut n = fill(&mut self.body, &mut self.body_have, want_body, rest);
+            if self.body_have == want_body {
+                let tail_src = rest.get(n..).unwrap_or(&[]);
+                n = n.saturating_add(fill(
+                    &mut self.tail,
+                    &mut self.tail_have,
+                    want_tail,
+                    tail_src,
+                ));
+            }
+            used = used.saturating_add(n);
+            if self.body_have == want_body && self.tail_have == want_tail {
+                // The chunk is in: authenticate it; on success its plaintext is in `body`.
+                let i = *index;
+                let last = layout.is_last(i);
+                let len = self.body_have;
+                let body = self.body.get_mut(..len).unwrap_or_default();
+                auth.open(i, last, body, &self.tail)?;
+                self.hasher.update(body);
+                let offset = layout.plain_offset(i);
+                *index = i.saturating_add(1);
+                self.body_have = 0;
+                self.tail_have = 0;
+                if last {
+                    if self.hasher.finalize_reset() != header.digest {
+                        return Err(Error::Authentication);
                     }
-                    used = used.saturating_add(n);
-                    if self.body_have == want_body && self.tail_have == want_tail {
-                        return self.open_chunk(layout).map(|k| (used, Some(k)));
-                    }
-                    if n == 0 {
-                        return Ok((used, None));
-                    }
+                    *payload = Stream::Done;
                 }
+                return Ok((used, Some(EventKind::Chunk { offset, len, last })));
+            }
+            if n == 0 {
+                return Ok((used, None));
             }
         }
     }
@@ -242,64 +262,22 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
                 capacity,
             });
         }
-        let payload = match &header.protection {
-            Protection::SignedOnly { chain_head } => Payload::Chain {
-                expected: *chain_head,
+        self.set_phase(Phase::Open {
+            payload: Stream::Chunks {
+                auth: Payload::for_header(&header, self.policy)?,
+                layout: PayloadLayout::of(&header)?,
+                index: 0,
             },
-            Protection::Aes256Gcm(enc) => {
-                let device_key = self.policy.device_key(enc.device_key)?;
-                let content_key = unwrap_content_key(device_key, enc)?;
-                Payload::Gcm(ChunkCipher::new(
-                    &content_key,
-                    enc.nonce_prefix,
-                    payload_aad(&header)?,
-                ))
-            }
-        };
-        self.layout = Some(Layout::of(&header)?);
-        self.payload = Some(payload);
-        self.header = Some(header);
+            header,
+        });
         Ok(())
     }
 
-    /// Authenticates the buffered chunk; on success its plaintext is in `body`.
-    fn open_chunk(&mut self, layout: Layout) -> Result<EventKind, Error> {
-        let index = self.index;
-        let last = layout.is_last(index);
-        let len = self.body_have;
-        let body = self.body.get_mut(..len).ok_or(Error::Truncated)?;
-        match self.payload.as_mut().ok_or(Error::Truncated)? {
-            Payload::Chain { expected } => {
-                let next = if last { None } else { Some(&self.tail) };
-                if chain_link(index, body, next) != *expected {
-                    return Err(Error::Authentication);
-                }
-                *expected = self.tail;
-            }
-            Payload::Gcm(cipher) => {
-                let mut tag = [0u8; TAG_LEN];
-                tag.copy_from_slice(self.tail.get(..TAG_LEN).ok_or(Error::Truncated)?);
-                cipher.open(index, last, body, &tag)?;
-            }
-        }
-        self.hasher.update(body);
-        if last {
-            let digest = self.hasher.finalize_reset();
-            let expected = self.header.as_ref().map(|h| h.digest);
-            if Some(digest) != expected {
-                return Err(Error::Authentication);
-            }
-            self.phase = Phase::Done;
-            self.payload = None;
-        }
-        self.index = index.saturating_add(1);
-        self.body_have = 0;
-        self.tail_have = 0;
-        Ok(EventKind::Chunk {
-            offset: layout.plain_offset(index),
-            len,
-            last,
-        })
+    /// Moves to `phase`, dropping (and so wiping) what the last one held. Out of line: one copy
+    /// of that, for a bootloader's flash.
+    #[inline(never)]
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 }
 

@@ -5,38 +5,35 @@
 //! header arrives, before the first erase; sectors are then erased one at a time as writing
 //! reaches them, so uneven sectors cost exactly one erase each. The final write is padded with
 //! the erased value `0xFF` up to the write size.
-//!
-//! # What chunk authentication proves
-//!
-//! Nothing reaches flash before the header's signature verified, and no chunk's plaintext
-//! before that chunk authenticated. For an encrypted container, a chunk authenticates (AES-GCM)
-//! under the container's content key, which is wrapped under a **device key**: it proves the
-//! chunk was sealed by someone holding that content key, that is, by the signer, or by anyone
-//! who holds the device key. Where one device key is shared by a device class, whoever extracts
-//! it from one device can take any signed container of that class, unwrap its content key and
-//! seal chunks of their own that pass: this installer then programs them, and only
-//! [`Installer::finish`] fails, on the image digest (the last chunk is never released). The
-//! image is then not valid and never booted, but attacker bytes were written to the region.
-//! For a signed-only container every chunk is checked against a hash chain the signature
-//! covers, so a chunk that reaches flash is the signer's.
-//!
-//! Where device keys are shared, **stage** ([`crate::boot::Stager`] and
-//! [`crate::boot::BootManager`]): the container is kept as received and verified in full
-//! (every chunk and the digest) before the active slot is touched.
+
+pub(crate) mod digest;
+pub(crate) mod head;
+pub(crate) mod opener;
+mod payload;
+mod source;
+
+#[cfg(feature = "fast-sha256")]
+pub use digest::UnrolledSha256;
+pub use digest::{ImageHasher, ImageSha256};
+pub use head::verify_head;
+pub use opener::{Event, Opener};
+
+#[cfg(feature = "std")]
+pub use source::IoSource;
+pub use source::{Source, install_from};
 
 use sbsfu_format::Header;
-use sbsfu_format::signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
-use crate::flash::{MAX_WRITE_SIZE, Region};
-use crate::image_digest::{ImageHasher, ImageSha256, image_sha256};
+use crate::flash::{Region, SequentialWriter};
 use crate::keys::Policy;
-use crate::stream::{Event, Opener};
+use digest::image_sha256;
 
 /// A completed install: the image is in flash and matched its signed digest.
 ///
 /// Holds the signed head so that the caller can store it next to the image and verify both again
-/// at boot ([`crate::verify::verify_region`]).
+/// at boot ([`crate::boot::verify::verify_region`]).
 #[derive(Clone)]
 pub struct Installed {
     header: Header,
@@ -61,19 +58,6 @@ impl Installed {
         }
     }
 
-    /// An install whose verified header and signed head are already known.
-    pub(crate) fn from_head(header: Header, signed_head: &[u8]) -> Result<Self, Error> {
-        let mut head = [0u8; MAX_HEAD_LEN];
-        head.get_mut(..signed_head.len())
-            .ok_or(Error::Truncated)?
-            .copy_from_slice(signed_head);
-        Ok(Self {
-            header,
-            head,
-            head_len: signed_head.len(),
-        })
-    }
-
     /// The verified header.
     pub fn header(&self) -> &Header {
         &self.header
@@ -88,14 +72,32 @@ impl Installed {
 /// Installs one container into one of `regions`, with a chunk buffer of `N` bytes; the image
 /// digest is computed by `H` (SHA-256 in line unless given another [`ImageHasher`]).
 ///
-/// It writes only authenticated chunks; with a device key shared by a class, read the module
-/// documentation on what that proves (in short: stage where keys are shared).
+/// Region, load address, size and write alignment are checked when the verified header arrives,
+/// before the first erase; sectors are then erased one at a time as writing reaches them, so
+/// uneven sectors cost exactly one erase each; the final write is padded with `0xFF`.
+///
+/// # What chunk authentication proves
+///
+/// Nothing reaches flash before the header's signature verified, and no chunk's plaintext
+/// before that chunk authenticated. For an encrypted container, a chunk authenticates (AES-GCM)
+/// under the container's content key, which is wrapped under a **device key**: it proves the
+/// chunk was sealed by someone holding that content key, that is, by the signer, or by anyone
+/// who holds the device key. Where one device key is shared by a device class, whoever extracts
+/// it from one device can take any signed container of that class, unwrap its content key and
+/// seal chunks of their own that pass: this installer then programs them, and only
+/// [`Installer::finish`] fails, on the image digest (the last chunk is never released). The
+/// image is then not valid and never booted, but attacker bytes were written to the region.
+/// For a signed-only container every chunk is checked against a hash chain the signature
+/// covers, so a chunk that reaches flash is the signer's.
+///
+/// Where device keys are shared, **stage** ([`crate::boot::Stager`] and
+/// [`crate::boot::BootManager`]): the container is kept as received and verified in full
+/// (every chunk and the digest) before the active slot is touched.
 pub struct Installer<'a, const N: usize, H: ImageHasher = ImageSha256> {
     opener: Opener<'a, N, H>,
     regions: &'a mut [&'a mut dyn Region],
     target: Option<usize>,
-    erased_until: u32,
-    failed: Option<Error>,
+    writer: SequentialWriter,
 }
 
 impl<'a, const N: usize> Installer<'a, N> {
@@ -117,59 +119,39 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
             opener: Opener::with_hasher(policy, hasher),
             regions,
             target: None,
-            erased_until: 0,
-            failed: None,
+            writer: SequentialWriter::default(),
         }
-    }
-
-    /// The verified header, once enough of the container arrived.
-    pub fn header(&self) -> Option<&Header> {
-        self.opener.header()
     }
 
     /// End of the last sector erased so far (everything after it is as it was before).
     pub(crate) fn erased_until(&self) -> u32 {
-        self.erased_until
+        self.writer.erased_until()
     }
 
     /// Feeds the next bytes of the container, in any slice size (one byte at a time works).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let result = self.drive(bytes);
-        if let Err(e) = result {
-            self.failed = Some(e);
-        }
-        result
+        // The opener latches the first error, this installer's own (a region refused, flash
+        // failing) included: every later call returns it.
+        self.drive(bytes).map_err(|e| self.opener.fail(e))
     }
 
     /// Ends the container. Succeeds only if every chunk arrived, authenticated and was programmed,
     /// and the image digest matched. (It borrows rather than consumes the installer, which is
     /// mostly its chunk buffer: moving it would copy kilobytes of stack. Any later `feed` fails.)
     pub fn finish(&mut self) -> Result<Installed, Error> {
-        let header = self.finish_header()?;
-        match self.opener.signed_message() {
-            Some((m, s)) => Ok(Installed::new(header, m, s)),
-            None => Err(Error::Truncated),
-        }
-    }
-
-    /// [`Self::finish`], without copying the signed head out ([`Self::signed_head`] has it).
-    pub(crate) fn finish_header(&mut self) -> Result<Header, Error> {
         self.feed(&[])?;
-        match (self.opener.is_done(), self.opener.header()) {
-            (true, Some(h)) => Ok(*h),
-            _ => Err(Error::Truncated),
-        }
+        let (header, message, signature) = self.opener.finished()?;
+        Ok(Installed::new(*header, message, signature))
     }
 
-    /// The container's head as received (prefix and header, then the signature), once
-    /// finished.
-    pub(crate) fn signed_head(&self) -> Option<(&[u8], &[u8; SIGNATURE_LEN])> {
-        self.opener
-            .signed_message()
-            .map(|(m, s)| (m.container_bytes(), s))
+    /// [`Self::finish`], without copying the signed head out: the verified header, and the
+    /// head as received (prefix and header, then the signature).
+    pub(crate) fn finish_in_place(
+        &mut self,
+    ) -> Result<(Header, &[u8], &[u8; SIGNATURE_LEN]), Error> {
+        self.feed(&[])?;
+        let (header, message, signature) = self.opener.finished()?;
+        Ok((*header, message.container_bytes(), signature))
     }
 
     fn drive(&mut self, bytes: &[u8]) -> Result<(), Error> {
@@ -192,7 +174,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
                         .target
                         .and_then(|i| self.regions.get_mut(i))
                         .ok_or(Error::UnknownRegion)?;
-                    program(&mut **region, &mut self.erased_until, offset, data)?;
+                    self.writer.program(&mut **region, offset, data)?;
                 }
             }
         }
@@ -232,117 +214,14 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
     Ok(index)
 }
 
-/// Erases the sectors `data` reaches that are not erased yet, then programs it, padding the
-/// final partial word with `0xFF`.
-fn program(
-    region: &mut dyn Region,
-    erased_until: &mut u32,
-    offset: u32,
-    data: &[u8],
-) -> Result<(), Error> {
-    let write_size = usize::try_from(region.write_size()).unwrap_or(MAX_WRITE_SIZE);
-    let len = u32::try_from(data.len()).map_err(|_| Error::RegionTooSmall {
-        image_len: u32::MAX,
-        capacity: region.capacity(),
-    })?;
-    let end = offset
-        .checked_add(len)
-        .and_then(|e| e.checked_next_multiple_of(region.write_size()))
-        .ok_or(Error::Flash(
-            embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds,
-        ))?;
-    while *erased_until < end {
-        *erased_until = region.erase_sector_at(*erased_until)?;
-    }
-    let whole = data
-        .len()
-        .saturating_sub(data.len().checked_rem(write_size).unwrap_or(0));
-    let (aligned, partial) = data.split_at(whole);
-    if !aligned.is_empty() {
-        region.write(offset, aligned)?;
-    }
-    if !partial.is_empty() {
-        let mut pad = [0xFFu8; MAX_WRITE_SIZE];
-        let pad = pad.get_mut(..write_size).ok_or(Error::InvalidRegion)?;
-        pad.get_mut(..partial.len())
-            .ok_or(Error::InvalidRegion)?
-            .copy_from_slice(partial);
-        let at = offset.saturating_add(u32::try_from(whole).unwrap_or(u32::MAX));
-        region.write(at, pad)?;
-    }
-    Ok(())
-}
-
-/// A byte source for [`install_from`]: a UART driver, a file, external flash.
-pub trait Source {
-    /// Reads up to `buf.len()` bytes; `Ok(0)` means the end of the container.
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
-}
-
-/// The pull helper: reads `source` to its end in `scratch`-sized pieces, feeding `installer`.
-pub fn install_from<const N: usize>(
-    installer: &mut Installer<'_, N>,
-    source: &mut dyn Source,
-    scratch: &mut [u8],
-) -> Result<Installed, Error> {
-    loop {
-        let n = source.read(scratch)?;
-        if n == 0 {
-            return installer.finish();
-        }
-        installer.feed(scratch.get(..n).ok_or(Error::Source)?)?;
-    }
-}
-
-#[cfg(feature = "std")]
-mod io {
-    use super::Source;
-    use crate::Error;
-
-    /// Adapts a `std::io::Read` as a [`Source`], keeping the I/O error for the caller.
-    pub struct IoSource<R> {
-        /// The reader.
-        pub inner: R,
-        /// The last I/O error, if reading failed.
-        pub error: Option<std::io::Error>,
-    }
-
-    impl<R: std::io::Read> IoSource<R> {
-        /// Wraps `inner`.
-        pub fn new(inner: R) -> Self {
-            Self { inner, error: None }
-        }
-    }
-
-    impl<R: std::io::Read> Source for IoSource<R> {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-            loop {
-                match self.inner.read(buf) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.error = Some(e);
-                        return Err(Error::Source);
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-pub use io::IoSource;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flash::{FlashRegion, STM32F405_SECTORS};
+    use crate::boot::verify::verify_region;
+    use crate::flash::FlashRegion;
     use crate::sim::{Op, SimFlash};
     use crate::testkit::*;
-    use crate::verify::verify_region;
     use std::vec::Vec;
-
-    const BUF: usize = 1024;
 
     /// Installs `c` into the F405 `app` region (sectors 5..11), feeding `step` bytes at a time.
     fn install(
@@ -351,14 +230,20 @@ mod tests {
         c: &[u8],
         step: usize,
     ) -> Result<Installed, Error> {
-        let map = flash.geometry();
-        let mut app = FlashRegion::new("app", flash, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-        let mut regions: [&mut dyn Region; 1] = [&mut app];
-        let mut inst = Installer::<BUF>::new(policy, &mut regions);
-        for piece in c.chunks(step.max(1)) {
-            inst.feed(piece)?;
-        }
-        inst.finish()
+        with_installer(policy, flash, APP, |inst| {
+            c.chunks(step.max(1))
+                .try_for_each(|piece| inst.feed(piece))?;
+            inst.finish()
+        })
+    }
+
+    /// Installs `c` fed `step` bytes at a time into a fresh flash that must stay untouched: the
+    /// error.
+    fn untouched(policy: &Policy<'_>, c: &[u8], step: usize) -> Option<Error> {
+        let mut f = SimFlash::stm32f405();
+        let refused = install(policy, &mut f, c, step).err();
+        assert!(f.log().is_empty());
+        refused
     }
 
     #[test]
@@ -374,8 +259,8 @@ mod tests {
                 assert_eq!(done.signed_head(), &c[..done.signed_head().len()]);
                 // Boot-time verification from flash.
                 let map = f.geometry();
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
+                let (name, address, start, len) = APP;
+                let mut app = FlashRegion::new(name, &mut f, map, address, start, len).unwrap();
                 let mut scratch = [0u8; 256];
                 verify_region(&mut app, done.signed_head(), p, &mut scratch).unwrap();
                 app.flash_mut().data_mut()[0x20000 + 2999] ^= 1;
@@ -419,15 +304,10 @@ mod tests {
         let c = container(false, 1024, &img);
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = crate::flash::Sectors(&STM32F405_SECTORS);
-            {
-                let mut r =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x1C000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut r];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
+            with_installer(p, &mut f, ("app", APP_ADDRESS, 0x4000, 0x1C000), |inst| {
                 inst.feed(&c).unwrap();
                 inst.finish().unwrap();
-            }
+            });
             assert_eq!(f.erase_count(), 4);
             assert_eq!(&f.data()[0x4000..0x4000 + img.len()], &img[..]);
         });
@@ -457,19 +337,9 @@ mod tests {
         let mut bad = c.clone();
         bad[head - 1] ^= 1; // last signature byte
         with_policy(|p| {
-            let mut f = SimFlash::stm32f405();
-            assert_eq!(
-                install(p, &mut f, &bad, 1).err(),
-                Some(Error::Authentication)
-            );
-            assert!(f.log().is_empty());
+            assert_eq!(untouched(p, &bad, 1), Some(Error::Authentication));
             // The full head of a good container, but not one payload byte: still nothing.
-            let mut f = SimFlash::stm32f405();
-            assert_eq!(
-                install(p, &mut f, &c[..head], 1).err(),
-                Some(Error::Truncated)
-            );
-            assert!(f.log().is_empty());
+            assert_eq!(untouched(p, &c[..head], 1), Some(Error::Truncated));
         });
     }
 
@@ -478,20 +348,17 @@ mod tests {
         let c = container(true, 512, &image(10));
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            let mut app =
-                FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-            let mut regions: [&mut dyn Region; 1] = [&mut app];
-            let mut inst = Installer::<BUF>::new(p, &mut regions);
-            assert!(inst.feed(b"garbage").is_err());
-            assert_eq!(
-                inst.feed(&c),
-                Err(Error::Format(sbsfu_format::Error::BadMagic))
-            );
-            assert_eq!(
-                inst.finish().err(),
-                Some(Error::Format(sbsfu_format::Error::BadMagic))
-            );
+            with_installer(p, &mut f, APP, |inst| {
+                assert!(inst.feed(b"garbage").is_err());
+                assert_eq!(
+                    inst.feed(&c),
+                    Err(Error::Format(sbsfu_format::Error::BadMagic))
+                );
+                assert_eq!(
+                    inst.finish().err(),
+                    Some(Error::Format(sbsfu_format::Error::BadMagic))
+                );
+            });
         });
     }
 
@@ -500,29 +367,18 @@ mod tests {
         let c = container(true, 512, &image(10));
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut data =
-                    FlashRegion::new("data", &mut f, map.clone(), 0x0800_C000, 0xC000, 0x4000)
-                        .unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut data];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(inst.feed(&c), Err(Error::UnknownRegion));
-            }
+            let data = ("data", 0x0800_C000, 0xC000, 0x4000);
+            let refused = with_installer(p, &mut f, data, |inst| inst.feed(&c));
+            assert_eq!(refused, Err(Error::UnknownRegion));
             assert!(f.log().is_empty());
-            {
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, 0x0801_0000, 0x20000, 0xE0000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut app];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(
-                    inst.feed(&c),
-                    Err(Error::WrongLoadAddress {
-                        expected: 0x0801_0000,
-                        found: APP_ADDRESS
-                    })
-                );
-            }
+            let elsewhere = ("app", 0x0801_0000, 0x20000, 0xE0000);
+            assert_eq!(
+                with_installer(p, &mut f, elsewhere, |inst| inst.feed(&c)),
+                Err(Error::WrongLoadAddress {
+                    expected: 0x0801_0000,
+                    found: APP_ADDRESS
+                })
+            );
             assert!(f.log().is_empty());
         });
     }
@@ -533,20 +389,14 @@ mod tests {
         let c = container(false, 1024, &img);
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut small =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x4000, 0x4000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut small];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                assert_eq!(
-                    inst.feed(&c),
-                    Err(Error::RegionTooSmall {
-                        image_len: 20 * 1024,
-                        capacity: 0x4000
-                    })
-                );
-            }
+            let small = ("app", APP_ADDRESS, 0x4000, 0x4000);
+            assert_eq!(
+                with_installer(p, &mut f, small, |inst| inst.feed(&c)),
+                Err(Error::RegionTooSmall {
+                    image_len: 20 * 1024,
+                    capacity: 0x4000
+                })
+            );
             assert!(f.log().is_empty());
         });
     }
@@ -555,15 +405,13 @@ mod tests {
     fn chunks_larger_than_the_buffer_are_refused() {
         let c = container(true, 2048, &image(10));
         with_policy(|p| {
-            let mut f = SimFlash::stm32f405();
             assert_eq!(
-                install(p, &mut f, &c, 7).err(),
+                untouched(p, &c, 7),
                 Some(Error::ChunkTooLarge {
                     chunk_size: 2048,
                     capacity: BUF as u32
                 })
             );
-            assert!(f.log().is_empty());
         });
     }
 
@@ -584,15 +432,9 @@ mod tests {
         let c = container(true, 1024, &img);
         with_policy(|p| {
             let mut f = SimFlash::stm32f405();
-            let map = f.geometry();
-            {
-                let mut app =
-                    FlashRegion::new("app", &mut f, map, APP_ADDRESS, 0x20000, 0xE0000).unwrap();
-                let mut regions: [&mut dyn Region; 1] = [&mut app];
-                let mut inst = Installer::<BUF>::new(p, &mut regions);
-                let mut scratch = [0u8; 64];
-                install_from(&mut inst, &mut Slices(&c, 33), &mut scratch).unwrap();
-            }
+            with_installer(p, &mut f, APP, |inst| {
+                install_from(inst, &mut Slices(&c, 33), &mut [0u8; 64]).unwrap();
+            });
             assert_eq!(&f.data()[0x20000..0x20000 + 5000], &img[..]);
         });
     }

@@ -1,26 +1,12 @@
 //! Key rotation and revocation: which keys may sign firmware, under a root key.
-//!
-//! A device ships with a factory set of signing keys (epoch 0) and the public half of a root key
-//! that signs nothing but key sets. A key-set update (`sbsfu keyset create`) names new signing
-//! keys under a higher epoch; [`KeyStore::apply`] verifies it under the root key and records it in
-//! a power-safe [`RecordLog`], after which [`KeyStore::current`] gives the new keys and containers
-//! signed by dropped keys fail with [`Error::UnknownSigner`]. An update with a lower epoch than
-//! the set in force, or the same epoch but other keys, is [`Error::StaleKeySet`]. The stored set
-//! is verified again under the root key every time it is loaded.
-//!
-//! The set in force is the stored set with the **highest epoch**, not the newest record: an old,
-//! validly signed set appended to the log again (by anything that can program the flash) cannot
-//! bring a revoked key back. Erasing the log can (the factory set comes back), unless the store
-//! is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
-//! force then never goes below the counter, which follows every applied set.
 
-use sbsfu_format::keyset::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
+use sbsfu_format::{MAX_KEYSET_KEYS, MAX_KEYSET_LEN, SignedKeySet};
 
 use crate::Error;
-use crate::counter::CounterStore;
 use crate::flash::Region;
-use crate::journal::{MAX_PAYLOAD, RecordLog};
 use crate::keys::TrustedKey;
+use crate::store::CounterStore;
+use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 const _: () = assert!(MAX_KEYSET_LEN <= MAX_PAYLOAD);
 
@@ -55,6 +41,13 @@ impl TrustedSet {
         })
     }
 
+    /// The set a key-set update puts in force, once [`check_key_set`] passed for `root` and
+    /// `target`.
+    pub fn from_update(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<Self, Error> {
+        check_key_set(set, root, target)?;
+        Self::from_signed(set)
+    }
+
     fn from_signed(set: &SignedKeySet) -> Result<Self, Error> {
         let mut keys: [Option<TrustedKey>; MAX_KEYSET_KEYS] = Default::default();
         for (slot, k) in keys.iter_mut().zip(set.set.keys()) {
@@ -85,6 +78,20 @@ impl TrustedSet {
 
 /// The applied key sets, in their own power-safe record log (two banks of flash), with an
 /// optional counter under which the epoch in force never goes.
+///
+/// A device ships with a factory set of signing keys (epoch 0) and the public half of a root key
+/// that signs nothing but key sets. A key-set update (`sbsfu keyset create`) names new signing
+/// keys under a higher epoch; [`KeyStore::apply`] verifies it under the root key and records it in
+/// a power-safe record log, after which [`KeyStore::current`] gives the new keys and containers
+/// signed by dropped keys fail with [`Error::UnknownSigner`]. An update with a lower epoch than
+/// the set in force, or the same epoch but other keys, is [`Error::StaleKeySet`]. The stored set
+/// is verified again under the root key every time it is loaded.
+///
+/// The set in force is the stored set with the **highest epoch**, not the newest record: an old,
+/// validly signed set appended to the log again (by anything that can program the flash) cannot
+/// bring a revoked key back. Erasing the log can (the factory set comes back), unless the store
+/// is given a [`CounterStore`] ([`KeyStore::with_counter`], OTP on the STM32F4): the epoch in
+/// force then never goes below the counter, which follows every applied set.
 pub struct KeyStore<'r> {
     log: RecordLog<'r>,
     counter: Option<&'r mut dyn CounterStore>,
@@ -130,7 +137,7 @@ impl<'r> KeyStore<'r> {
         };
         let set = SignedKeySet::parse(bytes.get(..len).ok_or(Error::CorruptState)?)
             .map_err(|_| Error::CorruptState)?;
-        check(&set, root, target).map_err(|_| Error::CorruptState)?;
+        check_key_set(&set, root, target).map_err(|_| Error::CorruptState)?;
         Ok(Some(set))
     }
 
@@ -179,7 +186,7 @@ impl<'r> KeyStore<'r> {
         factory: &TrustedSet,
     ) -> Result<TrustedSet, Error> {
         let new = SignedKeySet::parse(update)?;
-        check(&new, root, target)?;
+        check_key_set(&new, root, target)?;
         let current_epoch = match self.stored(root, target)? {
             Some(old) => {
                 // Both parsed exactly (no trailing bytes): the same file is the same message
@@ -194,12 +201,7 @@ impl<'r> KeyStore<'r> {
             None => factory.epoch,
         }
         .max(self.counted()?);
-        if new.set.epoch <= current_epoch {
-            return Err(Error::StaleKeySet {
-                epoch: new.set.epoch,
-                current: current_epoch,
-            });
-        }
+        check_newer(new.set.epoch, current_epoch)?;
         if let Some(c) = self.counter.as_deref_mut()
             && c.remaining()? == 0
         {
@@ -214,9 +216,11 @@ impl<'r> KeyStore<'r> {
     }
 }
 
-/// Root key, signature, target: in that order, so a set signed by any other key (a firmware key
-/// included) is named as such before its signature is even looked at.
-fn check(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Error> {
+/// Checks a key-set update as a device does before it looks at anything else in it: the root
+/// key, the signature, the target, in that order, so that a set signed by any other key (a
+/// firmware key included) is named as such before its signature is even looked at. The host's
+/// `sbsfu keyset verify` and `sbsfu verify --keyset` call this same function.
+pub fn check_key_set(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Error> {
     if set.set.root != root.id() {
         return Err(Error::UnknownSigner(set.set.root));
     }
@@ -227,21 +231,26 @@ fn check(set: &SignedKeySet, root: &TrustedKey, target: &str) -> Result<(), Erro
     Ok(())
 }
 
+/// The epoch rule: an update replaces the set in force only with a higher epoch
+/// ([`Error::StaleKeySet`] otherwise).
+pub fn check_newer(epoch: u32, current: u32) -> Result<(), Error> {
+    if epoch <= current {
+        return Err(Error::StaleKeySet { epoch, current });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counter::CounterStore;
-    use crate::flash::{FlashRegion, Shared};
-    use crate::otp_counter::OtpCounter;
+    use crate::sim::kit::signing_key as sk;
     use crate::sim::{SimFlash, Tear, each_power_cut};
-    use ed25519_dalek::SigningKey;
+    use crate::store::CounterStore;
+    use crate::store::OtpCounter;
+    use crate::testkit::with_banks;
     use sbsfu_format::KeyId;
-    use sbsfu_format::keyset::KeySet;
+    use sbsfu_format::KeySet;
     use std::vec::Vec;
-
-    fn sk(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
-    }
 
     fn pk(seed: u8) -> [u8; 32] {
         sk(seed).verifying_key().to_bytes()
@@ -272,12 +281,7 @@ mod tests {
 
     /// The store on sectors 2 and 3 of an F405.
     fn with_store<T>(flash: &mut SimFlash, f: impl FnOnce(&mut KeyStore<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
-        let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut s = KeyStore::mount([&mut a, &mut b]).unwrap();
-        f(&mut s)
+        with_banks(flash, |banks, _| f(&mut KeyStore::mount(banks).unwrap()))
     }
 
     fn ids(set: &TrustedSet) -> Vec<KeyId> {
@@ -359,15 +363,11 @@ mod tests {
 
     /// The store on sectors 2 and 3, with an epoch counter in OTP.
     fn with_counted_store<T>(flash: &mut SimFlash, f: impl FnOnce(&mut KeyStore<'_>) -> T) -> T {
-        let map = flash.geometry();
-        let cell = core::cell::RefCell::new(flash);
-        let mut a = FlashRegion::new("a", Shared(&cell), map.clone(), 0, 0x8000, 0x4000).unwrap();
-        let mut b = FlashRegion::new("b", Shared(&cell), map, 0, 0xC000, 0x4000).unwrap();
-        let mut counter = OtpCounter::new(Shared(&cell));
-        let mut s = KeyStore::mount([&mut a, &mut b])
-            .unwrap()
-            .with_counter(&mut counter);
-        f(&mut s)
+        with_banks(flash, |[a, b], otp| {
+            let mut counter = OtpCounter::new(otp);
+            let store = KeyStore::mount([&mut *a, &mut *b]).unwrap();
+            f(&mut store.with_counter(&mut counter))
+        })
     }
 
     #[test]
@@ -452,12 +452,7 @@ mod tests {
         let updates: Vec<Vec<u8>> = (1..=40u32)
             .map(|e| keyset(e, &[1 + (e % 3) as u8, 9], ROOT))
             .collect();
-        let tears = [
-            Tear::Before,
-            Tear::After,
-            Tear::Prefix(100),
-            Tear::PartialByte { n: 300, mask: 0x0f },
-        ];
+        let tears = Tear::clean_and_torn(100, 300, 0x0f);
         let points = each_power_cut(
             &tears,
             SimFlash::stm32f405,

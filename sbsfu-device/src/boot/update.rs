@@ -1,0 +1,251 @@
+//! The application side: staging a download into the free container slot, confirming a trial
+//! image.
+
+use sbsfu_format::Header;
+use sbsfu_format::PayloadLayout;
+use sbsfu_format::SignedHeader;
+
+use super::config::BootConfig;
+use super::layout::BootRegions;
+use super::state::{BootState, Phase, StateLog};
+use crate::Error;
+use crate::flash::{MAX_WRITE_SIZE, Region, SequentialWriter};
+use crate::install::head::HeadReader;
+use crate::store::CounterStore;
+
+/// Bytes the stager buffers per program operation (a whole number of any write size up to
+/// [`MAX_WRITE_SIZE`]).
+pub(crate) const STAGE_BUFFER: usize = 1024;
+
+/// Marks the running trial image as good: it becomes the confirmed image and the anti-rollback
+/// floor rises to its security counter, in one record; the `counter` then follows (and the boot
+/// manager makes it catch up if power is lost in between). Returns `false` if there was nothing
+/// to confirm. Called by the application once it has checked itself.
+///
+/// A counter that would have to advance but has no advance left refuses the confirmation
+/// ([`Error::CounterExhausted`]) before anything is written: the image stays on trial (and is
+/// reverted at the next reset) rather than run above a floor the counter cannot hold.
+pub fn confirm(
+    log: &mut StateLog<'_>,
+    mut counter: Option<&mut dyn CounterStore>,
+) -> Result<bool, Error> {
+    let mut state = log.load()?;
+    let Phase::Trial { slot, .. } = state.phase else {
+        return match state.phase {
+            Phase::Idle => Ok(false),
+            _ => Err(Error::Busy),
+        };
+    };
+    let head = state.active().ok_or(Error::CorruptState)?;
+    let image_counter = SignedHeader::parse(head)?.0.header.security_counter;
+    let mut floor = state.floor.max(image_counter);
+    if let Some(c) = counter.as_deref_mut() {
+        let held = c.read()?;
+        if floor > held && c.remaining()? == 0 {
+            return Err(Error::CounterExhausted);
+        }
+        floor = floor.max(held);
+    }
+    state.floor = floor;
+    state.confirmed = Some(slot);
+    state.phase = Phase::Idle;
+    log.save(&state)?;
+    // The state is the record of truth; the counter follows.
+    if let Some(c) = counter {
+        c.advance(state.floor)?;
+    }
+    Ok(true)
+}
+
+/// Streams a new container into the free container slot, from the running application. The
+/// head is verified (signature, target, floor, destination, size) before the slot is erased;
+/// the container is stored exactly as received (encrypted containers stay encrypted).
+/// [`Stager::finish`] marks it pending for the next reset.
+pub struct Stager<'s, const N: usize> {
+    log: StateLog<'s>,
+    slot: &'s mut dyn Region,
+    index: u8,
+    state: BootState,
+    /// Where the active slot is seen, and its size: what a staged image must fit.
+    active: (u32, u32),
+    config: &'s BootConfig<'s>,
+    head: HeadReader,
+    phase: Staging,
+    written: u32,
+    writer: SequentialWriter,
+    pending: [u8; STAGE_BUFFER],
+    pending_len: usize,
+}
+
+/// Where staging is, with what it knows there.
+#[derive(Clone, Copy)]
+enum Staging {
+    /// Receiving the head (into the stager's [`HeadReader`]): nothing written yet.
+    Head,
+    /// The head verified: the container is being stored; it is `expected` bytes long.
+    Storing { header: Header, expected: u32 },
+    /// The first error, returned again by every later call.
+    Failed(Error),
+}
+
+impl<'s, const N: usize> Stager<'s, N> {
+    /// Starts staging into whichever container slot of `regions` (built from the boot layout:
+    /// [`BootLayout::regions`]) does not hold the confirmed image's container. Refused
+    /// ([`Error::Busy`]) while an installed image is on trial or being installed.
+    ///
+    /// [`BootLayout::regions`]: super::BootLayout::regions
+    pub fn new<A: Region, S: Region>(
+        config: &'s BootConfig<'s>,
+        regions: &'s mut BootRegions<A, S>,
+    ) -> Result<Self, Error> {
+        let (active, [s0, s1], mut log) = regions.open()?;
+        let state = log.load()?;
+        if !matches!(state.phase, Phase::Idle | Phase::Pending { .. }) {
+            return Err(Error::Busy);
+        }
+        let index = match state.confirmed {
+            Some(0) => 1u8,
+            _ => 0u8,
+        };
+        let slot = if index == 0 { s0 } else { s1 };
+        if usize::try_from(slot.write_size()).unwrap_or(usize::MAX) > MAX_WRITE_SIZE {
+            return Err(Error::InvalidLayout);
+        }
+        Ok(Self {
+            log,
+            slot,
+            index,
+            state,
+            active: (active.address(), active.capacity()),
+            config,
+            head: HeadReader::new(),
+            phase: Staging::Head,
+            written: 0,
+            writer: SequentialWriter::default(),
+            pending: [0xFF; STAGE_BUFFER],
+            pending_len: 0,
+        })
+    }
+
+    /// Feeds the next bytes of the container, in any slice size.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.take(bytes)
+            .inspect_err(|e| self.phase = Staging::Failed(*e))
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let mut rest = bytes;
+        let expected = match self.phase {
+            Staging::Storing { expected, .. } => expected,
+            Staging::Failed(e) => return Err(e),
+            Staging::Head => {
+                let used = self.head.push(rest)?;
+                rest = rest.get(used..).unwrap_or(&[]);
+                if !self.head.is_complete() {
+                    return Ok(());
+                }
+                let header = self.head.verify(&self.config.policy(self.state.floor))?;
+                let (address, capacity) = self.active;
+                if header.load_address != address {
+                    return Err(Error::WrongLoadAddress {
+                        expected: address,
+                        found: header.load_address,
+                    });
+                }
+                if header.image_len > capacity {
+                    return Err(Error::RegionTooSmall {
+                        image_len: header.image_len,
+                        capacity,
+                    });
+                }
+                let total = PayloadLayout::of(&header)?
+                    .container_len(self.head.message().header_bytes().len());
+                let expected = u32::try_from(total)
+                    .ok()
+                    .filter(|t| *t <= self.slot.capacity())
+                    .ok_or(Error::RegionTooSmall {
+                        image_len: u32::try_from(total).unwrap_or(u32::MAX),
+                        capacity: self.slot.capacity(),
+                    })?;
+                self.phase = Staging::Storing { header, expected };
+                // Only now, with an authentic head, is the slot touched.
+                let head = self.head.clone();
+                self.program(head.message().container_bytes(), expected)?;
+                self.program(head.signature(), expected)?;
+                expected
+            }
+        };
+        self.program(rest, expected)
+    }
+
+    /// Appends raw container bytes to the slot in writes of [`STAGE_BUFFER`] bytes, erasing
+    /// sectors as writing reaches them; more than the `expected` length of the container is
+    /// [`Error::TrailingBytes`].
+    fn program(&mut self, mut bytes: &[u8], expected: u32) -> Result<(), Error> {
+        let total = self
+            .written
+            .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX))
+            .saturating_add(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
+        if total > expected {
+            return Err(Error::TrailingBytes);
+        }
+        while !bytes.is_empty() {
+            let n = STAGE_BUFFER
+                .saturating_sub(self.pending_len)
+                .min(bytes.len());
+            let (head, tail) = bytes.split_at(n);
+            self.pending
+                .get_mut(self.pending_len..self.pending_len.saturating_add(n))
+                .ok_or(Error::InvalidLayout)?
+                .copy_from_slice(head);
+            self.pending_len = self.pending_len.saturating_add(n);
+            bytes = tail;
+            if self.pending_len == STAGE_BUFFER {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered bytes, padded with `0xFF` to a whole number of write units.
+    fn flush(&mut self) -> Result<(), Error> {
+        self.written = self.writer.program_buffer(
+            &mut *self.slot,
+            self.written,
+            &mut self.pending,
+            self.pending_len,
+        )?;
+        self.pending_len = 0;
+        Ok(())
+    }
+
+    /// Ends the container: it must be complete. It is then read back and verified in full when
+    /// this side can (signed-only, or encrypted and the device keys are here), its vector table
+    /// included, and marked pending: the next reset installs it. Returns its header.
+    pub fn finish(mut self) -> Result<Header, Error> {
+        let (header, expected) = match self.phase {
+            Staging::Storing { header, expected } => (header, expected),
+            Staging::Failed(e) => return Err(e),
+            Staging::Head => return Err(Error::Truncated),
+        };
+        let received = self
+            .written
+            .saturating_add(u32::try_from(self.pending_len).unwrap_or(u32::MAX));
+        if received != expected {
+            return Err(Error::Truncated);
+        }
+        if self.pending_len > 0 {
+            self.flush()?;
+        }
+        let floor = self.state.floor;
+        let can_decrypt = header
+            .device_key()
+            .is_none_or(|id| self.config.policy(floor).device_key(id).is_ok());
+        if can_decrypt {
+            self.config.check::<N>(&mut *self.slot, floor)?;
+        }
+        self.state.phase = Phase::Pending { slot: self.index };
+        self.log.save(&self.state)?;
+        Ok(header)
+    }
+}
