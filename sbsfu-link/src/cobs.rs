@@ -161,6 +161,7 @@ impl Decoder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::vec;
     use std::vec::Vec;
 
     fn encode(data: &[u8]) -> Vec<u8> {

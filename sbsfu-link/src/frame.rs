@@ -33,8 +33,8 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 /// whatever its content, or 0 if none does.
 pub const fn max_body_len(frame_len: usize) -> usize {
     // COBS adds one code byte per started block of 254: find the largest m with
-    // m + m/254 + 1 (code bytes) + 1 (delimiter) <= frame_len.
-    let k = frame_len.saturating_sub(2);
+    // 1 (delimiter) + m + m/254 + 1 (code bytes) + 1 (delimiter) <= frame_len.
+    let k = frame_len.saturating_sub(3);
     let mut m = k.saturating_sub(k / 255);
     if m.saturating_add(m / 254) > k {
         m = m.saturating_sub(1);
@@ -49,18 +49,25 @@ pub trait Put {
 }
 
 /// Builds one frame in a borrowed buffer: message bytes in, COBS and CRC on the fly, so no
-/// second buffer holds the plain body.
+/// second buffer holds the plain body. The frame starts with a delimiter too, so that noise
+/// on an idle line ends before the frame instead of corrupting it.
 pub struct FrameWriter<'b> {
     cobs: Encoder<'b>,
     crc: Digest<'static, u32>,
+    /// The buffer had no room for the leading delimiter.
+    empty: bool,
 }
 
 impl<'b> FrameWriter<'b> {
     /// Starts a frame at the beginning of `out`.
     pub fn new(out: &'b mut [u8]) -> Self {
+        let empty = out.is_empty();
+        let (first, rest) = out.split_at_mut(usize::from(!empty));
+        first.fill(0);
         Self {
-            cobs: Encoder::new(out),
+            cobs: Encoder::new(rest),
             crc: CRC32C.digest(),
+            empty,
         }
     }
 
@@ -69,7 +76,11 @@ impl<'b> FrameWriter<'b> {
     pub fn finish(mut self) -> Option<usize> {
         let crc = self.crc.finalize();
         self.cobs.extend(&crc.to_be_bytes());
-        self.cobs.finish()
+        let len = self.cobs.finish()?;
+        if self.empty {
+            return None;
+        }
+        len.checked_add(1)
     }
 }
 
@@ -198,15 +209,16 @@ impl<const F: usize> FrameReader<F> {
     }
 }
 
-/// The longest wire encoding of a body of `n` bytes, delimiter included.
+/// The longest wire encoding of a body of `n` bytes, both delimiters included.
 pub const fn max_frame_len(body_len: usize) -> usize {
-    cobs::max_encoded_len(body_len.saturating_add(CRC_LEN)).saturating_add(1)
+    cobs::max_encoded_len(body_len.saturating_add(CRC_LEN)).saturating_add(2)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::vec;
     use std::vec::Vec;
 
     /// CRC-32C's check value (the CRC of ASCII "123456789"), and RFC 3720's iSCSI examples.
@@ -219,9 +231,10 @@ mod tests {
         assert_eq!(crc32c(&ascending), 0x46DD_794E);
     }
 
-    /// A `Query` (version 1, kind 0x01) on the wire: body 01 01, CRC-32C 0x4F8F0AF6... written
-    /// out in full so that any other implementation can be checked against it.
-    const QUERY_FRAME: [u8; 8] = [0x07, 0x01, 0x01, 0x4B, 0x65, 0x17, 0x2E, 0x00];
+    /// A `Query` (version 1, kind 0x01) on the wire: delimiter, COBS of body `01 01` and its
+    /// CRC-32C 0x10A86CA6, delimiter. Computed with an independent bitwise CRC-32C and COBS
+    /// (docs/LINK.md).
+    const QUERY_FRAME: [u8; 9] = [0x00, 0x07, 0x01, 0x01, 0x10, 0xA8, 0x6C, 0xA6, 0x00];
 
     #[test]
     fn frame_known_answer() {
@@ -230,7 +243,7 @@ mod tests {
         w.put(&[0x01, 0x01]);
         let n = w.finish().unwrap();
         assert_eq!(&out[..n], &QUERY_FRAME);
-        assert_eq!(crc32c(&[0x01, 0x01]).to_be_bytes(), QUERY_FRAME[3..7]);
+        assert_eq!(crc32c(&[0x01, 0x01]).to_be_bytes(), QUERY_FRAME[4..8]);
         let mut r = FrameReader::<64>::new();
         let bodies: Vec<Vec<u8>> = QUERY_FRAME
             .iter()
@@ -256,12 +269,12 @@ mod tests {
 
     #[test]
     fn max_body_len_is_the_largest_that_fits() {
-        for frame_len in 8..3000 {
+        for frame_len in 9..3000 {
             let m = max_body_len(frame_len);
             assert!(max_frame_len(m) <= frame_len, "{frame_len}");
             assert!(max_frame_len(m + 1) > frame_len, "{frame_len}");
         }
-        assert_eq!(max_body_len(1024), 1014);
+        assert_eq!(max_body_len(1024), 1013);
     }
 
     #[test]

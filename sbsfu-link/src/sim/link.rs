@@ -179,7 +179,7 @@ impl Wire {
         let start = now.max(self.free_at);
         let mut noise = Vec::new();
         if let Some(Fault::Garbage { len, seed }) = fault {
-            let mut x = u32::from(seed) * 2_654_435_761 + 1;
+            let mut x = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
             noise = (0..len)
                 .map(|_| {
                     x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
