@@ -51,7 +51,7 @@ fn push<const F: usize>(
     );
     let report = match sender.result() {
         Some(Ok(r)) => r,
-        Some(Err(e)) if !faults.cut_ms.is_some() => panic!("push failed: {e}"),
+        Some(Err(e)) if faults.cut_ms.is_none() => panic!("push failed: {e}"),
         _ => Report::default(),
     };
     assert!(device.target.violations().is_empty());

@@ -766,7 +766,7 @@ mod tests {
         b.rx.transmit();
         // Same Begin again: Accepted again, then where the erase is; no second verification.
         assert_eq!(begin(&mut b, &image, 1), first);
-        assert_eq!(b.rx.poll(&mut b.target), true);
+        assert!(b.rx.poll(&mut b.target));
         let wire = b.rx.transmit().unwrap().to_vec();
         let status = b.decode(&wire);
         assert_eq!(
