@@ -19,7 +19,7 @@ use sbsfu_format::prefix::PREFIX_LEN;
 use sbsfu_format::signed::SIGNATURE_LEN;
 
 use crate::error::ErrorCode;
-use crate::frame::{FrameReader, FrameWriter, Put, max_body_len};
+use crate::frame::{FrameReader, FrameStats, FrameWriter, Put, max_body_len};
 use crate::hello::Hello;
 use crate::message::{BEGIN_OVERHEAD, DATA_OVERHEAD, Outcome, Reply, Request};
 use crate::target::EraseProgress;
@@ -289,6 +289,11 @@ impl<S: Source, const F: usize> Sender<S, F> {
     /// The outcome, once finished.
     pub fn result(&self) -> Option<Result<Report, Error>> {
         self.result
+    }
+
+    /// What the frame reader has seen of the device's bytes (good frames, CRC errors...).
+    pub fn stats(&self) -> FrameStats {
+        self.frames.stats()
     }
 
     /// Where the push is.
