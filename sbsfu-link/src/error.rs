@@ -124,7 +124,8 @@ pub enum Error {
     Refused(Refusal),
     /// The device answered with a link error (a protocol violation on one side or the other).
     Protocol(Refusal),
-    /// The device stopped answering: the link is down. The next push resumes from `acked`.
+    /// The device stopped answering: the link is down. The next push resumes from what the
+    /// device stored. In [`Phase::Committing`] the device may have committed: its `Hello` tells.
     Timeout {
         /// What the sender was doing.
         phase: Phase,

@@ -18,7 +18,9 @@
 //!    sent, and it does not erase those bytes. After a reset the offset is at most the last
 //!    [`durable`](Target::durable) value before the reset; a write torn by the reset is not
 //!    counted (the target may go back to the start of a sector to erase it again).
-//!    `begin` of any other container abandons the partial one and starts from 0.
+//!    `begin` of any other container abandons the partial one and starts from 0. `begin` of the
+//!    container already pending may report `resume_from == container_len`: `commit` then only
+//!    confirms it.
 //! 3. The target erases everything the container will occupy (from `resume_from` on) in
 //!    [`erase_step`](Target::erase_step)s, each short enough to finish within the `busy_ms` its
 //!    [`describe`](Target::describe) announces, before the first `write`.

@@ -97,6 +97,8 @@ struct Record {
 /// What a power cut loses.
 #[derive(Debug, Clone)]
 struct Ram {
+    /// The container is the one already pending: nothing to receive, commit confirms it.
+    already_pending: bool,
     expected: u32,
     buffer: Vec<u8>,
     erase_end: u32,
@@ -481,7 +483,23 @@ impl Target for SimTarget {
         }
         // Verified: from here on the slot may be touched.
         let end = self.sectors_end(container_len);
+        if self.pending == Some((id, container_len)) {
+            // Already stored and verified (the sender missed our Committed): nothing to send.
+            self.ram = Some(Ram {
+                already_pending: true,
+                expected: container_len,
+                buffer: Vec::new(),
+                erase_end: end,
+                erase_start: end,
+            });
+            return Ok(Begun {
+                id,
+                resume_from: container_len,
+                erase_total: 0,
+            });
+        }
         self.ram = Some(Ram {
+            already_pending: false,
             expected: 0,
             buffer: Vec::new(),
             erase_end: end,
@@ -579,6 +597,9 @@ impl Target for SimTarget {
     fn commit(&mut self) -> Result<Outcome, Refusal> {
         if self.dead {
             return Err(power_lost());
+        }
+        if self.ram.as_ref().is_some_and(|r| r.already_pending) {
+            return Ok(Outcome::Pending);
         }
         let Some((id, len)) = self.record.container else {
             return Err(Refusal::new(ErrorCode::INTERNAL, "no container"));

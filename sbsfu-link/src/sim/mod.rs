@@ -21,7 +21,7 @@ pub use link::{Device, Fault, Faults, Line, Trace, run};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, Error, ErrorCode, Outcome, Report, Sender};
+    use crate::{Config, Error, ErrorCode, Outcome, Phase, Report, Sender};
     use proptest::prelude::*;
     use std::vec;
     use std::vec::Vec;
@@ -317,6 +317,30 @@ mod tests {
     }
 
     #[test]
+    fn a_container_already_pending_is_confirmed_without_sending_it_again() {
+        // The device committed, but its Committed reply (and every retry) was lost.
+        let image = container(LEN, 17);
+        let (_, clean) = push(&image, &mut device(), &Faults::default());
+        let replies = clean.frames_to_host as usize;
+        let mut d = device();
+        let deaf = Faults {
+            to_host: [vec![None; replies - 1], vec![Some(Fault::Drop); 20]].concat(),
+            ..Faults::default()
+        };
+        let (result, trace) = push(&image, &mut d, &deaf);
+        assert!(
+            matches!(result, Err(Error::Timeout { phase: Phase::Committing, acked }) if acked as usize == LEN),
+            "{result:?}"
+        );
+        assert_eq!(d.target.pending(), Some(&image[..]));
+        // The next push learns it at once.
+        let (result, _) = push_from(&image, &mut d, &Faults::default(), 2, trace.end_ns);
+        assert_committed(&d, &image, &result);
+        let report = result.unwrap();
+        assert_eq!((report.resumed_from as usize, report.bytes_sent), (LEN, 0));
+    }
+
+    #[test]
     fn a_reset_after_commit_is_acknowledged() {
         let image = container(LEN, 14);
         let mut d = device();
@@ -400,6 +424,11 @@ mod tests {
             let (result, trace) = push(&image, &mut d, &faults);
             match &result {
                 Ok(_) => assert_committed(&d, &image, &result),
+                // The device committed but every answer since was lost: the sender cannot
+                // know, and says it stopped hearing from the device while committing.
+                Err(Error::Timeout { phase: Phase::Committing, .. }) if d.target.pending().is_some() => {
+                    prop_assert_eq!(d.target.pending(), Some(&image[..]));
+                }
                 Err(e) => {
                     prop_assert!(matches!(e, Error::Timeout { .. } | Error::TooManyRestarts), "{e:?}");
                     prop_assert_eq!(d.target.pending(), None);
