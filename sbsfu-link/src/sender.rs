@@ -535,10 +535,14 @@ impl<S: Source, const F: usize> Sender<S, F> {
             Reply::Ack {
                 received, durable, ..
             } => self.on_ack(received, durable, now),
-            Reply::Nak { expected, .. } if self.phase == Phase::Sending => {
-                if expected > self.acked && expected <= self.highest {
-                    self.acked = expected;
-                }
+            // A Nak below what is acknowledged is stale; one past what was sent is not ours.
+            Reply::Nak { expected, .. }
+                if self.phase == Phase::Sending
+                    && expected >= self.acked
+                    && expected <= self.highest =>
+            {
+                // Everything below the gap arrived.
+                self.acked = expected;
                 if self.last_nak != Some(expected) && expected < self.next {
                     self.next = expected.max(self.acked);
                     self.last_nak = Some(expected);
