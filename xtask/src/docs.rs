@@ -8,19 +8,21 @@ use std::path::{Path, PathBuf};
 use crate::{Result, root};
 
 /// The documents whose references are checked.
-const DOCS: [&str; 4] = [
+const DOCS: [&str; 5] = [
     "docs/FORMAT.md",
+    "docs/LINK.md",
     "docs/SECURITY.md",
     "docs/BOOT.md",
     "docs/PERFORMANCE.md",
 ];
 
 /// Crates whose `src/` holds modules, by the name references use.
-const CRATES: [(&str, &str); 4] = [
+const CRATES: [(&str, &str); 5] = [
     ("sbsfu_format", "sbsfu-format"),
     ("sbsfu_device", "sbsfu-device"),
     ("sbsfu_host", "sbsfu-host"),
     ("sbsfu_f4", "f4/sbsfu-f4"),
+    ("sbsfu_link", "sbsfu-link"),
 ];
 
 /// Directories of workspace test files (`file::test`).

@@ -1,0 +1,641 @@
+//! A test double of the device's storage that honours the [`Target`] contract on a simulated
+//! NOR flash, with the STM32F4's timings, and that can lose power at any flash operation.
+//!
+//! It stands in for the `Stager`: one container slot, written in units of `write_unit` bytes
+//! (the Stager's 1 KiB buffer), a progress record kept "in flash" (it survives power cuts), and
+//! RAM state that does not. Its head check is a keyed CRC in place of Ed25519 and its commit
+//! check a CRC of the payload in place of the image digest: enough to tell an altered head or a
+//! corrupted container from the real one, not security.
+
+use std::format;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use sbsfu_format::Prefix;
+use sbsfu_format::name::Name;
+use sbsfu_format::prefix::{MAGIC, PREFIX_LEN};
+use sbsfu_format::signed::SIGNATURE_LEN;
+
+use crate::frame::crc32c;
+use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
+use crate::message::Outcome;
+use crate::target::{Begun, EraseProgress, Target};
+use crate::text::ContainerId;
+use crate::{ErrorCode, Refusal};
+
+/// STM32F4 flash timings (RM0090, x32 parallelism).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlashTiming {
+    /// Erase of a 16 KiB sector.
+    pub erase_16k_ms: u64,
+    /// Erase of a 64 KiB sector.
+    pub erase_64k_ms: u64,
+    /// Erase of a 128 KiB sector.
+    pub erase_128k_ms: u64,
+    /// Programming one 32-bit word.
+    pub program_word_us: u64,
+    /// Verifying the container at commit, per byte (reading it back, decrypting, hashing).
+    pub verify_ns_per_byte: u64,
+}
+
+impl FlashTiming {
+    /// RM0090's typical figures: 250 ms, 550 ms and 1 s per sector, 16 µs per word; no
+    /// verification cost at commit.
+    pub const F4_TYPICAL: Self = Self {
+        erase_16k_ms: 250,
+        erase_64k_ms: 550,
+        erase_128k_ms: 1000,
+        program_word_us: 16,
+        verify_ns_per_byte: 0,
+    };
+
+    /// RM0090's maximum figures: 500 ms, 1.1 s and 2 s per sector, 100 µs per word.
+    pub const F4_MAX: Self = Self {
+        erase_16k_ms: 500,
+        erase_64k_ms: 1100,
+        erase_128k_ms: 2000,
+        program_word_us: 100,
+        verify_ns_per_byte: 0,
+    };
+
+    /// No time at all (for tests that only care about behaviour).
+    pub const INSTANT: Self = Self {
+        erase_16k_ms: 0,
+        erase_64k_ms: 0,
+        erase_128k_ms: 0,
+        program_word_us: 0,
+        verify_ns_per_byte: 0,
+    };
+
+    /// Erase time of a sector of `len` bytes, in nanoseconds.
+    pub fn erase_ns(&self, len: u32) -> u64 {
+        let ms = match len {
+            0..=0x4000 => self.erase_16k_ms,
+            0x4001..=0x1_0000 => self.erase_64k_ms,
+            _ => self.erase_128k_ms,
+        };
+        ms * 1_000_000
+    }
+
+    /// Programming time of `len` bytes, in nanoseconds.
+    pub fn program_ns(&self, len: usize) -> u64 {
+        (len as u64).div_ceil(4) * self.program_word_us * 1000
+    }
+}
+
+/// What survives a power cut: the progress record the Stager would keep in flash.
+#[derive(Debug, Clone, Copy, Default)]
+struct Record {
+    container: Option<(ContainerId, u32)>,
+    /// Every byte below it is stored.
+    durable: u32,
+    /// Every sector below it is erased (or holds stored bytes).
+    erased_until: u32,
+}
+
+/// What a power cut loses.
+#[derive(Debug, Clone)]
+struct Ram {
+    /// The container is the one already pending: nothing to receive, commit confirms it.
+    already_pending: bool,
+    expected: u32,
+    buffer: Vec<u8>,
+    erase_end: u32,
+    erase_start: u32,
+}
+
+/// The device's storage, simulated. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct SimTarget {
+    flash: Vec<u8>,
+    programmed: Vec<bool>,
+    /// (start, length) of each sector of the slot.
+    sectors: Vec<(u32, u32)>,
+    write_unit: usize,
+    timing: FlashTiming,
+    busy_ns: u64,
+    record: Record,
+    pending: Option<(ContainerId, u32)>,
+    ram: Option<Ram>,
+    ops: u64,
+    cut_at: Option<u64>,
+    dead: bool,
+    rng: u64,
+    accepts_reset: bool,
+    violations: Vec<String>,
+    erased_ns: u64,
+}
+
+/// The key of the double's stand-in signature.
+const SIM_KEY: &[u8] = b"sbsfu-link test double";
+
+/// Header bytes the double's containers carry: container length, payload CRC, filler.
+const SIM_HEADER_LEN: usize = 24;
+
+fn fake_signature(prefix_and_header: &[u8]) -> [u8; SIGNATURE_LEN] {
+    let mut sig = [0u8; SIGNATURE_LEN];
+    for (i, word) in sig.chunks_mut(4).enumerate() {
+        let mut input = Vec::with_capacity(prefix_and_header.len() + SIM_KEY.len() + 4);
+        input.extend_from_slice(&(i as u32).to_be_bytes());
+        input.extend_from_slice(SIM_KEY);
+        input.extend_from_slice(prefix_and_header);
+        word.copy_from_slice(&crc32c(&input).to_be_bytes());
+    }
+    sig
+}
+
+/// The double's container id: a CRC-based stand-in for SHA-256 of the head.
+pub fn fake_id(head: &[u8]) -> ContainerId {
+    let mut id = [0u8; 32];
+    for (i, word) in id.chunks_mut(4).enumerate() {
+        let input = [&(i as u32).to_be_bytes()[..], head].concat();
+        word.copy_from_slice(&crc32c(&input).to_be_bytes());
+    }
+    ContainerId(id)
+}
+
+/// A container the double accepts: an sbsfu prefix, a header holding the length and the
+/// payload's CRC, the stand-in signature, and `len` bytes in all of pseudo-random payload
+/// (from `seed`, so that two seeds give two different containers).
+pub fn container(len: usize, seed: u64) -> Vec<u8> {
+    let head_len = PREFIX_LEN + SIM_HEADER_LEN + SIGNATURE_LEN;
+    assert!(len >= head_len, "a container is at least its head");
+    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let payload: Vec<u8> = (0..len - head_len)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        })
+        .collect();
+    let mut c = Vec::with_capacity(len);
+    c.extend_from_slice(
+        &Prefix {
+            header_len: SIM_HEADER_LEN as u16,
+        }
+        .encode(),
+    );
+    c.extend_from_slice(&(len as u32).to_be_bytes());
+    c.extend_from_slice(&crc32c(&payload).to_be_bytes());
+    c.extend_from_slice(&seed.to_be_bytes());
+    c.extend_from_slice(&[0x5A; SIM_HEADER_LEN - 16]);
+    let sig = fake_signature(&c);
+    c.extend_from_slice(&sig);
+    c.extend_from_slice(&payload);
+    c
+}
+
+/// Checks a head the way the double's `begin` does: returns its id and declared length.
+fn check_head(head: &[u8]) -> Result<(ContainerId, u32, u32), Refusal> {
+    let format = |t| Refusal::new(ErrorCode::FORMAT, t);
+    if !head.starts_with(&MAGIC) {
+        return Err(format("not an sbsfu container"));
+    }
+    let prefix = Prefix::parse(head).map_err(|e| format(e.as_str()))?;
+    let header_len = usize::from(prefix.header_len);
+    if head.len() != PREFIX_LEN + header_len + SIGNATURE_LEN || header_len < 8 {
+        return Err(format("head length does not match its prefix"));
+    }
+    let (signed, sig) = head.split_at(PREFIX_LEN + header_len);
+    if fake_signature(signed) != sig {
+        return Err(Refusal::new(
+            ErrorCode::AUTHENTICATION,
+            "authentication failed (signature, chunk or digest)",
+        ));
+    }
+    let header = &signed[PREFIX_LEN..];
+    let len = u32::from_be_bytes(header[..4].try_into().unwrap());
+    let payload_crc = u32::from_be_bytes(header[4..8].try_into().unwrap());
+    Ok((fake_id(head), len, payload_crc))
+}
+
+fn power_lost() -> Refusal {
+    Refusal::new(ErrorCode::FLASH, "power lost")
+}
+
+impl SimTarget {
+    /// A slot made of `sectors` (their sizes, in order), programmed in units of `write_unit`
+    /// bytes.
+    pub fn new(sectors: &[u32], write_unit: usize, timing: FlashTiming) -> Self {
+        let mut start = 0;
+        let sectors: Vec<(u32, u32)> = sectors
+            .iter()
+            .map(|&len| {
+                let s = (start, len);
+                start += len;
+                s
+            })
+            .collect();
+        let size = start as usize;
+        Self {
+            flash: vec![0xFF; size],
+            programmed: vec![false; size],
+            sectors,
+            write_unit: write_unit.max(1),
+            timing,
+            busy_ns: 0,
+            record: Record::default(),
+            pending: None,
+            ram: None,
+            ops: 0,
+            cut_at: None,
+            dead: false,
+            rng: 0x2545_F491_4F6C_DD1D,
+            accepts_reset: false,
+            violations: Vec::new(),
+            erased_ns: 0,
+        }
+    }
+
+    /// A small slot for tests: 12 sectors of 4 KiB, 256-byte write units, no flash time.
+    pub fn small() -> Self {
+        Self::new(&[4096; 12], 256, FlashTiming::INSTANT)
+    }
+
+    /// The F405 slot of the benchmark: sectors 8 to 11 (4 x 128 KiB), 1 KiB write units.
+    pub fn f405_slot(timing: FlashTiming) -> Self {
+        Self::new(&[0x2_0000; 4], 1024, timing)
+    }
+
+    /// Loses power at the `n`-th flash operation from now (erase, program, record write):
+    /// that operation is torn, and every call fails until [`reboot`](Self::reboot).
+    pub fn cut_power_at(&mut self, n: u64) {
+        self.cut_at = Some(self.ops + n);
+    }
+
+    /// Power returns: RAM state is gone, flash and the progress record are what they are.
+    pub fn reboot(&mut self) {
+        self.ram = None;
+        self.dead = false;
+        self.cut_at = None;
+    }
+
+    /// Loses power now (between flash operations) and comes back.
+    pub fn power_cut(&mut self) {
+        self.reboot();
+    }
+
+    /// Whether power is lost (until [`reboot`](Self::reboot)).
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Accept `Reset` requests (the simulated device "resets": a power cycle).
+    pub fn set_accepts_reset(&mut self, yes: bool) {
+        self.accepts_reset = yes;
+    }
+
+    /// Flash operations so far.
+    pub fn flash_ops(&self) -> u64 {
+        self.ops
+    }
+
+    /// Simulated time spent in flash operations since the last call, in nanoseconds.
+    pub fn take_busy_ns(&mut self) -> u64 {
+        std::mem::take(&mut self.busy_ns)
+    }
+
+    /// Total time spent erasing, in nanoseconds.
+    pub fn erase_ns(&self) -> u64 {
+        self.erased_ns
+    }
+
+    /// Breaches of the contract seen so far (a byte programmed twice, a write at the wrong
+    /// offset, flash touched without a verified head...). Tests assert it is empty.
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// The container committed and pending for the next reset, as stored.
+    pub fn pending(&self) -> Option<&[u8]> {
+        self.pending.map(|(_, len)| &self.flash[..len as usize])
+    }
+
+    /// The progress record: the partly received container and its durable length.
+    pub fn partial(&self) -> Option<(ContainerId, u32)> {
+        self.record
+            .container
+            .map(|(id, _)| (id, self.record.durable))
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Counts a flash operation; `true` if power is lost during it.
+    fn op(&mut self) -> bool {
+        if self.ram.is_none() {
+            self.violations
+                .push(String::from("flash operation without a verified head"));
+        }
+        self.ops += 1;
+        if self.cut_at == Some(self.ops) {
+            self.dead = true;
+        }
+        self.dead
+    }
+
+    fn sector_start(&self, offset: u32) -> u32 {
+        self.sectors
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= offset)
+            .map_or(0, |(s, _)| *s)
+    }
+
+    /// End of the sector that holds byte `len - 1`: where erasing for `len` bytes stops.
+    fn sectors_end(&self, len: u32) -> u32 {
+        self.sectors
+            .iter()
+            .map(|(s, l)| s + l)
+            .find(|end| *end >= len)
+            .unwrap_or(len)
+    }
+
+    fn program(&mut self, at: u32, data: &[u8]) -> Result<(), Refusal> {
+        let torn = self.op();
+        let start = at as usize;
+        let n = if torn {
+            (self.next_rand() as usize) % (data.len() + 1)
+        } else {
+            data.len()
+        };
+        for (i, &b) in data[..n].iter().enumerate() {
+            let a = start + i;
+            if self.programmed[a] {
+                self.violations.push(format!("byte {a} programmed twice"));
+            }
+            self.flash[a] &= b;
+            self.programmed[a] = true;
+        }
+        self.busy_ns += self.timing.program_ns(n);
+        if torn { Err(power_lost()) } else { Ok(()) }
+    }
+
+    fn erase_sector(&mut self, start: u32) -> Result<(), Refusal> {
+        let torn = self.op();
+        let (s, len) = *self.sectors.iter().find(|(s, _)| *s == start).unwrap();
+        for a in s as usize..(s + len) as usize {
+            // A torn erase leaves some bytes erased and the others as they were.
+            if !torn || self.next_rand().is_multiple_of(2) {
+                self.flash[a] = 0xFF;
+                self.programmed[a] = false;
+            }
+        }
+        let t = self.timing.erase_ns(len);
+        self.busy_ns += t;
+        self.erased_ns += t;
+        if torn { Err(power_lost()) } else { Ok(()) }
+    }
+
+    /// Writes the progress record (atomically: a cut during it leaves the old record).
+    fn save(&mut self, record: Record) -> Result<(), Refusal> {
+        if self.op() {
+            return Err(power_lost());
+        }
+        self.record = record;
+        Ok(())
+    }
+
+    /// Programs buffered bytes from `ram.expected - buffer.len()` while a whole unit (or, at
+    /// the end, everything) is buffered.
+    fn flush(&mut self, all: bool) -> Result<(), Refusal> {
+        loop {
+            let ram = self.ram.as_mut().unwrap();
+            let n = if ram.buffer.len() >= self.write_unit {
+                self.write_unit
+            } else if all && !ram.buffer.is_empty() {
+                ram.buffer.len()
+            } else {
+                return Ok(());
+            };
+            let unit: Vec<u8> = ram.buffer.drain(..n).collect();
+            let at = self.record.durable;
+            self.program(at, &unit)?;
+            let record = Record {
+                durable: at + n as u32,
+                ..self.record
+            };
+            self.save(record)?;
+        }
+    }
+}
+
+impl Target for SimTarget {
+    fn describe(&mut self) -> Result<Description, Refusal> {
+        if self.dead {
+            return Err(power_lost());
+        }
+        let mut regions = Regions::new();
+        regions
+            .push(RegionInfo {
+                name: Name::new("app").unwrap(),
+                capacity: self.flash.len() as u32,
+                floor: 1,
+                installed: Some(Installed {
+                    version: sbsfu_format::Version {
+                        major: 1,
+                        minor: 0,
+                        patch: 0,
+                    },
+                    security_counter: 1,
+                }),
+                pending: self.pending.map(|(id, _)| id),
+                partial: self.partial().map(|(id, durable)| Partial { id, durable }),
+            })
+            .unwrap();
+        let erase_ms = self
+            .sectors
+            .iter()
+            .map(|(_, l)| self.timing.erase_ns(*l))
+            .max();
+        let verify_ms = self.timing.verify_ns_per_byte * self.flash.len() as u64 / 1_000_000;
+        let busy_ms = (erase_ms.unwrap_or(0) / 1_000_000).max(verify_ms) + 100;
+        Ok(Description {
+            target: Name::new("sim-f405").unwrap(),
+            chunk_size: 1024,
+            busy_ms: busy_ms as u32,
+            regions,
+        })
+    }
+
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<Begun, Refusal> {
+        if self.dead {
+            return Err(power_lost());
+        }
+        let (id, declared, _) = check_head(head)?;
+        if declared != container_len {
+            return Err(Refusal::new(
+                ErrorCode::LENGTH,
+                "length does not match the header",
+            ));
+        }
+        if container_len as usize > self.flash.len() {
+            return Err(Refusal::new(
+                ErrorCode::TOO_LARGE,
+                "image does not fit the region",
+            ));
+        }
+        // Verified: from here on the slot may be touched.
+        let end = self.sectors_end(container_len);
+        if self.pending == Some((id, container_len)) {
+            // Already stored and verified (the sender missed our Committed): nothing to send.
+            self.ram = Some(Ram {
+                already_pending: true,
+                expected: container_len,
+                buffer: Vec::new(),
+                erase_end: end,
+                erase_start: end,
+            });
+            return Ok(Begun {
+                id,
+                resume_from: container_len,
+                erase_total: 0,
+            });
+        }
+        self.ram = Some(Ram {
+            already_pending: false,
+            expected: 0,
+            buffer: Vec::new(),
+            erase_end: end,
+            erase_start: 0,
+        });
+        let mut record = self.record;
+        if record.container != Some((id, container_len)) {
+            // Another container (or none): start over. The slot holds one container at a time.
+            self.pending = None;
+            record = Record {
+                container: Some((id, container_len)),
+                durable: 0,
+                erased_until: 0,
+            };
+            self.save(record)?;
+        } else if record.erased_until >= end {
+            // Resuming: a unit torn by a power cut (or programmed but not yet recorded) sits
+            // right after the durable bytes. Programming it again would rewrite bytes, so its
+            // sector is erased again and refilled.
+            let d = record.durable as usize;
+            let unit_end = (d + self.write_unit).min(self.flash.len());
+            if self.programmed[d..unit_end].iter().any(|p| *p) {
+                let start = self.sector_start(record.durable);
+                record.durable = start;
+                record.erased_until = start;
+                self.save(record)?;
+            }
+        }
+        let ram = self.ram.as_mut().unwrap();
+        ram.expected = record.durable;
+        ram.erase_start = record.erased_until;
+        Ok(Begun {
+            id,
+            resume_from: record.durable,
+            erase_total: end.saturating_sub(record.erased_until),
+        })
+    }
+
+    fn erase_step(&mut self) -> Result<EraseProgress, Refusal> {
+        if self.dead {
+            return Err(power_lost());
+        }
+        let Some(ram) = &self.ram else {
+            self.violations
+                .push(String::from("erase_step without begin"));
+            return Err(Refusal::new(ErrorCode::INTERNAL, "no container"));
+        };
+        let (start, end) = (ram.erase_start, ram.erase_end);
+        let at = self.record.erased_until;
+        if at < end {
+            self.erase_sector(at)?;
+            let len = self.sectors.iter().find(|(s, _)| *s == at).unwrap().1;
+            let record = Record {
+                erased_until: at + len,
+                ..self.record
+            };
+            self.save(record)?;
+        }
+        Ok(EraseProgress {
+            done: self.record.erased_until.min(end) - start,
+            total: end - start,
+        })
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Refusal> {
+        if self.dead {
+            return Err(power_lost());
+        }
+        let Some((_, len)) = self.record.container else {
+            self.violations.push(String::from("write without begin"));
+            return Err(Refusal::new(ErrorCode::INTERNAL, "no container"));
+        };
+        let Some(ram) = self.ram.as_mut() else {
+            self.violations.push(String::from("write without begin"));
+            return Err(Refusal::new(ErrorCode::INTERNAL, "no container"));
+        };
+        if offset != ram.expected || offset as usize + bytes.len() > len as usize {
+            self.violations
+                .push(format!("write at {offset}, expected {}", ram.expected));
+            return Err(Refusal::new(ErrorCode::INTERNAL, "write out of order"));
+        }
+        if self.record.erased_until < ram.erase_end {
+            self.violations
+                .push(String::from("write before the erase finished"));
+        }
+        ram.buffer.extend_from_slice(bytes);
+        ram.expected += bytes.len() as u32;
+        self.flush(false)
+    }
+
+    fn durable(&self) -> u32 {
+        self.record.durable
+    }
+
+    fn commit(&mut self) -> Result<Outcome, Refusal> {
+        if self.dead {
+            return Err(power_lost());
+        }
+        if self.ram.as_ref().is_some_and(|r| r.already_pending) {
+            return Ok(Outcome::Pending);
+        }
+        let Some((id, len)) = self.record.container else {
+            return Err(Refusal::new(ErrorCode::INTERNAL, "no container"));
+        };
+        self.flush(true)?;
+        if self.record.durable != len {
+            return Err(Refusal::new(ErrorCode::LENGTH, "container is truncated"));
+        }
+        self.busy_ns += self.timing.verify_ns_per_byte * u64::from(len);
+        // Verify what is stored, as a fresh container is verified.
+        let stored = &self.flash[..len as usize];
+        let verified = check_head(&stored[..PREFIX_LEN + SIM_HEADER_LEN + SIGNATURE_LEN])
+            .ok()
+            .filter(|(sid, _, crc)| {
+                *sid == id && crc32c(&stored[PREFIX_LEN + SIM_HEADER_LEN + SIGNATURE_LEN..]) == *crc
+            });
+        // Either way the partial copy is done with.
+        let done = Record {
+            container: None,
+            ..self.record
+        };
+        self.save(done)?;
+        self.ram = None;
+        match verified {
+            Some(_) => {
+                self.pending = Some((id, len));
+                Ok(Outcome::Pending)
+            }
+            None => Err(Refusal::new(
+                ErrorCode::AUTHENTICATION,
+                "authentication failed (signature, chunk or digest)",
+            )),
+        }
+    }
+
+    fn accepts_reset(&self) -> bool {
+        self.accepts_reset
+    }
+}
