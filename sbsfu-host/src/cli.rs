@@ -158,13 +158,13 @@ pub struct SignArgs {
     #[arg(
         long,
         value_name = "PEM",
-        required_unless_present = "pubkey",
-        conflicts_with = "pubkey"
+        required_unless_present = EXTERNAL_SIGNER,
+        conflicts_with = EXTERNAL_SIGNER
     )]
     pub key: Option<PathBuf>,
     /// Sign elsewhere (HSM, signing service): the signer's public key. Writes --unsigned-out and
     /// --tbs-out instead of --out; complete with `sbsfu attach-signature`.
-    #[arg(long, value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
+    #[arg(id = EXTERNAL_SIGNER, long = "pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
     pub pubkey: Option<PathBuf>,
     /// Encrypt the payload for devices holding this AES-256 device key.
     #[arg(long, value_name = "KEY")]
@@ -202,19 +202,32 @@ pub struct SignArgs {
     /// from the code (bytes, or with a K, M or G suffix).
     #[arg(long, value_parser = parse_size, default_value = "64M", value_name = "BYTES")]
     pub max_span: u64,
-    /// The container to write.
+    /// Where it is written, and how the result is printed.
+    #[command(flatten)]
+    pub signed: SignedOutputArgs,
+}
+
+/// The id that `sign --pubkey` and `keyset create --root-pubkey` share: the public key of a signer
+/// elsewhere (an HSM, a signing service), which [`SignedOutputArgs`] depends on.
+const EXTERNAL_SIGNER: &str = "external_signer";
+
+/// Where `sign` and `keyset create` write: the signed file, or, with a signer elsewhere, the file
+/// with its signature zeroed and the bytes to sign (completed by `sbsfu attach-signature`).
+#[derive(Debug, Args)]
+pub struct SignedOutputArgs {
+    /// The signed file to write (the container, or the key set).
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "pubkey",
-        conflicts_with = "pubkey"
+        required_unless_present = EXTERNAL_SIGNER,
+        conflicts_with = EXTERNAL_SIGNER
     )]
     pub out: Option<PathBuf>,
-    /// With --pubkey: the container, its signature slot zeroed.
-    #[arg(long, value_name = "FILE", requires = "pubkey")]
+    /// With --pubkey (--root-pubkey): the file, its signature zeroed.
+    #[arg(long, value_name = "FILE", requires = EXTERNAL_SIGNER)]
     pub unsigned_out: Option<PathBuf>,
-    /// With --pubkey: the exact bytes to sign with Ed25519 (pure, not pre-hashed).
-    #[arg(long, value_name = "FILE", requires = "pubkey")]
+    /// With --pubkey (--root-pubkey): the exact bytes to sign with Ed25519 (pure, not pre-hashed).
+    #[arg(long, value_name = "FILE", requires = EXTERNAL_SIGNER)]
     pub tbs_out: Option<PathBuf>,
     /// Accept the published development keys from keys-example/.
     #[arg(long)]
@@ -342,12 +355,12 @@ pub struct KeysetCreateArgs {
     #[arg(
         long,
         value_name = "PEM",
-        required_unless_present = "root_pubkey",
-        conflicts_with = "root_pubkey"
+        required_unless_present = EXTERNAL_SIGNER,
+        conflicts_with = EXTERNAL_SIGNER
     )]
     pub root_key: Option<PathBuf>,
     /// Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out.
-    #[arg(long, value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
+    #[arg(id = EXTERNAL_SIGNER, long = "root-pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
     pub root_pubkey: Option<PathBuf>,
     /// Epoch: higher than the set devices hold now.
     #[arg(long, value_parser = parse_u32, value_name = "N")]
@@ -358,26 +371,9 @@ pub struct KeysetCreateArgs {
     /// A public key to trust for firmware (up to 4; repeat). Keys not listed are revoked.
     #[arg(long = "signer", required = true, value_name = "PEM")]
     pub signers: Vec<PathBuf>,
-    /// The key set to write.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "root_pubkey",
-        conflicts_with = "root_pubkey"
-    )]
-    pub out: Option<PathBuf>,
-    /// With --root-pubkey: the key set, its signature zeroed.
-    #[arg(long, value_name = "FILE", requires = "root_pubkey")]
-    pub unsigned_out: Option<PathBuf>,
-    /// With --root-pubkey: the exact bytes to sign.
-    #[arg(long, value_name = "FILE", requires = "root_pubkey")]
-    pub tbs_out: Option<PathBuf>,
-    /// Accept the published development root key from keys-example/.
-    #[arg(long)]
-    pub allow_dev_key: bool,
-    /// How the result is printed.
+    /// Where it is written, and how the result is printed.
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub signed: SignedOutputArgs,
 }
 
 /// `sbsfu keyset inspect`
@@ -423,10 +419,10 @@ impl Command {
     /// Whether the command was asked for JSON output.
     pub fn json(&self) -> bool {
         let output = match self {
-            Command::Sign(a) => &a.output,
+            Command::Sign(a) => &a.signed.output,
             Command::Inspect(a) => &a.output,
             Command::Verify(a) => &a.output,
-            Command::Keyset(KeysetCommand::Create(a)) => &a.output,
+            Command::Keyset(KeysetCommand::Create(a)) => &a.signed.output,
             Command::Keyset(KeysetCommand::Inspect(a)) => &a.output,
             Command::Keyset(KeysetCommand::Verify(a)) => &a.output,
             _ => return false,

@@ -67,7 +67,7 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
         None => read_public_key(root_path, pass)?,
     };
     let root_id = KeyId::of_ed25519(root.as_bytes());
-    if is_dev_key(root_id) && !args.allow_dev_key {
+    if is_dev_key(root_id) && !args.signed.allow_dev_key {
         return Err(Error::DevKey(root_path.clone()));
     }
     let mut keys: Vec<[u8; 32]> = Vec::new();
@@ -97,7 +97,12 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
             other => Error::Usage(format!("invalid key set: {other}")),
         })?;
     let mut buf = [0u8; MAX_KEYSET_LEN];
-    match (&root_key, &args.out, &args.unsigned_out, &args.tbs_out) {
+    match (
+        &root_key,
+        &args.signed.out,
+        &args.signed.unsigned_out,
+        &args.signed.tbs_out,
+    ) {
         (Some(k), Some(out_path), _, _) => {
             let signed = SignedKeySet::sign(set, k)
                 .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;

@@ -49,14 +49,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             for l in signed.left_out() {
                 note(&format!("{}: {l}", a.input.display()));
             }
-            render(&signed, a.output.json)
+            render(&signed, a.signed.output.json)
         }
         Command::Inspect(a) => render(&inspect::inspect(&a.container)?, a.output.json),
         Command::Verify(a) => render(&verify::verify(a, &pass)?, a.output.json),
         Command::Decrypt(a) => verify::decrypt(a, &pass)?.into_bytes(),
         Command::AttachSignature(a) => attach::attach(a, &pass)?.into_bytes(),
         Command::Keyset(KeysetCommand::Create(a)) => {
-            render(&keyset::create(a, &pass)?, a.output.json)
+            render(&keyset::create(a, &pass)?, a.signed.output.json)
         }
         Command::Keyset(KeysetCommand::Inspect(a)) => {
             render(&keyset::inspect(&a.keyset)?, a.output.json)

@@ -105,13 +105,13 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         Signer::Local(k) => k.verifying_key().to_bytes(),
         Signer::External(k) => k.to_bytes(),
     };
-    if is_dev_key(KeyId::of_ed25519(&public)) && !args.allow_dev_key {
+    if is_dev_key(KeyId::of_ed25519(&public)) && !args.signed.allow_dev_key {
         return Err(Error::DevKey(key_path.clone()));
     }
     let device_key = match &args.encrypt_key {
         Some(p) => {
             let k = read_device_key(p, pass)?;
-            if is_dev_key(k.id()) && !args.allow_dev_key {
+            if is_dev_key(k.id()) && !args.signed.allow_dev_key {
                 return Err(Error::DevKey(p.clone()));
             }
             Some(k)
@@ -165,7 +165,12 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
 
     let input = image.kind();
     let left_out = image.left_out().to_vec();
-    match (signer, &args.out, &args.unsigned_out, &args.tbs_out) {
+    match (
+        signer,
+        &args.signed.out,
+        &args.signed.unsigned_out,
+        &args.signed.tbs_out,
+    ) {
         (Signer::Local(key), Some(out_path), _, _) => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
             let sealed = seal_image(&prepared, &args.input, &image, &mut out)?;
