@@ -39,6 +39,9 @@ mod wrap;
 
 pub use error::Error;
 
+// The checked reader behind every parser here, for protocols that follow the same rules (the link).
+pub use reader::Reader;
+
 // The container, in wire order: prefix, header, signature over both, payload.
 pub use header::{
     DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, MAX_CHUNK_SIZE, MAX_HEADER_LEN,

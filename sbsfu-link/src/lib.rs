@@ -101,7 +101,7 @@ pub const MIN_FRAME_LEN: usize = 512;
 pub const MAX_FRAME_LEN: usize = 65_535;
 
 /// The longest container head (prefix, header, signature): what `Begin` carries.
-pub const MAX_HEAD_LEN: usize = sbsfu_format::signed::MAX_HEAD_LEN;
+pub const MAX_HEAD_LEN: usize = sbsfu_format::MAX_HEAD_LEN;
 
 /// The most regions a `Hello` lists.
 pub const MAX_REGIONS: usize = 4;
