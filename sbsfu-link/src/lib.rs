@@ -14,7 +14,7 @@
 //! Everything is sans-IO: bytes in, bytes out, time passed in as milliseconds. Nothing allocates;
 //! RAM is bounded by the const-generic frame length `F` (two buffers of `F` bytes per end).
 //!
-//! Features: `std` (`std::error::Error` for [`Error`]); `sim` (implies `std`): the [`sim`]
+//! Features: `std` (`std::error::Error` for [`Error`]); `sim` (implies `std`): the `sim`
 //! module, a link simulator with the STM32F4's flash timings and a test double of the device's
 //! storage, used by the tests and by `cargo run --release -p sbsfu-link --example bench_link`.
 //!
