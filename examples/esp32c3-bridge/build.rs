@@ -11,8 +11,8 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../tests/vectors/kat-encrypted.sfu"));
     println!("cargo:rerun-if-changed={}", source.display());
-    let bytes = fs::read(&source)
-        .unwrap_or_else(|e| panic!("SBSFU_CONTAINER {}: {e}", source.display()));
+    let bytes =
+        fs::read(&source).unwrap_or_else(|e| panic!("SBSFU_CONTAINER {}: {e}", source.display()));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it")).join("container.sfu");
     fs::write(out, bytes).expect("write OUT_DIR/container.sfu");
 }

@@ -347,6 +347,7 @@ fn test() -> Result {
     setup::host_tools()?;
     setup::input_tools()?;
     setup::mcu_target()?;
+    setup::rust_target(setup::RISCV_TARGET)?;
     step("formatting");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("every test the docs name exists");
@@ -429,6 +430,13 @@ fn test() -> Result {
             "warnings",
         ]))?;
     }
+    step("the ESP32-C3 bridge (examples/esp32c3-bridge: sbsfu-link's sender over UART1): it builds");
+    run(cargo()
+        .current_dir(root().join("examples/esp32c3-bridge"))
+        .args(["clippy", "--release", "--", "-D", "warnings"]))?;
+    run(cargo()
+        .current_dir(root().join("examples/esp32c3-bridge"))
+        .args(["build", "--release"]))?;
     step("the format spec, cross-checked by an independent Python decoder");
     spec_cross_check()?;
     step("fuzzing, briefly (every target)");

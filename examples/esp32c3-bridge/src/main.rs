@@ -29,7 +29,14 @@ const FRAME: usize = 1024;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    loop {}
+    halt()
+}
+
+/// Stops here (the console said why).
+fn halt() -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 /// The console: `core::fmt` over UART0.
@@ -55,13 +62,13 @@ fn main() -> ! {
     let p = esp_hal::init(esp_hal::Config::default());
     let console = Uart::new(p.UART0, UartConfig::default().with_baudrate(115_200))
         .map(|u| u.with_tx(p.GPIO21).with_rx(p.GPIO20));
-    let Ok(console) = console else { loop {} };
+    let Ok(console) = console else { halt() };
     let mut console = Console(console);
     let link = Uart::new(p.UART1, UartConfig::default().with_baudrate(BAUD))
         .map(|u| u.with_tx(p.GPIO4).with_rx(p.GPIO5));
     let Ok(mut link) = link else {
         let _ = writeln!(console, "bridge: UART1 would not start");
-        loop {}
+        halt()
     };
 
     let config = Config {
@@ -74,7 +81,7 @@ fn main() -> ! {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(console, "bridge: not a container: {e}");
-            loop {}
+            halt()
         }
     };
     let _ = writeln!(console, "bridge: pushing {} bytes", CONTAINER.len());
@@ -92,10 +99,10 @@ fn main() -> ! {
             }
         }
         let _ = link.flush();
-        if link.read_ready() {
-            if let Ok(n) = link.read(&mut buf) {
-                sender.receive(buf.get(..n).unwrap_or_default(), now_ms());
-            }
+        if link.read_ready()
+            && let Ok(n) = link.read(&mut buf)
+        {
+            sender.receive(buf.get(..n).unwrap_or_default(), now_ms());
         }
         // One console line per phase, and one per 10 % of the container acknowledged.
         let p = sender.progress();
@@ -131,5 +138,5 @@ fn main() -> ! {
         }
         None => {}
     }
-    loop {}
+    halt()
 }
