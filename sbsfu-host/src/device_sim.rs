@@ -143,7 +143,9 @@ impl NorFlash for FileFlash {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> std::result::Result<(), FlashError> {
         let at = self.check(offset, bytes.len())?;
-        if offset as usize % Self::WRITE_SIZE != 0 || bytes.len() % Self::WRITE_SIZE != 0 {
+        if !(offset as usize).is_multiple_of(Self::WRITE_SIZE)
+            || !bytes.len().is_multiple_of(Self::WRITE_SIZE)
+        {
             return Err(FlashError(NorFlashErrorKind::NotAligned));
         }
         let mut old = vec![0u8; bytes.len()];

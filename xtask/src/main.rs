@@ -430,7 +430,9 @@ fn test() -> Result {
             "warnings",
         ]))?;
     }
-    step("the ESP32-C3 bridge (examples/esp32c3-bridge: sbsfu-link's sender over UART1): it builds");
+    step(
+        "the ESP32-C3 bridge (examples/esp32c3-bridge: sbsfu-link's sender over UART1): it builds",
+    );
     run(cargo()
         .current_dir(root().join("examples/esp32c3-bridge"))
         .args(["clippy", "--release", "--", "-D", "warnings"]))?;
