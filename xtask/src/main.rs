@@ -22,7 +22,8 @@ jobs:
   test      every test: formatting, lints, API docs, host tests, the README's examples, power
             cuts, the STM32F4 tests, fuzzing briefly, the demo
   readme    run the shell examples of README.md and docs/ as written (see xtask/src/readme.rs)
-  f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain
+  f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain,
+            sbsfu push over USART2 into the example application (through a faulty link too)
   f4-bench  bootloader flash and RAM, instruction counts (report, see docs/PERFORMANCE.md)
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
   bench-link  the link protocol on a simulated 921,600-baud line into F4 flash timings, beside
