@@ -83,7 +83,6 @@ fn reset(image: Vec<u8>) -> Result<Vec<u8>> {
         "    reset: the boot manager installed app {} (on trial: {})",
         boot.header.version, boot.trial
     );
-    drop(regions);
     let data = cell.borrow().data().to_vec();
     Ok(data)
 }
