@@ -95,6 +95,9 @@ fn start_qemu(boot: &Path, flash: &Path, port: u16) -> Result<(Child, mpsc::Rece
         .arg("qemu-system-arm")
         .args(["-M", "netduinoplus2", "-nographic", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
+        // Its timers wake QEMU's main loop regularly, which then moves more bytes into the
+        // USART (see `push_until_done`).
+        .args(["-icount", "shift=auto"])
         .args(["-serial", "null", "-serial"])
         .arg(format!("tcp:127.0.0.1:{port},server=on,wait=off"))
         .arg("-kernel")
@@ -239,8 +242,11 @@ fn field(json: &str, name: &str) -> Option<u64> {
 ///
 /// More than one push may be needed even without faults: QEMU 7.2's TCP serial backend now and
 /// then stops moving bytes into the USART (the guest polls an empty data register while the
-/// host's bytes wait in the socket); a new connection starts it again, and the push resumes.
+/// host's bytes wait in the socket: QEMU's main loop, which moves them, is not woken when the
+/// guest reads the data register); a new connection starts it again, and the push resumes. So
+/// the pushes go on while each gets further than the one before.
 fn push_until_done(cli: &Path, port: u16, container: &str, faults: Option<u64>) -> Result<String> {
+    let mut acked = None;
     for attempt in 0..PUSH_ATTEMPTS {
         let to = match faults {
             Some(seed) => proxy(
@@ -261,6 +267,16 @@ fn push_until_done(cli: &Path, port: u16, container: &str, faults: Option<u64>) 
             }
             return Ok(json);
         }
+        // "... after N bytes were acknowledged ...": it must have got further.
+        let now = json
+            .split("after ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if now.is_none() || now <= acked {
+            return Err(format!("a push got no further than the one before: {json}"));
+        }
+        acked = now;
     }
     Err(format!(
         "{PUSH_ATTEMPTS} pushes did not deliver {container}"
@@ -268,7 +284,7 @@ fn push_until_done(cli: &Path, port: u16, container: &str, faults: Option<u64>) 
 }
 
 /// Pushes `push_until_done` makes at most.
-const PUSH_ATTEMPTS: u32 = 8;
+const PUSH_ATTEMPTS: u32 = 40;
 
 fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
