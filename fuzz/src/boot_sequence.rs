@@ -270,13 +270,18 @@ impl Device {
             let mut state = log.load()?;
             state.floor = u32::from(floor);
             state.confirmed = (confirmed % 3 < 2).then_some(confirmed % 3);
-            state.phase = match phase % 5 {
+            state.phase = match phase % 6 {
                 0 => Phase::Idle,
                 1 => Phase::Pending { slot },
                 2 => Phase::Installing { slot },
                 3 => Phase::Trial {
                     slot,
-                    boots_left: phase / 5 % 4,
+                    boots_left: phase / 6 % 4,
+                },
+                // A resumable transfer's record, any length (the link's `Stager::begin`).
+                4 => Phase::Receiving {
+                    slot,
+                    durable: u32::from(phase) << 10,
                 },
                 _ => Phase::Reverting { slot },
             };

@@ -52,8 +52,80 @@ pub enum Command {
     /// Key sets: rotate and revoke the keys devices trust, under a root key.
     #[command(subcommand)]
     Keyset(KeysetCommand),
+    /// Send a container to a device over a serial port or TCP (the sbsfu link protocol,
+    /// docs/LINK.md), resuming what an earlier push left; or, with --info, show what it holds.
+    Push(PushArgs),
+    /// Run a simulated device (receiver, stager and boot manager on an STM32F405 flash kept in
+    /// a file) that `push --tcp` can update: killing it is a power cut, restarting it a reset.
+    DeviceSim(DeviceSimArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// Where `push` reaches the device: exactly one of a serial port and a TCP address.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LinkArgs {
+    /// The device's serial port (`/dev/ttyUSB0`, `/dev/ttyACM0`, `COM3`).
+    #[arg(long, value_name = "PATH")]
+    pub port: Option<String>,
+    /// A device (or `device-sim`, a bridge, QEMU's serial port) listening on TCP.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub tcp: Option<String>,
+}
+
+/// `sbsfu push`
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Where the device is.
+    #[command(flatten)]
+    pub link: LinkArgs,
+    /// Line speed of --port, 8N1.
+    #[arg(
+        long,
+        default_value_t = 921_600,
+        value_name = "BAUD",
+        requires = "port"
+    )]
+    pub baud: u32,
+    /// Only print the device's Hello: its target, limits, and what each region runs, has
+    /// pending and has partly received.
+    #[arg(long, conflicts_with = "container")]
+    pub info: bool,
+    /// After the commit, ask the device to reset so that its bootloader installs the container
+    /// now (if the device accepts resets).
+    #[arg(long, conflicts_with = "info")]
+    pub reset: bool,
+    /// The container to send.
+    #[arg(value_name = "CONTAINER", required_unless_present = "info")]
+    pub container: Option<PathBuf>,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `sbsfu device-sim`
+#[derive(Debug, Args)]
+pub struct DeviceSimArgs {
+    /// Address to listen on for `push --tcp`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// The device's 1 MiB flash (STM32F405 layout); created blank if absent.
+    #[arg(long, value_name = "FILE")]
+    pub flash: PathBuf,
+    /// A signing public key the device trusts (PEM); repeat for several.
+    #[arg(long = "pubkey", required = true, value_name = "PEM")]
+    pub pubkeys: Vec<PathBuf>,
+    /// The device key it unwraps content keys with; repeat for several.
+    #[arg(long = "decrypt-key", value_name = "KEY")]
+    pub decrypt_keys: Vec<PathBuf>,
+    /// The device class containers must name.
+    #[arg(long, value_name = "NAME")]
+    pub target: String,
+    /// Take as long as an STM32F405's flash does (RM0090 typical: 1 s per 128 KiB sector
+    /// erase, 16 us per 32-bit word programmed), for realistic pushes and time to cut them.
+    #[arg(long)]
+    pub f4_timing: bool,
 }
 
 /// Kinds of key `keygen` makes.
@@ -422,6 +494,7 @@ impl Command {
             Command::Sign(a) => &a.signed.output,
             Command::Inspect(a) => &a.output,
             Command::Verify(a) => &a.output,
+            Command::Push(a) => &a.output,
             Command::Keyset(KeysetCommand::Create(a)) => &a.signed.output,
             Command::Keyset(KeysetCommand::Inspect(a)) => &a.output,
             Command::Keyset(KeysetCommand::Verify(a)) => &a.output,

@@ -51,6 +51,10 @@ pub enum Error {
         /// The public key it was checked under.
         pubkey: PathBuf,
     },
+    /// The device refused the container (`push`): its reason, as it sent it.
+    Refused(String),
+    /// The link to the device failed or gave up (`push`, `device-sim`), saying how far it got.
+    Link(String),
     /// The container is malformed, or a device would reject it.
     Rejected {
         /// The container.
@@ -64,7 +68,10 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Io { .. } | Error::Exists(_) | Error::Input { .. } => EXIT_FAILURE,
+            Error::Io { .. } | Error::Exists(_) | Error::Input { .. } | Error::Link(_) => {
+                EXIT_FAILURE
+            }
+            Error::Refused(_) => EXIT_REJECTED,
             Error::Usage(_) => EXIT_USAGE,
             Error::Rejected { .. } | Error::Signature { .. } => EXIT_REJECTED,
             Error::Key { .. } | Error::DevKey(_) => EXIT_KEY,
@@ -112,7 +119,7 @@ impl fmt::Display for Error {
                  Use your own key, or pass --allow-dev-key for development builds",
                 p.display()
             ),
-            Error::Usage(m) => f.write_str(m),
+            Error::Usage(m) | Error::Refused(m) | Error::Link(m) => f.write_str(m),
             Error::Input { path, reason } => write!(f, "{}: {reason}", path.display()),
             Error::Signature { sig, pubkey } => write!(
                 f,

@@ -12,6 +12,7 @@
 mod attach;
 mod cli;
 mod constant;
+mod device_sim;
 mod digest_thread;
 mod error;
 mod export_key;
@@ -23,6 +24,7 @@ mod keyset;
 mod output;
 mod passphrase;
 mod pem;
+mod push;
 mod report;
 mod sign;
 mod verify;
@@ -64,6 +66,8 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         Command::Keyset(KeysetCommand::Verify(a)) => {
             render(&keyset::verify(a, &pass)?, a.output.json)
         }
+        Command::Push(a) => push::push(a)?,
+        Command::DeviceSim(a) => device_sim::run(a, &pass)?,
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

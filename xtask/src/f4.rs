@@ -14,6 +14,9 @@ use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
 use sbsfu_f4::layout::{FLASH_BASE, offset};
 
+#[path = "f4_push.rs"]
+mod push;
+
 use crate::qemu::{self, Run};
 use crate::{Result, cargo, root, run, sbsfu_cli, setup, step};
 
@@ -452,6 +455,7 @@ pub fn f4_test() -> Result {
     if !refused(&out, "security counter below the device minimum") {
         return Err("the bootloader booted an image below its OTP counter".into());
     }
+    push::push_scenarios(&cli, &boot)?;
     step("the same test firmware for a board (real flash, embedded data): it builds");
     f4_board_data()?;
     firmware(
@@ -465,7 +469,8 @@ pub fn f4_test() -> Result {
     println!(
         "\nf4-test OK: {cases} on-target cases, the boot chain with the OTP counter and an \
          interrupt after the jump, and the refusals of a tampered image and of an image below \
-         the OTP counter"
+         the OTP counter, and sbsfu push over USART2 into the running application (through a \
+         faulty, cut link too, resumed)"
     );
     Ok(())
 }

@@ -8,13 +8,14 @@ use std::process::Command;
 use crate::{Result, root, setup, step};
 
 /// The targets, in fuzz/fuzz_targets.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "parse_header",
     "install_stream",
     "roundtrip",
     "mutate_valid",
     "key_set",
     "boot_sequence",
+    "link_receiver",
 ];
 
 /// Runs every target for `seconds`.

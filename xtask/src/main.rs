@@ -22,9 +22,12 @@ jobs:
   test      every test: formatting, lints, API docs, host tests, the README's examples, power
             cuts, the STM32F4 tests, fuzzing briefly, the demo
   readme    run the shell examples of README.md and docs/ as written (see xtask/src/readme.rs)
-  f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain
+  f4-test   on an emulated STM32F405 (QEMU): on-target round trip, example bootloader chain,
+            sbsfu push over USART2 into the example application (through a faulty link too)
   f4-bench  bootloader flash and RAM, instruction counts (report, see docs/PERFORMANCE.md)
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
+  bench-link  the link protocol on a simulated 921,600-baud line into F4 flash timings, beside
+            YMODEM-1K and AN3155 (report, see docs/PERFORMANCE.md)
   fuzz [--seconds N]  every fuzz target for N seconds (default 60; nightly, cargo-fuzz)
   docs      check that every test named in docs/ exists
   bench [--imgtool] [--sizes 1,16,64] [--runs N] [--rss-gib N]
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("docs") => docs::check_test_references(),
         Some("bench") => bench(&args[1..]),
+        Some("bench-link") => bench_link(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -308,6 +312,24 @@ fn spec_cross_check() -> Result {
 }
 
 /// `cargo xtask bench`: the release CLI against the SHA-256 floor and imgtool.
+/// `cargo xtask bench-link`: the stage-1 benchmark of the link, in simulated time (exact and
+/// repeatable), built in release.
+fn bench_link() -> Result {
+    step(
+        "sbsfu-link: a 512 KiB container at 921,600 baud into F4 flash, beside YMODEM-1K and AN3155",
+    );
+    run(cargo().args([
+        "run",
+        "--release",
+        "-p",
+        "sbsfu-link",
+        "--features",
+        "sim",
+        "--example",
+        "bench_link",
+    ]))
+}
+
 fn bench(args: &[String]) -> Result {
     setup::bench_tools(args.iter().any(|a| a == "--imgtool"))?;
     step("the release CLI");
@@ -326,6 +348,7 @@ fn test() -> Result {
     setup::host_tools()?;
     setup::input_tools()?;
     setup::mcu_target()?;
+    setup::rust_target(setup::RISCV_TARGET)?;
     step("formatting");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("every test the docs name exists");
@@ -370,6 +393,18 @@ fn test() -> Result {
         "sbsfu-format",
         "-p",
         "sbsfu-device",
+        "-p",
+        "sbsfu-link",
+        "--target",
+        "thumbv7em-none-eabihf",
+    ]))?;
+    // The device side of the link, as firmware builds it.
+    run(cargo().args([
+        "build",
+        "-p",
+        "sbsfu-device",
+        "--features",
+        "link",
         "--target",
         "thumbv7em-none-eabihf",
     ]))?;
@@ -381,6 +416,7 @@ fn test() -> Result {
         "sbsfu-f4-app",
         "sbsfu-f4-test",
         "sbsfu-f4-bench",
+        "sbsfu-link",
     ] {
         // One package per run: the firmware crates must not unify features with each other.
         run(cargo().args([
@@ -395,6 +431,12 @@ fn test() -> Result {
             "warnings",
         ]))?;
     }
+    step(
+        "the ESP32-C3 bridge (examples/esp32c3-bridge: sbsfu-link's sender over UART1): it builds",
+    );
+    run(cargo()
+        .current_dir(root().join("examples/esp32c3-bridge"))
+        .args(["build", "--release"]))?;
     step("the format spec, cross-checked by an independent Python decoder");
     spec_cross_check()?;
     step("fuzzing, briefly (every target)");

@@ -119,15 +119,23 @@ pub fn python_cryptography() -> Result {
 
 /// The MCU target's standard library (RUSTUP_AUTO_INSTALL is 0 on CI machines).
 pub fn mcu_target() -> Result {
+    rust_target(MCU_TARGET)
+}
+
+/// The ESP32-C3's target, for the bridge example (`examples/esp32c3-bridge`).
+pub const RISCV_TARGET: &str = "riscv32imc-unknown-none-elf";
+
+/// Installs the Rust standard library of `target` for the pinned toolchain when missing.
+pub fn rust_target(target: &str) -> Result {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed", "--toolchain", TOOLCHAIN])
         .output()
         .map_err(|e| format!("rustup: {e}"))?;
     if !String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|l| l.trim() == MCU_TARGET)
+        .any(|l| l.trim() == target)
     {
-        run(Command::new("rustup").args(["target", "add", "--toolchain", TOOLCHAIN, MCU_TARGET]))?;
+        run(Command::new("rustup").args(["target", "add", "--toolchain", TOOLCHAIN, target]))?;
     }
     Ok(())
 }

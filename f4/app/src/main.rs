@@ -5,6 +5,9 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
+#[cfg(all(target_os = "none", feature = "receive"))]
+mod receive;
+
 #[cfg(target_os = "none")]
 mod firmware {
     use core::sync::atomic::{AtomicU32, Ordering};
@@ -35,7 +38,8 @@ mod firmware {
     fn main() -> ! {
         semihosting::println!(
             "f4-app {}: hello from the application, started by sbsfu-boot after verification",
-            env!("CARGO_PKG_VERSION")
+            // A test builds two versions of the application from one source.
+            option_env!("SBSFU_APP_VERSION").unwrap_or(env!("CARGO_PKG_VERSION"))
         );
         let (Some(core), Some(dp)) = (cortex_m::Peripherals::take(), pac::Peripherals::take())
         else {
@@ -63,6 +67,12 @@ mod firmware {
             "f4-app: took {} SysTick interrupts after the jump",
             TICKS.load(Ordering::Relaxed)
         );
+        #[cfg(feature = "receive")]
+        {
+            let mut usart = crate::receive::Usart2::new(dp.USART2, &dp.RCC, &dp.GPIOA);
+            semihosting::process::exit(crate::receive::run(&mut usart, &dp.IWDG))
+        }
+        #[cfg(not(feature = "receive"))]
         semihosting::process::exit(0)
     }
 }

@@ -226,7 +226,8 @@ impl<'a, const N: usize> BootManager<'a, N> {
         let trial_boots = self.config.trial_boots.max(1);
         for _ in 0..MAX_TRANSITIONS {
             match state.phase {
-                Phase::Idle => {
+                // A partly received container waits for its sender: the active image runs.
+                Phase::Idle | Phase::Receiving { .. } => {
                     if let Some(boot) = self.boot_active(&state, floor, false) {
                         return Ok(boot);
                     }

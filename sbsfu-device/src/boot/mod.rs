@@ -102,6 +102,8 @@
 mod config;
 mod container;
 mod layout;
+#[cfg(feature = "link")]
+mod link;
 mod manager;
 pub(crate) mod state;
 mod update;
@@ -113,8 +115,10 @@ pub use layout::{
     ACTIVE_REGION, Area, BootFlash, BootLayout, BootRegion, BootRegions, FlashMap, STM32F405_FLASH,
     STM32F405_LAYOUT, SplitRegions,
 };
+#[cfg(feature = "link")]
+pub use link::{DeviceInfo, StagerTarget, refusal};
 pub use manager::{Boot, BootManager};
 pub use state::{BootState, Phase, StateLog};
-pub use update::{Stager, confirm};
+pub use update::{Begun, PROGRESS_STEP, Stager, confirm};
 pub use vector_table::VectorTable;
 pub use verify::verify_region;

@@ -36,6 +36,15 @@ pub enum Phase {
         /// Container slot.
         slot: u8,
     },
+    /// A container is being received into `slot` by a link that resumes
+    /// ([`Stager::begin`](super::Stager::begin)); its first `durable` bytes are stored. The
+    /// boot manager treats it as `Idle`.
+    Receiving {
+        /// Container slot.
+        slot: u8,
+        /// Bytes of the container stored in the slot, from its first.
+        durable: u32,
+    },
 }
 
 /// The whole boot state, as one record.
@@ -118,6 +127,7 @@ impl BootState {
             Phase::Installing { slot } => (2, slot, 0),
             Phase::Trial { slot, boots_left } => (3, slot, boots_left),
             Phase::Reverting { slot } => (4, slot, 0),
+            Phase::Receiving { slot, .. } => (5, slot, 0),
         };
         let len = u16::try_from(self.active_len).map_err(|_| Error::CorruptState)?;
         let mut fixed = [0u8; FIXED];
@@ -135,17 +145,27 @@ impl BootState {
         out.get_mut(FIXED..total)
             .ok_or(Error::CorruptState)?
             .copy_from_slice(self.active().unwrap_or(&[]));
-        Ok(total)
+        // Only a receiving state has more: its durable length.
+        let Phase::Receiving { durable, .. } = self.phase else {
+            return Ok(total);
+        };
+        let end = total.saturating_add(4);
+        out.get_mut(total..end)
+            .ok_or(Error::CorruptState)?
+            .copy_from_slice(&durable.to_le_bytes());
+        Ok(end)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let fixed: &[u8; FIXED] = bytes.first_chunk().ok_or(Error::CorruptState)?;
         let [version, f0, f1, f2, f3, confirmed, tag, slot, boots, l0, l1] = *fixed;
         let len = usize::from(u16::from_le_bytes([l0, l1]));
-        let head = bytes.get(FIXED..).ok_or(Error::CorruptState)?;
-        if version != VERSION || head.len() != len || len > MAX_HEAD_LEN {
+        let rest = bytes.get(FIXED..).ok_or(Error::CorruptState)?;
+        let extra = if tag == 5 { 4 } else { 0 };
+        if version != VERSION || rest.len() != len.saturating_add(extra) || len > MAX_HEAD_LEN {
             return Err(Error::CorruptState);
         }
+        let (head, tail) = rest.split_at(len);
         let phase = match tag {
             0 => Phase::Idle,
             1 => Phase::Pending { slot },
@@ -155,6 +175,13 @@ impl BootState {
                 boots_left: boots,
             },
             4 => Phase::Reverting { slot },
+            5 => Phase::Receiving {
+                slot,
+                durable: tail
+                    .first_chunk::<4>()
+                    .map(|d| u32::from_le_bytes(*d))
+                    .ok_or(Error::CorruptState)?,
+            },
             _ => return Err(Error::CorruptState),
         };
         let mut state = Self {
@@ -255,6 +282,10 @@ mod tests {
                 boots_left: 3,
             },
             Phase::Reverting { slot: 0 },
+            Phase::Receiving {
+                slot: 1,
+                durable: 0x1234_5678,
+            },
         ];
         for phase in phases {
             for head in [&[][..], &[7u8; MAX_HEAD_LEN][..]] {

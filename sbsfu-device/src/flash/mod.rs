@@ -43,6 +43,8 @@ pub trait Region {
     /// Erases the sector containing `offset` (region-relative) and returns the offset where it
     /// ends.
     fn erase_sector_at(&mut self, offset: u32) -> Result<u32, Error>;
+    /// The sector containing `offset` (region-relative), or `None` past the region's end.
+    fn sector(&self, offset: u32) -> Option<core::ops::Range<u32>>;
     /// Programs `bytes` at `offset`; both multiples of [`Region::write_size`].
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error>;
     /// Reads `bytes.len()` bytes at `offset`.
@@ -149,6 +151,12 @@ impl<F: NorFlash, M: SectorMap> Region for FlashRegion<'_, F, M> {
             .end
             .checked_sub(self.start)
             .ok_or(Error::InvalidRegion)
+    }
+
+    fn sector(&self, offset: u32) -> Option<core::ops::Range<u32>> {
+        let abs = self.absolute(offset, 1).ok()?;
+        let s = self.map.sector(abs)?;
+        Some(s.start.checked_sub(self.start)?..s.end.checked_sub(self.start)?)
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {

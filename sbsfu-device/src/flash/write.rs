@@ -17,6 +17,11 @@ pub(crate) struct SequentialWriter {
 }
 
 impl SequentialWriter {
+    /// A writer for a region already erased up to `end` (from where writing starts).
+    pub(crate) fn erased_to(end: u32) -> Self {
+        Self { erased_until: end }
+    }
+
     /// End of the last sector erased so far.
     pub(crate) fn erased_until(&self) -> u32 {
         self.erased_until

@@ -161,6 +161,28 @@ impl Device {
         })
     }
 
+    /// The running application keeps a link receiver over its stager for one power-on: `f`
+    /// gets the stager as the link's target (with the device key when `with_device_key`).
+    pub fn with_link<T>(
+        &mut self,
+        with_device_key: bool,
+        f: impl FnOnce(&mut sbsfu_device::boot::StagerTarget<'_, CHUNK_BUF>) -> T,
+    ) -> Result<T, Error> {
+        self.with(|p| {
+            let signers =
+                [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
+            let dks = [device_key()];
+            let config = config(&signers, if with_device_key { &dks } else { &[] });
+            let stager = Stager::<CHUNK_BUF>::new(&config, &mut p.main)?;
+            let info = sbsfu_device::boot::DeviceInfo {
+                busy_ms: 3000,
+                accepts_reset: false,
+            };
+            let mut target = sbsfu_device::boot::StagerTarget::new(stager, config.target, info);
+            Ok(f(&mut target))
+        })
+    }
+
     /// The running (trial) application confirms itself.
     pub fn confirm(&mut self) -> Result<bool, Error> {
         self.with(|p| {

@@ -1,0 +1,230 @@
+//! `sbsfu push` against `sbsfu device-sim` over TCP: a push stages, a reset installs; a real
+//! SIGKILL of the simulated device mid-transfer (a power cut) and a restart on the same flash
+//! file (a reset), then a push that resumes; the one-line errors, exactly.
+
+mod common;
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The container slot the stager fills first on a blank device (slot 0 of the F405 layout).
+const SLOT0: usize = 0x6_0000;
+
+/// A free local port (bound, then let go).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `device-sim`, killed (SIGKILL) when dropped.
+struct Sim(Child);
+
+impl Sim {
+    fn start(dir: &Path, port: u16, f4_timing: bool) -> Self {
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "device-sim",
+            "--listen",
+            &listen,
+            "--flash",
+            "flash.bin",
+            "--pubkey",
+            "signing.pub.pem",
+            "--decrypt-key",
+            "device.key",
+            "--target",
+            "stm32f405",
+        ];
+        if f4_timing {
+            args.push("--f4-timing");
+        }
+        let child = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+            .current_dir(dir)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An image with a valid vector table for the F405 example layout (the test ELF's first 84
+/// bytes, then `len` pseudo-random bytes), signed and encrypted as version `1.minor.0`.
+fn container(dir: &Path, len: usize, minor: u32, target: &str, name: &str) {
+    let mut image = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/app.bin")).unwrap();
+    image.extend(pattern(len));
+    let bin = format!("{name}.bin");
+    fs::write(dir.join(&bin), image).unwrap();
+    let version = format!("1.{minor}.0");
+    let counter = minor.to_string();
+    ok(
+        dir,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--encrypt-key",
+            "device.key",
+            "--version",
+            &version,
+            "--security-counter",
+            &counter,
+            "--target",
+            target,
+            "--in",
+            &bin,
+            "--input-format",
+            "bin",
+            "--load-address",
+            "0x08020000",
+            "--chunk-size",
+            "1024",
+            "--out",
+            name,
+        ],
+    );
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+#[test]
+fn push_stages_and_a_reset_installs_the_new_version() {
+    let w = workspace();
+    let dir = w.path();
+    container(dir, 3000, 1, "stm32f405", "v1.sfu");
+    let port = free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    let _sim = Sim::start(dir, port, false);
+
+    let r = json(&ok(dir, &["push", "--tcp", &tcp, "v1.sfu", "--json"]));
+    assert_eq!(r["result"], "pending");
+    assert_eq!(r["resumed_from"], 0);
+    assert_eq!(r["bytes_sent"], r["container_len"]);
+    let id = r["id"].as_str().unwrap().to_owned();
+
+    let info = json(&ok(dir, &["push", "--info", "--tcp", &tcp, "--json"]));
+    assert_eq!(info["target"], "stm32f405");
+    assert_eq!(info["regions"][0]["pending"], id.as_str());
+    assert_eq!(info["regions"][0]["version"], serde_json::Value::Null);
+
+    // Pushed again, the pending container is confirmed without a byte sent; --reset installs it.
+    let r = json(&ok(
+        dir,
+        &["push", "--tcp", &tcp, "v1.sfu", "--reset", "--json"],
+    ));
+    assert_eq!(r["bytes_sent"], 0);
+    assert_eq!(r["reset"], true);
+    let info = json(&ok(dir, &["push", "--info", "--tcp", &tcp, "--json"]));
+    assert_eq!(info["regions"][0]["version"], "1.1.0");
+    assert_eq!(info["regions"][0]["pending"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_killed_device_resumes_the_push_after_its_restart() {
+    let w = workspace();
+    let dir = w.path();
+    container(dir, 200_000, 2, "stm32f405", "big.sfu");
+    let len = fs::metadata(dir.join("big.sfu")).unwrap().len();
+    let port = free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    let sim = Sim::start(dir, port, true);
+    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(["push", "--tcp", &tcp, "big.sfu"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the device once it has stored 150 KB (of 203 KB): a power cut mid-transfer.
+    let started = Instant::now();
+    loop {
+        let flash = fs::read(dir.join("flash.bin")).unwrap_or_default();
+        let at = SLOT0 + 150_000;
+        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the push never got far"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    drop(sim);
+    let out = push.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let head = format!(
+        "sbsfu: error: tcp {tcp}: the device closed the connection while sending data, after "
+    );
+    assert!(err.starts_with(&head), "{err}");
+    assert!(
+        err.ends_with(&format!(
+            " of {len} bytes were acknowledged; push again to resume\n"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+
+    let _sim = Sim::start(dir, port, false);
+    let info = json(&ok(dir, &["push", "--info", "--tcp", &tcp, "--json"]));
+    let durable = info["regions"][0]["partial_durable"].as_u64().unwrap();
+    assert!(durable >= 128 * 1024, "durable {durable}");
+    let r = json(&ok(dir, &["push", "--tcp", &tcp, "big.sfu", "--json"]));
+    assert_eq!(r["result"], "pending");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= 128 * 1024, "resumed from {resumed}");
+    assert_eq!(r["bytes_sent"].as_u64().unwrap(), len - resumed);
+}
+
+#[test]
+fn refusals_and_broken_links_are_one_line_with_their_exit_code() {
+    let w = workspace();
+    let dir = w.path();
+    container(dir, 100, 1, "stm32f407", "other.sfu");
+    fs::write(dir.join("junk.sfu"), b"not a container").unwrap();
+    let port = free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    {
+        let _sim = Sim::start(dir, port, false);
+        let out = sbsfu(dir, &["push", "--tcp", &tcp, "other.sfu"]);
+        assert_eq!(code(&out), 3);
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "sbsfu: error: other.sfu: refused by the device: image is for another target (code 0x0104)\n"
+        );
+        let out = sbsfu(dir, &["push", "--tcp", &tcp, "junk.sfu"]);
+        assert_eq!(code(&out), 1);
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            "sbsfu: error: junk.sfu: not an sbsfu container (bad magic)\n"
+        );
+    }
+    // Nothing listens any more.
+    let out = sbsfu(dir, &["push", "--tcp", &tcp, "other.sfu"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("sbsfu: error: tcp {tcp}: Connection refused (os error 111)\n")
+    );
+}
