@@ -1,9 +1,9 @@
 //! The device's `Hello`: what it is, what it accepts, and what each region holds.
 
+use sbsfu_format::Name;
+use sbsfu_format::Reader;
 use sbsfu_format::Version;
-use sbsfu_format::header::{MAX_REGION_LEN, MAX_TARGET_LEN};
-use sbsfu_format::name::Name;
-use sbsfu_format::reader::Reader;
+use sbsfu_format::{MAX_REGION_LEN, MAX_TARGET_LEN};
 
 use crate::frame::Put;
 use crate::message::{put_u8, put_u16, put_u32, take_u8, take_u16, take_u32};

@@ -14,7 +14,7 @@
 //! Everything is sans-IO: bytes in, bytes out, time passed in as milliseconds. Nothing allocates;
 //! RAM is bounded by the const-generic frame length `F` (two buffers of `F` bytes per end).
 //!
-//! Features: `std` (`std::error::Error` for [`Error`]); `sim` (implies `std`): the [`sim`]
+//! Features: `std` (`std::error::Error` for [`Error`]); `sim` (implies `std`): the `sim`
 //! module, a link simulator with the STM32F4's flash timings and a test double of the device's
 //! storage, used by the tests and by `cargo run --release -p sbsfu-link --example bench_link`.
 //!
@@ -101,7 +101,7 @@ pub const MIN_FRAME_LEN: usize = 512;
 pub const MAX_FRAME_LEN: usize = 65_535;
 
 /// The longest container head (prefix, header, signature): what `Begin` carries.
-pub const MAX_HEAD_LEN: usize = sbsfu_format::signed::MAX_HEAD_LEN;
+pub const MAX_HEAD_LEN: usize = sbsfu_format::MAX_HEAD_LEN;
 
 /// The most regions a `Hello` lists.
 pub const MAX_REGIONS: usize = 4;

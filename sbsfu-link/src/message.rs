@@ -9,7 +9,7 @@
 //! constant, and a message must end exactly at its last field. The version is checked before
 //! anything else, so that a future version can change everything after it.
 
-use sbsfu_format::reader::Reader;
+use sbsfu_format::Reader;
 
 use crate::frame::Put;
 use crate::hello::Hello;
@@ -486,8 +486,8 @@ mod tests {
     use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
     use crate::{MAX_REGIONS, MIN_FRAME_LEN};
     use proptest::prelude::*;
+    use sbsfu_format::Name;
     use sbsfu_format::Version;
-    use sbsfu_format::name::Name;
     use std::vec;
     use std::vec::Vec;
 

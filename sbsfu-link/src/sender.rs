@@ -14,9 +14,9 @@
 //! `max_retries` timeouts in a row without progress the push fails with
 //! [`Error::Timeout`], saying how far it got, and the next push resumes from there.
 
+use sbsfu_format::PREFIX_LEN;
 use sbsfu_format::Prefix;
-use sbsfu_format::prefix::PREFIX_LEN;
-use sbsfu_format::signed::SIGNATURE_LEN;
+use sbsfu_format::SIGNATURE_LEN;
 
 use crate::error::ErrorCode;
 use crate::frame::{FrameReader, FrameStats, FrameWriter, Put, max_body_len};
@@ -732,7 +732,7 @@ mod tests {
     use crate::frame::FrameReader as Requests;
     use crate::hello::{Description, Regions};
     use crate::sim::container;
-    use sbsfu_format::name::Name;
+    use sbsfu_format::Name;
     use std::vec;
     use std::vec::Vec;
 

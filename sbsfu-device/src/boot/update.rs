@@ -238,9 +238,7 @@ impl<'s, const N: usize> Stager<'s, N> {
             self.flush()?;
         }
         let floor = self.state.floor;
-        let can_decrypt = header
-            .device_key()
-            .is_none_or(|id| self.config.policy(floor).device_key(id).is_ok());
+        let can_decrypt = self.config.policy(floor).can_decrypt(&header);
         if can_decrypt {
             self.config.check::<N>(&mut *self.slot, floor)?;
         }

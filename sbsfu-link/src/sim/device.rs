@@ -12,10 +12,10 @@ use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
+use sbsfu_format::Name;
 use sbsfu_format::Prefix;
-use sbsfu_format::name::Name;
-use sbsfu_format::prefix::{MAGIC, PREFIX_LEN};
-use sbsfu_format::signed::SIGNATURE_LEN;
+use sbsfu_format::SIGNATURE_LEN;
+use sbsfu_format::{MAGIC, PREFIX_LEN};
 
 use crate::frame::crc32c;
 use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
