@@ -85,6 +85,8 @@ impl FromStr for Version {
 }
 
 /// How the payload chunks are protected.
+// Held inline (no heap on a device): a header is at most MAX_HEADER_LEN bytes on the wire.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protection {
     /// Signed only: chunks are plaintext, each followed by the SHA-256 link of the next chunk, and

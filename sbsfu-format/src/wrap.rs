@@ -13,7 +13,6 @@ use crate::Error;
 use crate::header::{Encryption, Header, Protection, Recipient};
 use crate::hpke;
 use crate::keys::{ContentKey, DeviceKey};
-use crate::signed::SignedMessage;
 
 /// Associated data of the key wrap (domain separation from payload chunks).
 pub const WRAP_CONTEXT: &[u8] = b"sbsfu/v1/content-key-wrap";
@@ -34,20 +33,35 @@ pub fn wrap_content_key(
     Ok((buf, tag.into()))
 }
 
+/// AES-256-GCM decryption of `buf` in place: the one copy of it in firmware, for both ways a
+/// content key travels (the HPKE wrap's AEAD is AES-256-GCM too).
+#[inline(never)]
+pub(crate) fn aes_gcm_open(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; 16],
+) -> Result<(), Error> {
+    Aes256Gcm::new(key.into())
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+        .map_err(|_| Error::Authentication)
+}
+
 /// Recovers the content key of `enc` with `device`. A wrong key or any altered byte is
 /// [`Error::Authentication`].
 pub fn unwrap_content_key(device: &DeviceKey, enc: &Encryption) -> Result<ContentKey, Error> {
-    let aead = Aes256Gcm::new(device.as_bytes().into());
     let mut buf = enc.wrapped_key;
-    let result = aead.decrypt_inout_detached(
-        &Nonce::from(enc.wrap_nonce),
+    let result = aes_gcm_open(
+        device.as_bytes(),
+        &enc.wrap_nonce,
         WRAP_CONTEXT,
-        (&mut buf[..]).into(),
-        &Tag::from(enc.wrap_tag),
+        &mut buf,
+        &enc.wrap_tag,
     );
     let key = result.map(|()| ContentKey::from_bytes(buf));
     buf.zeroize();
-    key.map_err(|_| Error::Authentication)
+    key
 }
 
 /// HPKE's `info` for a content key: names sbsfu and the format version.
@@ -64,7 +78,6 @@ pub const HPKE_INFO: &[u8] = b"sbsfu/v1/hpke-content-key";
 /// the wraps by every chunk's associated data ([`crate::payload_aad`]).
 pub fn hpke_wrap_aad(header: &Header) -> Result<[u8; 32], Error> {
     let mut h = *header;
-    h.digest = [0; 32];
     if let Protection::Hpke(p) = &mut h.protection {
         p.recipients.as_mut_slice().iter_mut().for_each(|r| {
             r.enc = [0; 32];
@@ -72,7 +85,8 @@ pub fn hpke_wrap_aad(header: &Header) -> Result<[u8; 32], Error> {
             r.wrap_tag = [0; 16];
         });
     }
-    Ok(SignedMessage::for_header(&h)?.digest())
+    // The chunks' associated data of that header (which zeroes the digest): one code path.
+    crate::chunk::payload_aad(&h)
 }
 
 /// Seals `content` to the X25519 public key `recipient` with the ephemeral private key

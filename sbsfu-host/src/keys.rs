@@ -33,11 +33,13 @@ pub const DEV_SIGNING_KEY_ID: &str = "a9f80929a4145aa5";
 pub const DEV_DEVICE_KEY_ID: &str = "4627aaf9b624390b";
 /// Key id of the development root key in `keys-example/root.pem` (signs key sets).
 pub const DEV_ROOT_KEY_ID: &str = "45b8c2d5dfb5d43e";
+/// Key id of the development X25519 device key in `keys-example/device-x25519.pem`.
+pub const DEV_X25519_KEY_ID: &str = "37adf09252eba0a7";
 
 /// Whether `id` names one of the published development keys.
 pub fn is_dev_key(id: KeyId) -> bool {
     let id = id.to_string();
-    id == DEV_SIGNING_KEY_ID || id == DEV_DEVICE_KEY_ID || id == DEV_ROOT_KEY_ID
+    [DEV_SIGNING_KEY_ID, DEV_DEVICE_KEY_ID, DEV_ROOT_KEY_ID, DEV_X25519_KEY_ID].contains(&id.as_str())
 }
 
 /// 32 bytes from the operating system's CSPRNG.
@@ -527,6 +529,12 @@ mod tests {
         );
         let device = read_device_key(&example("device.key"), &none()).unwrap();
         assert_eq!(device.id().to_string(), DEV_DEVICE_KEY_ID);
+        let x25519 = read_device_key(&example("device-x25519.pem"), &none()).unwrap();
+        assert_eq!(x25519.id().to_string(), DEV_X25519_KEY_ID);
+        assert_eq!(
+            x25519_key_id(&read_recipient_key(&example("device-x25519.pub.pem")).unwrap()),
+            x25519.id()
+        );
         let root = read_signing_key(&example("root.pem"), &none()).unwrap();
         assert_eq!(
             read_public_key(&example("root.pub.pem"), &none()).unwrap(),

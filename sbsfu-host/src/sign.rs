@@ -130,7 +130,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         }
         None => None,
     };
-    let recipients = read_recipients(&args.encrypt_to)?;
+    let recipients = read_recipients(&args.encrypt_to, args.allow_dev_key)?;
 
     let image = image::open(
         &args.input,
@@ -230,7 +230,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
 }
 
 /// The X25519 public keys of `--encrypt-to`: at most [`MAX_RECIPIENTS`], each once.
-fn read_recipients(paths: &[std::path::PathBuf]) -> Result<Vec<[u8; 32]>> {
+fn read_recipients(paths: &[std::path::PathBuf], allow_dev_key: bool) -> Result<Vec<[u8; 32]>> {
     if paths.len() > MAX_RECIPIENTS {
         return Err(Error::Usage(format!(
             "--encrypt-to names {} keys; a container has at most {MAX_RECIPIENTS} recipients",
@@ -240,6 +240,9 @@ fn read_recipients(paths: &[std::path::PathBuf]) -> Result<Vec<[u8; 32]>> {
     let mut keys: Vec<[u8; 32]> = Vec::with_capacity(paths.len());
     for p in paths {
         let key = read_recipient_key(p)?;
+        if is_dev_key(x25519_key_id(&key)) && !allow_dev_key {
+            return Err(Error::DevKey(p.clone()));
+        }
         if keys.contains(&key) {
             return Err(Error::Usage(format!(
                 "--encrypt-to names key {} twice ({})",

@@ -78,6 +78,8 @@ pub struct Stager<'s, const N: usize> {
 }
 
 /// Where staging is, with what it knows there.
+// Inline, no heap: the header is the large variant, and the stager needs it while storing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Staging {
     /// Receiving the head (into the stager's [`HeadReader`]): nothing written yet.
