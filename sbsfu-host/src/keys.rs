@@ -547,6 +547,27 @@ mod tests {
     }
 
     #[test]
+    fn small_order_recipient_keys_are_refused() {
+        // The zero point and a point of order 8: DH with them gives a known (all-zero) secret.
+        let dir = tempfile::tempdir().unwrap();
+        let order_8 = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        for (i, key) in [[0u8; 32], order_8].iter().enumerate() {
+            let p = dir.path().join(format!("{i}.pub.pem"));
+            fs::write(&p, x25519_public_key_pem(key).unwrap()).unwrap();
+            let e = read_recipient_key(&p).unwrap_err();
+            assert!(e.to_string().contains("small-order"), "{e}");
+            assert_eq!(e.exit_code(), crate::error::EXIT_KEY);
+        }
+        let good = dir.path().join("good.pub.pem");
+        fs::write(&good, x25519_public_key_pem(&[9; 32]).unwrap()).unwrap();
+        assert_eq!(read_recipient_key(&good).unwrap(), [9; 32]);
+    }
+
+    #[test]
     fn a_missing_key_file_is_an_io_error() {
         let missing = Path::new("/nonexistent/device.key");
         assert!(matches!(
@@ -621,7 +642,7 @@ mod tests {
                 .err()
                 .unwrap()
                 .to_string()
-                .contains("is a signing key")
+                .contains("is an Ed25519 signing key")
         );
 
         let d = DeviceKey::from_bytes(random_bytes().unwrap());

@@ -626,6 +626,10 @@ pub fn f4_bench() -> Result {
             timeout: 120,
             dump_after: Some("halted"),
         })?;
+        out.output
+            .lines()
+            .filter(|l| l.contains("sbsfu-boot: ") && !l.contains("measure"))
+            .for_each(|l| println!("    {}", l.trim()));
         let ram = out.ram.ok_or("no RAM dump")?;
         let p = peak_stack(&measure, &ram)?;
         println!("    peak stack, {name}: {p} bytes");

@@ -31,20 +31,20 @@ const MAX_CONTAINER: usize = 20 * 1024;
 static CONTAINER: Mutex<RefCell<[u8; MAX_CONTAINER]>> =
     Mutex::new(RefCell::new([0; MAX_CONTAINER]));
 
-/// A RAM flash holding a whole boot layout: two 1 KiB state banks, then the active slot and two
-/// container slots of 20 KiB each.
-static BOOT_SECTORS: [u32; 5] = [1024, 1024, 20 * 1024, 20 * 1024, 20 * 1024];
-const BOOT_FLASH: usize = 2 * 1024 + 3 * 20 * 1024;
+/// A RAM flash holding a whole boot layout: two 2 KiB state banks (two records each), then the
+/// active slot and two container slots of 20 KiB each.
+static BOOT_SECTORS: [u32; 5] = [2048, 2048, 20 * 1024, 20 * 1024, 20 * 1024];
+const BOOT_FLASH: usize = 4 * 1024 + 3 * 20 * 1024;
 static BOOT: Mutex<RefCell<RamFlash<'static, BOOT_FLASH>>> =
     Mutex::new(RefCell::new(RamFlash::new(&BOOT_SECTORS)));
 /// Where the CPU would see that RAM flash: its active slot is where the bench container is
 /// linked.
-const BOOT_ADDRESS: u32 = 0x0802_0000 - 2 * 1024;
+const BOOT_ADDRESS: u32 = 0x0802_0000 - 4 * 1024;
 /// Its layout.
 const LAYOUT: BootLayout = BootLayout {
     state_log: [
-        Area::new(BOOT_ADDRESS, 1024),
-        Area::new(BOOT_ADDRESS + 1024, 1024),
+        Area::new(BOOT_ADDRESS, 2048),
+        Area::new(BOOT_ADDRESS + 2048, 2048),
     ],
     active: Area::new(0x0802_0000, 20 * 1024),
     slots: [
