@@ -36,7 +36,11 @@ fn forge_with(stolen: u8, c: &[u8], fill: u8) -> Option<Vec<u8>> {
         .as_slice()
         .iter()
         .find_map(|r| unwrap_from_recipient(&key, &public, r, &aad).ok())?;
-    let cipher = ChunkCipher::new(&content_key, hpke.nonce_prefix, payload_aad(&header).unwrap());
+    let cipher = ChunkCipher::new(
+        &content_key,
+        hpke.nonce_prefix,
+        payload_aad(&header).unwrap(),
+    );
     let layout = PayloadLayout::of(&header).unwrap();
     let mut out = c[..head_len].to_vec();
     for i in 0..layout.chunk_count() {
@@ -65,7 +69,12 @@ fn a_container_for_one_device_opens_on_that_device_only() {
     let for_b_and_c = Spec::hpke(&[0x32, 0x33], CHUNK).seal(&img);
     for (seed, ok) in [(0x31, false), (0x32, true), (0x33, true)] {
         let out = install(&device(seed), &for_b_and_c, Split::Whole);
-        assert_eq!(out.result.is_ok(), ok, "device {seed:#x}: {:?}", out.error());
+        assert_eq!(
+            out.result.is_ok(),
+            ok,
+            "device {seed:#x}: {:?}",
+            out.error()
+        );
     }
 }
 
@@ -81,7 +90,10 @@ fn a_key_extracted_from_one_device_forges_chunks_for_no_other() {
     let out = install(&device(0x31), &forged_a, Split::Whole);
     assert_eq!(out.error(), Some(Error::Authentication));
     let first = &out.flash.data()[APP_OFFSET as usize..][..CHUNK as usize];
-    assert!(first.iter().all(|b| *b == 0xA5), "A's forged chunk 0 passed on A");
+    assert!(
+        first.iter().all(|b| *b == 0xA5),
+        "A's forged chunk 0 passed on A"
+    );
 
     // The same key opens nothing made for device B...
     assert!(forge_with(0x31, &for_b, 0xA5).is_none());

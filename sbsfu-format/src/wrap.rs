@@ -175,14 +175,9 @@ mod tests {
         ));
         let _ = KeyId([0; 8]);
     }
-}
 
-#[cfg(test)]
-mod hpke_tests {
-    use super::*;
     use crate::header::tests::sample;
     use crate::header::{HpkeEncryption, Recipients};
-    use crate::keys::KeyId;
     use crate::keys::x25519_public_key;
 
     fn wrapped(secrets: &[[u8; 32]]) -> Header {

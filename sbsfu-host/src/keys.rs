@@ -39,7 +39,13 @@ pub const DEV_X25519_KEY_ID: &str = "37adf09252eba0a7";
 /// Whether `id` names one of the published development keys.
 pub fn is_dev_key(id: KeyId) -> bool {
     let id = id.to_string();
-    [DEV_SIGNING_KEY_ID, DEV_DEVICE_KEY_ID, DEV_ROOT_KEY_ID, DEV_X25519_KEY_ID].contains(&id.as_str())
+    [
+        DEV_SIGNING_KEY_ID,
+        DEV_DEVICE_KEY_ID,
+        DEV_ROOT_KEY_ID,
+        DEV_X25519_KEY_ID,
+    ]
+    .contains(&id.as_str())
 }
 
 /// 32 bytes from the operating system's CSPRNG.

@@ -356,23 +356,32 @@ fn json_output_has_the_documented_fields() {
 /// and OpenSSL's, as sbsfu reads it.
 fn x25519_keys(d: &std::path::Path) {
     ok(d, &["keygen", "--type", "x25519", "--out", "device.pem"]);
-    ok(d, &["pubkey", "--key", "device.pem", "--out", "device.pub.pem"]);
-    let pubout = run_ok(
-        Command::new("openssl")
-            .current_dir(d)
-            .args(["pkey", "-in", "device.pem", "-pubout"]),
+    ok(
+        d,
+        &["pubkey", "--key", "device.pem", "--out", "device.pub.pem"],
     );
+    let pubout = run_ok(Command::new("openssl").current_dir(d).args([
+        "pkey",
+        "-in",
+        "device.pem",
+        "-pubout",
+    ]));
     assert_eq!(pubout.stdout, fs::read(d.join("device.pub.pem")).unwrap());
-    run_ok(
-        Command::new("openssl")
-            .current_dir(d)
-            .args(["genpkey", "-algorithm", "x25519", "-out", "ossl.pem"]),
-    );
-    run_ok(
-        Command::new("openssl")
-            .current_dir(d)
-            .args(["pkey", "-in", "ossl.pem", "-pubout", "-out", "ossl.pub.pem"]),
-    );
+    run_ok(Command::new("openssl").current_dir(d).args([
+        "genpkey",
+        "-algorithm",
+        "x25519",
+        "-out",
+        "ossl.pem",
+    ]));
+    run_ok(Command::new("openssl").current_dir(d).args([
+        "pkey",
+        "-in",
+        "ossl.pem",
+        "-pubout",
+        "-out",
+        "ossl.pub.pem",
+    ]));
 }
 
 #[test]
@@ -384,20 +393,46 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
     fs::write(d.join("pass"), "correct horse battery\n").unwrap();
     ok(
         d,
-        &["--passphrase-file", "pass", "keygen", "--type", "x25519", "--out", "locked.pem"],
+        &[
+            "--passphrase-file",
+            "pass",
+            "keygen",
+            "--type",
+            "x25519",
+            "--out",
+            "locked.pem",
+        ],
     );
     let text = run_ok(Command::new("openssl").current_dir(d).args([
-        "pkey", "-in", "locked.pem", "-passin", "file:pass", "-pubout",
+        "pkey",
+        "-in",
+        "locked.pem",
+        "-passin",
+        "file:pass",
+        "-pubout",
     ]));
     ok(
         d,
-        &["--passphrase-file", "pass", "pubkey", "--key", "locked.pem", "--out", "locked.pub.pem"],
+        &[
+            "--passphrase-file",
+            "pass",
+            "pubkey",
+            "--key",
+            "locked.pem",
+            "--out",
+            "locked.pub.pem",
+        ],
     );
     assert_eq!(text.stdout, fs::read(d.join("locked.pub.pem")).unwrap());
 
     fs::write(d.join("app.bin"), pattern(5000)).unwrap();
     let mut sign = sign_args(false, "app.bin", "app.sfu");
-    sign.extend(["--encrypt-to", "device.pub.pem", "--encrypt-to", "ossl.pub.pem"]);
+    sign.extend([
+        "--encrypt-to",
+        "device.pub.pem",
+        "--encrypt-to",
+        "ossl.pub.pem",
+    ]);
     sign.extend(["--encrypt-to", "locked.pub.pem"]);
     ok(d, &sign);
     for key in ["device.pem", "ossl.pem", "locked.pem"] {
@@ -405,8 +440,16 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
         ok(
             d,
             &[
-                "--passphrase-file", "pass", "decrypt", "--pubkey", "signing.pub.pem",
-                "--decrypt-key", key, "app.sfu", "--out", &out,
+                "--passphrase-file",
+                "pass",
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                key,
+                "app.sfu",
+                "--out",
+                &out,
             ],
         );
         assert_eq!(fs::read(d.join(&out)).unwrap(), pattern(5000), "{key}");
@@ -417,8 +460,14 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
         let out = sbsfu(
             d,
             &[
-                "decrypt", "--pubkey", "signing.pub.pem", "--decrypt-key", key, "app.sfu",
-                "--out", "never.bin",
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                key,
+                "app.sfu",
+                "--out",
+                "never.bin",
             ],
         );
         assert_eq!(code(&out), 3, "{key}");
@@ -435,7 +484,12 @@ fn hpke_containers_have_fresh_ephemeral_keys() {
     fs::write(d.join("app.bin"), pattern(3000)).unwrap();
     for out in ["a.sfu", "b.sfu"] {
         let mut sign = sign_args(false, "app.bin", out);
-        sign.extend(["--encrypt-to", "device.pub.pem", "--encrypt-to", "ossl.pub.pem"]);
+        sign.extend([
+            "--encrypt-to",
+            "device.pub.pem",
+            "--encrypt-to",
+            "ossl.pub.pem",
+        ]);
         ok(d, &sign);
     }
     let (a, b) = (
@@ -455,8 +509,7 @@ fn hpke_containers_have_fresh_ephemeral_keys() {
             .collect()
     };
     let (ra, rb) = (recipients(&a), recipients(&b));
-    let encs: std::collections::HashSet<&[u8]> =
-        ra.iter().chain(&rb).map(|r| &r[..32]).collect();
+    let encs: std::collections::HashSet<&[u8]> = ra.iter().chain(&rb).map(|r| &r[..32]).collect();
     assert_eq!(encs.len(), 4, "an ephemeral key was used twice");
     assert_ne!(ra[0][32..], rb[0][32..]);
     let head = 12 + header_len + 64;

@@ -271,7 +271,12 @@ fn spec_cross_check() -> Result {
     ]))?;
     // HPKE, to either recipient (the decoder first checks itself against the CFRG vector).
     for key in ["device-x25519.pem", "lab-x25519.pem"] {
-        run(&mut decoder(&["kat-hpke.sfu", "signer.pub.pem", key, "image.bin"]))?;
+        run(&mut decoder(&[
+            "kat-hpke.sfu",
+            "signer.pub.pem",
+            key,
+            "image.bin",
+        ]))?;
     }
     // A refusal counts only for the right reason: a decoder that fails to start also exits 1.
     let refuses = |args: &[&str], reason: &str, what: &str| -> Result {

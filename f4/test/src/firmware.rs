@@ -143,11 +143,7 @@ const CASES: &[(&str, Data, Expect)] = &[
         data!("valid-encrypted.sfu"),
         Expect::Installs,
     ),
-    (
-        "valid-hpke",
-        data!("valid-hpke.sfu"),
-        Expect::Installs,
-    ),
+    ("valid-hpke", data!("valid-hpke.sfu"), Expect::Installs),
     (
         "hpke-for-another-device",
         data!("other-device-hpke.sfu"),

@@ -45,7 +45,13 @@ pub(super) fn test_containers(cli: &Path, dir: &str, address: &str, chunk: usize
 }
 
 /// The example application, signed and encrypted to `to` (an X25519 public key PEM).
-pub(super) fn app_container(cli: &Path, version: &str, counter: &str, to: &str, out: &str) -> Result<Vec<u8>> {
+pub(super) fn app_container(
+    cli: &Path,
+    version: &str,
+    counter: &str,
+    to: &str,
+    out: &str,
+) -> Result<Vec<u8>> {
     let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     sbsfu(
@@ -64,7 +70,9 @@ pub(super) fn app_container(cli: &Path, version: &str, counter: &str, to: &str, 
 /// target) and boots it; an update encrypted to another device is refused before anything is
 /// erased, and the installed application still boots.
 pub(super) fn boot_chain(cli: &Path, app: &[u8], boot: &Path) -> Result {
-    step("example bootloader: installs an update encrypted to its X25519 key (HPKE) at reset and boots it");
+    step(
+        "example bootloader: installs an update encrypted to its X25519 key (HPKE) at reset and boots it",
+    );
     let update = app_container(cli, "1.1.0", "2", DEVICE_PUB, "target/f4-test/app-hpke.sfu")?;
     let image = provision(app, Scenario::Installing(&update))?;
     let file = flash_file(&image, "flash-hpke.bin")?;
@@ -88,7 +96,9 @@ pub(super) fn boot_chain(cli: &Path, app: &[u8], boot: &Path) -> Result {
     // The staged update is checked in full before the active slot is erased: refused at its
     // head, so the application in place verifies and runs as before.
     if out.status != Some(0)
-        || !out.output.contains("sbsfu-boot: update refused: encrypted to other devices' keys")
+        || !out
+            .output
+            .contains("sbsfu-boot: update refused: encrypted to other devices' keys")
         || !out.output.contains("sbsfu-boot: verified app 1.0.0")
         || !out.output.contains("hello from the application")
         || refused(&out, "")
