@@ -50,7 +50,7 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
     let mut pad = Zeroizing::new([0u8; BLOCK]);
     let mut hash_padded = |x: u8, rest: &[&[u8]]| {
         pad.iter_mut().zip(k.iter()).for_each(|(p, b)| *p = b ^ x);
-        let mut h = Sha256::new().chain_update(&*pad);
+        let mut h = Sha256::new().chain_update(pad.as_slice());
         rest.iter().for_each(|r| h.update(r));
         let mut out = Zeroizing::new([0u8; 32]);
         out.iter_mut()
