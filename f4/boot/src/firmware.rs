@@ -75,8 +75,9 @@ fn halt(code: i32) -> ! {
 }
 
 /// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
-/// success: what to boot, the OTP advances left and why a staged update was refused, if one
-/// was; on failure: the error, and the first check that failed on the way (the reason).
+/// success: what to boot, the OTP advances left and the first check that failed on the way, if
+/// one did (a staged update refused, a state record not written); on failure: the error, and
+/// that first failed check (the reason).
 fn decide(flash: InternalFlash) -> Result<(Boot, u32, Option<Error>), (Error, Option<Error>)> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
     let device_keys = [
@@ -113,7 +114,7 @@ fn main() -> ! {
     match decide(flash) {
         Ok((boot, otp_left, why)) => {
             if let Some(why) = why {
-                say::text("sbsfu-boot: update refused: ");
+                say::text("sbsfu-boot: noted: ");
                 say::text(why.as_str());
                 say::text("\n");
             }
