@@ -123,7 +123,7 @@ pub enum Wrap<'a> {
         /// Fresh nonce for the key wrap.
         nonce: [u8; 12],
     },
-    /// Sealed with HPKE to each of 1 to [`MAX_RECIPIENTS`] X25519 public keys
+    /// Sealed with HPKE to each of 1 to [`MAX_RECIPIENTS`](crate::MAX_RECIPIENTS) X25519 public keys
     /// ([`Protection::Hpke`]), in this order.
     Recipients(Vec<RecipientKey>),
 }
