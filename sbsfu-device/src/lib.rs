@@ -146,6 +146,6 @@ pub use flash::{SinkError, SinkFlash};
 
 // What survives resets and power cuts: the anti-rollback counters and the key store.
 pub use store::{
-    CounterStore, FlashCounter, KeyStore, OtpCounter, OtpMemory, TrustedSet, check_key_set,
-    check_newer,
+    CounterStore, FlashCounter, KeyStore, OtpCounter, OtpMemory, RECORD_SIZE, TrustedSet,
+    check_key_set, check_newer,
 };

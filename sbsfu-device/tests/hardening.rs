@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
-use sbsfu_device::Error;
 use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
+use sbsfu_device::{Error, RECORD_SIZE};
 
 /// A device that updated from the old image (counter 5) to the new one (counter 7) and
 /// confirmed it, then booted once more.
@@ -104,8 +104,8 @@ fn state_records(dev: &Device) -> Vec<(usize, u32, u32)> {
     let mut out = Vec::new();
     for bank in LAYOUT.state_log {
         let start = (bank.address - FLASH) as usize;
-        for slot in (start..start + bank.len as usize).step_by(512) {
-            let r = &dev.flash.data()[slot..slot + 512];
+        for slot in (start..start + bank.len as usize).step_by(RECORD_SIZE) {
+            let r = &dev.flash.data()[slot..slot + RECORD_SIZE];
             if &r[..4] == b"SBRL" {
                 let seq = u32::from_le_bytes(r[4..8].try_into().unwrap());
                 let floor = u32::from_le_bytes(r[11..15].try_into().unwrap());

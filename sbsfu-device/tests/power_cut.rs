@@ -30,7 +30,7 @@ use sbsfu_device::boot::Phase;
 use sbsfu_device::sim::{Cut, Decay, OpKind, Tear};
 
 /// Nothing done, everything done, and torn: prefix and byte positions land inside records
-/// (512 B), staged writes (1 KiB), chunk writes (4 KiB) and sector erases alike.
+/// (1 KiB), staged writes (1 KiB), chunk writes (4 KiB) and sector erases alike.
 const CLEAN: [Tear; 8] = [
     Tear::Before,
     Tear::After,

@@ -9,3 +9,4 @@ pub(crate) mod record_log;
 pub use counter::{CounterStore, FlashCounter};
 pub use key_store::{KeyStore, TrustedSet, check_key_set, check_newer};
 pub use otp_counter::{OtpCounter, OtpMemory};
+pub use record_log::RECORD_SIZE;

@@ -29,7 +29,8 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::flash::Region;
 
-/// Size of a record slot.
+/// Size of a state-log record slot: a boot state holds the active container's signed head (up
+/// to `MAX_HEAD_LEN`, 560 bytes with four HPKE recipients). Each state bank holds at least two.
 pub const RECORD_SIZE: usize = 1024;
 /// Domain separation of the record hash.
 pub const RECORD_CONTEXT: &[u8] = b"sbsfu/v1/record";

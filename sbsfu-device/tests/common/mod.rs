@@ -13,7 +13,7 @@ use sbsfu_device::boot::{
 };
 use sbsfu_device::sim::SimFlash;
 use sbsfu_device::sim::kit::{self, Spec};
-use sbsfu_device::{CounterStore, FlashCounter};
+use sbsfu_device::{CounterStore, FlashCounter, RECORD_SIZE};
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_device::{Sectors, Shared};
 use sbsfu_format::{DeviceKey, Version};
@@ -225,8 +225,8 @@ impl Device {
         let mut newest: Option<(u32, usize)> = None;
         for (b, bank) in LAYOUT.state_log.iter().enumerate() {
             let start = (bank.address - FLASH) as usize;
-            for slot in (start..start + bank.len as usize).step_by(512) {
-                let r = &self.flash.data()[slot..slot + 512];
+            for slot in (start..start + bank.len as usize).step_by(RECORD_SIZE) {
+                let r = &self.flash.data()[slot..slot + RECORD_SIZE];
                 if &r[..4] == b"SBRL" {
                     let seq = u32::from_le_bytes(r[4..8].try_into().unwrap());
                     if newest.is_none_or(|(s, _)| seq > s) {
@@ -239,10 +239,10 @@ impl Device {
         let start = (bank.address - FLASH) as usize;
         let data = &self.flash.data()[start..start + bank.len as usize];
         let used = data
-            .chunks(512)
+            .chunks(RECORD_SIZE)
             .rposition(|r| r.iter().any(|b| *b != 0xFF))
             .map_or(0, |i| i + 1);
-        data.len() / 512 - used
+        data.len() / RECORD_SIZE - used
     }
 
     /// The first `len` bytes of the active slot.
