@@ -43,6 +43,16 @@ pub enum Error {
     MalformedKeySet,
     /// A key set lists no key, too many, a repeated, invalid or weak key, or its own root key.
     InvalidKeySet,
+    /// The device record's region is erased: no record was ever written.
+    BlankRecord,
+    /// The bytes are not a device record (another magic).
+    NotARecord,
+    /// A device record's declared length is out of bounds, or bytes follow it.
+    RecordLength,
+    /// A device record's checksum does not match: its write stopped half-way, or it was damaged.
+    TornRecord,
+    /// A device record field is out of its bounds (or a record to encode is).
+    InvalidRecord,
 }
 
 impl Error {
@@ -66,6 +76,11 @@ impl Error {
             Error::NotAKeySet => "not an sbsfu key set (bad magic)",
             Error::MalformedKeySet => "key set is malformed",
             Error::InvalidKeySet => "key set lists no, too many, repeated, weak or root keys",
+            Error::BlankRecord => "device record is blank (erased flash)",
+            Error::NotARecord => "not a device record (bad magic)",
+            Error::RecordLength => "device record length out of range or trailing bytes",
+            Error::TornRecord => "device record checksum mismatch (torn or damaged)",
+            Error::InvalidRecord => "device record field out of bounds",
         }
     }
 }
