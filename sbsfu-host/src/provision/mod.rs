@@ -194,14 +194,7 @@ impl Factory {
         let (head, _) = SignedHeader::parse(&bytes).map_err(|e| Error::rejected(container, e))?;
         let header = head.header;
         if header.target.as_str() != layout.target {
-            return Err(Error::Input {
-                path: container.to_owned(),
-                reason: format!(
-                    "is for target {}, the layout is for {}",
-                    header.target.as_str(),
-                    layout.target
-                ),
-            });
+            return Err(rejected(DeviceError::WrongTarget));
         }
         if header.load_address != layout.boot.active.address {
             return Err(rejected(DeviceError::WrongLoadAddress {
