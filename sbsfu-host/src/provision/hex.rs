@@ -1,8 +1,6 @@
 //! Intel HEX output of a flash image: what STM32CubeProgrammer, OpenOCD, J-Flash and probe-rs
 //! program. Lines that are all `0xFF` (erased flash) are left out.
 
-use std::fmt::Write as _;
-
 /// Data bytes per record line.
 const LINE: usize = 32;
 
@@ -30,17 +28,26 @@ pub fn to_hex(address: u32, image: &[u8]) -> String {
 }
 
 fn record(out: &mut String, offset: u16, kind: u8, data: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let [hi, lo] = offset.to_be_bytes();
-    let mut sum = (data.len() as u8)
-        .wrapping_add(hi)
-        .wrapping_add(lo)
-        .wrapping_add(kind);
-    let _ = write!(out, ":{:02X}{offset:04X}{kind:02X}", data.len());
+    let len = data.len() as u8;
+    let mut sum = len.wrapping_add(hi).wrapping_add(lo).wrapping_add(kind);
+    let mut line = Vec::with_capacity(12 + 2 * data.len());
+    line.push(b':');
+    let mut byte = |b: u8| {
+        line.push(DIGITS[usize::from(b >> 4)]);
+        line.push(DIGITS[usize::from(b & 0xF)]);
+    };
+    for b in [len, hi, lo, kind].iter().chain(data) {
+        byte(*b);
+    }
     for b in data {
         sum = sum.wrapping_add(*b);
-        let _ = write!(out, "{b:02X}");
     }
-    let _ = writeln!(out, "{:02X}", sum.wrapping_neg());
+    byte(sum.wrapping_neg());
+    line.push(b'\n');
+    // Only ASCII hex digits, ':' and '\n' were pushed.
+    out.push_str(std::str::from_utf8(&line).unwrap_or_default());
 }
 
 #[cfg(test)]
