@@ -131,6 +131,9 @@ pub struct ProvisionArgs {
     /// A user field of the device record; repeat for several.
     #[arg(long = "field", value_name = "NAME=VALUE", requires = "serial")]
     pub fields: Vec<String>,
+    /// The device's calibration bytes (a binary file, up to 256 bytes), into its record.
+    #[arg(long, value_name = "FILE", requires = "serial")]
+    pub calibration: Option<PathBuf>,
     /// Where to write the device's image: `.hex` (Intel HEX) or `.bin` (the raw flash).
     #[arg(long, value_name = "FILE", requires = "serial")]
     pub out: Option<PathBuf>,

@@ -73,7 +73,10 @@ fn provision_hex_read_back_by_objcopy() {
         "SN-7",
         "--field",
         "hw=rev B",
+        "--calibration",
+        "cal.bin",
     ];
+    fs::write(d.join("cal.bin"), [1, 2, 3, 250]).unwrap();
     let json = ok(d, &[&base[..], &["--out", "dev.hex", "--json"]].concat());
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["devices"][0]["serial"], "SN-7");
@@ -105,6 +108,7 @@ fn provision_hex_read_back_by_objcopy() {
     assert_eq!(rec.serial(), "SN-7");
     assert_eq!(rec.target(), "stm32f405");
     assert_eq!(rec.field("hw"), Some("rev B"));
+    assert_eq!(rec.calibration(), &[1, 2, 3, 250]);
     assert_eq!(rec.key_id().to_string(), report["devices"][0]["key_id"]);
     let container = fs::read(d.join("app.sfu")).unwrap();
     assert_eq!(&flash[SLOT0..SLOT0 + container.len()], &container[..]);

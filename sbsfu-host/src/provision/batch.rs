@@ -150,6 +150,7 @@ fn read_csv(path: &Path) -> Result<Vec<DeviceSpec>> {
                 .zip(&cols[1..])
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            calibration: Vec::new(),
         });
     }
     if specs.is_empty() {

@@ -99,6 +99,8 @@ pub struct DeviceSpec {
     pub serial: String,
     /// Its user fields, `name=value`.
     pub fields: Vec<(String, String)>,
+    /// Its calibration bytes.
+    pub calibration: Vec<u8>,
 }
 
 /// The image every device of a run shares (before its record), and what went into it.
@@ -137,9 +139,14 @@ pub fn provision(args: &ProvisionArgs, pass: &Passphrase) -> Result<Provisioned>
                 .iter()
                 .map(|f| parse_field(f))
                 .collect::<Result<Vec<_>>>()?;
+            let calibration = match &args.calibration {
+                Some(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                None => Vec::new(),
+            };
             let spec = DeviceSpec {
                 serial: serial.clone(),
                 fields,
+                calibration,
             };
             let key = fresh_device_key()?;
             let output = factory.device_output(&spec, &key, out, args.force)?;
@@ -276,7 +283,7 @@ impl Factory {
             serial: &spec.serial,
             target: &self.layout.target,
             key,
-            calibration: &[],
+            calibration: &spec.calibration,
             fields: &fields,
         }
         .encode(&mut record[..])
