@@ -28,7 +28,10 @@ fn files(dir: &str) -> Vec<(String, Vec<u8>)> {
 
 fn example_install(bytes: &[u8]) -> Outcome {
     let signers = [TrustedKey::from_bytes(&sbsfu_f4::keys::SIGNING_KEY).unwrap()];
-    let device_keys = [DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY)];
+    let device_keys = [
+        DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY),
+        DeviceKey::x25519(sbsfu_f4::keys::DEVICE_X25519_KEY),
+    ];
     let policy = policy("stm32f405", &signers, &device_keys);
     install_with(&policy, bytes, Split::Every(13))
 }

@@ -1,5 +1,5 @@
-//! Round trips through the host sealer and the device installer: every size edge, both
-//! protections, every way of cutting the stream, verified again from flash as at boot.
+//! Round trips through the host sealer and the device installer: every size edge, all three
+//! protections (signed only, AES device key, HPKE to an X25519 device key), every way of cutting the stream, verified again from flash as at boot.
 
 use proptest::prelude::*;
 use sbsfu_tests::*;
@@ -11,15 +11,15 @@ fn sizes() -> [usize; 6] {
     [0, 1, c - 1, c, c + 1, 1024 * 1024]
 }
 
-fn round_trip(encrypted: bool, len: usize, split: Split) {
+fn round_trip(kind: Kind, len: usize, split: Split) {
     let img = image(len, len as u8);
-    let spec = Spec::new(encrypted, if len >= 1 << 20 { 4096 } else { CHUNK });
+    let spec = kind.spec(if len >= 1 << 20 { 4096 } else { CHUNK });
     let c = spec.seal(&img);
     let cfg = DeviceConfig::default();
     let mut out = install(&cfg, &c, split);
     assert!(
         out.result.is_ok(),
-        "encrypted={encrypted} len={len} {split:?}: {:?}",
+        "{kind:?} len={len} {split:?}: {:?}",
         out.error()
     );
     assert_eq!(out.installed_image(), &img[..], "len={len} {split:?}");
@@ -32,30 +32,30 @@ fn round_trip(encrypted: bool, len: usize, split: Split) {
 
 #[test]
 fn every_size_one_byte_at_a_time() {
-    for encrypted in [true, false] {
+    for kind in Kind::ALL {
         for len in sizes() {
-            round_trip(encrypted, len, Split::Every(1));
+            round_trip(kind, len, Split::Every(1));
         }
     }
 }
 
 #[test]
 fn every_size_seven_bytes_at_a_time() {
-    for encrypted in [true, false] {
+    for kind in Kind::ALL {
         for len in sizes() {
-            round_trip(encrypted, len, Split::Every(7));
+            round_trip(kind, len, Split::Every(7));
         }
     }
 }
 
 #[test]
 fn every_size_random_splits() {
-    for encrypted in [true, false] {
+    for kind in Kind::ALL {
         for len in sizes() {
             for seed in 1..4 {
-                round_trip(encrypted, len, Split::Random(seed));
+                round_trip(kind, len, Split::Random(seed));
             }
-            round_trip(encrypted, len, Split::Whole);
+            round_trip(kind, len, Split::Whole);
         }
     }
 }
@@ -64,8 +64,8 @@ fn every_size_random_splits() {
 fn boot_verification_catches_any_change_in_flash() {
     let img = image(3000, 9);
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = Spec::new(encrypted, CHUNK).seal(&img);
+    for kind in Kind::ALL {
+        let c = kind.spec(CHUNK).seal(&img);
         let mut out = install(&cfg, &c, Split::Whole);
         for pos in [0, 1499, 2999] {
             out.flash.data_mut()[APP_OFFSET as usize + pos] ^= 0x10;
@@ -86,12 +86,12 @@ proptest! {
     #[test]
     fn result_is_independent_of_the_split(
         len in 0usize..3000,
-        encrypted: bool,
+        kind in proptest::sample::select(Kind::ALL.to_vec()),
         cuts in proptest::collection::vec(1usize..400, 1..40),
         flip in proptest::option::of((any::<prop::sample::Index>(), 1u8..)),
     ) {
         let img = image(len, 7);
-        let mut c = Spec::new(encrypted, CHUNK).seal(&img);
+        let mut c = kind.spec(CHUNK).seal(&img);
         if let Some((at, x)) = flip {
             let i = at.index(c.len());
             c[i] ^= x;
@@ -109,7 +109,7 @@ proptest! {
         let mut flash: sbsfu_device::sim::SimFlash = sbsfu_device::sim::SimFlash::new(&dual_bank_sectors());
         let map = flash.geometry();
         let signers = trusted(&[1]);
-        let dks = [device_key(2)];
+        let dks = [device_key(2), x25519_key(6)];
         let policy = sbsfu_device::Policy {
             target: "stm32f405", signers: &signers, device_keys: &dks,
             min_security_counter: 10, require_encryption: false,

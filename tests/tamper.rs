@@ -8,8 +8,8 @@ use sbsfu_tests::*;
 const CHUNK: u32 = 128;
 
 /// A small container of three full chunks and a partial one.
-fn small(encrypted: bool) -> Vec<u8> {
-    Spec::new(encrypted, CHUNK).seal(&image(3 * CHUNK as usize + 40, 1))
+fn small(kind: Kind) -> Vec<u8> {
+    kind.spec(CHUNK).seal(&image(3 * CHUNK as usize + 40, 1))
 }
 
 fn expect(c: &[u8], cfg: &DeviceConfig, want: Error) {
@@ -23,8 +23,8 @@ fn expect(c: &[u8], cfg: &DeviceConfig, want: Error) {
 #[test]
 fn every_bit_flip_is_rejected() {
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         let head_len = install(&cfg, &c, Split::Whole).head_len.unwrap();
         let header_end = head_len - 64;
         for i in 0..c.len() {
@@ -63,8 +63,8 @@ fn every_bit_flip_is_rejected() {
 #[test]
 fn every_truncation_is_rejected_as_truncated() {
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         for n in 0..c.len() {
             let out = install(&cfg, &c[..n], Split::Whole);
             assert_eq!(out.error(), Some(Error::Truncated), "truncated to {n}");
@@ -96,8 +96,8 @@ fn rechunk(c: &[u8], order: &[usize], from: Option<&[u8]>) -> Vec<u8> {
 #[test]
 fn chunks_cannot_be_reordered_duplicated_dropped_or_spliced() {
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         assert_eq!(chunk_spans(&c).len(), 4);
         // Identity rebuild installs (the tests below change only what they say).
         assert!(
@@ -131,10 +131,10 @@ fn chunks_cannot_be_reordered_duplicated_dropped_or_spliced() {
         // The same image sealed under other randomness: chunk 1 from there does not fit here.
         let other = Spec {
             randomness: 4,
-            ..Spec::new(encrypted, CHUNK)
+            ..kind.spec(CHUNK)
         }
         .seal(&image(3 * CHUNK as usize + 40, 1));
-        if encrypted {
+        if kind.encrypted() {
             expect(
                 &rechunk(&c, &[0, 1, 2, 3], Some(&other)),
                 &cfg,
@@ -142,7 +142,7 @@ fn chunks_cannot_be_reordered_duplicated_dropped_or_spliced() {
             );
         }
         // A different image under the same keys: its chunk 1 does not fit either.
-        let different = Spec::new(encrypted, CHUNK).seal(&image(3 * CHUNK as usize + 40, 2));
+        let different = kind.spec(CHUNK).seal(&image(3 * CHUNK as usize + 40, 2));
         expect(
             &rechunk(&c, &[0, 1, 2, 3], Some(&different)),
             &cfg,
@@ -154,8 +154,8 @@ fn chunks_cannot_be_reordered_duplicated_dropped_or_spliced() {
 #[test]
 fn extending_the_stream_is_rejected() {
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         let spans = chunk_spans(&c);
         let mut extended = c.clone();
         extended.push(0);
@@ -178,9 +178,9 @@ fn extending_the_stream_is_rejected() {
 #[test]
 fn policy_violations_have_precise_errors() {
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
+    for kind in Kind::ALL {
         let img = image(1000, 5);
-        let base = Spec::new(encrypted, CHUNK);
+        let base = kind.spec(CHUNK);
 
         let other_signer = Spec {
             signer: 9,
@@ -257,7 +257,30 @@ fn policy_violations_have_precise_errors() {
             },
         );
 
-        if encrypted {
+        if kind == Kind::Hpke {
+            // Encrypted to other devices' keys (7 and 8) only: refused at the head.
+            expect(
+                &Spec::hpke(&[7, 8], CHUNK).seal(&img),
+                &cfg,
+                Error::NotARecipient,
+            );
+            let aes_only = DeviceConfig {
+                x25519_keys: vec![],
+                ..cfg.clone()
+            };
+            expect(&base.seal(&img), &aes_only, Error::NotARecipient);
+            // A rotation: encrypted to the old key 6 and the new key 9; either device opens it.
+            let rotation = Spec::hpke(&[9, 6], CHUNK).seal(&img);
+            for keys in [vec![6], vec![9], vec![8, 9]] {
+                let device = DeviceConfig {
+                    x25519_keys: keys,
+                    ..cfg.clone()
+                };
+                let out = install(&device, &rotation, Split::Whole);
+                assert!(out.result.is_ok(), "{:?}", out.error());
+                assert_eq!(out.installed_image(), &img[..]);
+            }
+        } else if kind == Kind::Aes {
             let other_device = Spec {
                 device: 7,
                 ..base.clone()
@@ -294,7 +317,7 @@ fn garbage_and_empty_input() {
     expect(b"\x89SFU", &cfg, Error::Truncated);
     expect(b"hello, world", &cfg, Error::Format(F::BadMagic));
     expect(&image(5000, 3), &cfg, Error::Format(F::BadMagic));
-    let mut v2 = small(true);
+    let mut v2 = small(Kind::Aes);
     v2[9] = 2;
     expect(&v2, &cfg, Error::Format(F::UnsupportedVersion(2)));
 }
@@ -303,7 +326,7 @@ fn garbage_and_empty_input() {
 fn a_signed_four_gib_claim_fails_at_the_head() {
     // Even correctly signed, an absurd length is refused before anything is hashed or written.
     let cfg = DeviceConfig::default();
-    let c = resign(&small(true), |h| h.image_len = u32::MAX, 1);
+    let c = resign(&small(Kind::Aes), |h| h.image_len = u32::MAX, 1);
     expect(&c, &cfg, Error::Format(F::ImageTooLarge(u32::MAX)));
     let out = install(&cfg, &c, Split::Whole);
     assert!(out.ops_at.is_empty());
@@ -313,8 +336,8 @@ fn a_signed_four_gib_claim_fails_at_the_head() {
 fn a_signed_but_wrong_digest_never_completes() {
     // A signer bug (or a stolen key used carelessly): chunks authenticate, the digest does not.
     let cfg = DeviceConfig::default();
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         let bad = resign(&c, |h| h.digest[0] ^= 1, 1);
         // For encrypted containers the chunks' associated data ignores the digest, so every
         // chunk opens and only the final digest check fails; a signed-only chain is unaffected
@@ -340,8 +363,8 @@ fn a_corrupt_chunk_never_reaches_flash() {
     // everything after it are not: their flash stays erased.
     let cfg = DeviceConfig::default();
     let img = image(3 * CHUNK as usize + 40, 1);
-    for encrypted in [true, false] {
-        let c = small(encrypted);
+    for kind in Kind::ALL {
+        let c = small(kind);
         let spans = chunk_spans(&c);
         for damaged in 0..spans.len() {
             let mut bad = c.clone();
@@ -366,11 +389,11 @@ proptest::proptest! {
     #[test]
     fn any_single_byte_change_is_rejected(
         len in 0usize..1500,
-        encrypted: bool,
+        kind in proptest::sample::select(Kind::ALL.to_vec()),
         at in proptest::prelude::any::<proptest::sample::Index>(),
         new in proptest::prelude::any::<u8>(),
     ) {
-        let c = Spec::new(encrypted, CHUNK).seal(&image(len, 9));
+        let c = kind.spec(CHUNK).seal(&image(len, 9));
         let i = at.index(c.len());
         proptest::prop_assume!(c[i] != new);
         let mut bad = c.clone();

@@ -1,6 +1,7 @@
 //! Embeds the trusted signing key, the root key (signs key-set updates) and the device key as raw
 //! bytes. Defaults to the published development keys in keys-example/; a production build sets
-//! SBSFU_SIGNING_PUB and SBSFU_ROOT_PUB (SPKI PEMs) and SBSFU_DEVICE_KEY (an sbsfu device key PEM).
+//! SBSFU_SIGNING_PUB and SBSFU_ROOT_PUB (SPKI PEMs), SBSFU_DEVICE_KEY (an sbsfu device key PEM)
+//! and SBSFU_DEVICE_X25519_KEY (the device's X25519 private key, PKCS#8 PEM).
 
 use std::env;
 use std::fs;
@@ -68,6 +69,22 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SBSFU_SIGNING_PUB");
     println!("cargo:rerun-if-env-changed=SBSFU_DEVICE_KEY");
     println!("cargo:rerun-if-env-changed=SBSFU_ROOT_PUB");
+    println!("cargo:rerun-if-env-changed=SBSFU_DEVICE_X25519_KEY");
+    let x25519 = env::var_os("SBSFU_DEVICE_X25519_KEY")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("device-x25519.pem"));
+    println!("cargo:rerun-if-changed={}", x25519.display());
+    // PKCS#8 of an X25519 key (RFC 8410): 16 bytes of DER prefix, then the 32-byte key.
+    let x25519_der = pem_body(&x25519, "PRIVATE KEY");
+    assert!(
+        x25519_der.len() == 48
+            && x25519_der.starts_with(&[
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22,
+                0x04, 0x20
+            ]),
+        "{}: not an unencrypted X25519 private key",
+        x25519.display()
+    );
     println!("cargo:rerun-if-changed={}", signing.display());
     println!("cargo:rerun-if-changed={}", root_pub.display());
     println!("cargo:rerun-if-changed={}", device.display());
@@ -88,4 +105,5 @@ fn main() {
     fs::write(out.join("signing.pub.raw"), &spki[12..]).unwrap();
     fs::write(out.join("root.pub.raw"), &root_spki[12..]).unwrap();
     fs::write(out.join("device.key.raw"), &key).unwrap();
+    fs::write(out.join("device-x25519.key.raw"), &x25519_der[16..]).unwrap();
 }

@@ -1,13 +1,14 @@
-//! Valid containers (signed-only and encrypted, from the seed corpus) with fuzzer-chosen
+//! Valid containers (signed-only, encrypted and HPKE-encrypted, from the seed corpus) with fuzzer-chosen
 //! mutations: rejected, unless the mutations cancel out and the bytes are unchanged.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
-const VALID: [&[u8]; 2] = [
+const VALID: [&[u8]; 3] = [
     include_bytes!("../seeds/encrypted-3-chunks.sfu"),
     include_bytes!("../seeds/signed-3-chunks.sfu"),
+    include_bytes!("../seeds/hpke-3-chunks.sfu"),
 ];
 
 #[derive(Debug, Arbitrary)]
@@ -23,13 +24,13 @@ enum Mutation {
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    which: bool,
+    which: u8,
     mutations: Vec<Mutation>,
     cuts: Vec<u16>,
 }
 
 fuzz_target!(|input: Input| {
-    let original = VALID[input.which as usize];
+    let original = VALID[usize::from(input.which) % VALID.len()];
     let mut c = original.to_vec();
     for m in input.mutations.iter().take(8) {
         let n = c.len().max(1);

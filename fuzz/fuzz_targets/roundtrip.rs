@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use sbsfu_device::{Policy, TrustedKey};
 use sbsfu_format::{Header, MAX_HEADER_LEN};
-use sbsfu_format::{EncryptParams, SealParams, seal_to_vec};
+use sbsfu_format::{EncryptParams, RecipientKey, SealParams, Wrap, seal_to_vec};
 use sbsfu_format::SignedHeader;
 use sbsfu_format::{ContentKey, DeviceKey, Version};
 
@@ -19,6 +19,8 @@ struct Input {
     counter: u32,
     chunk_shift: u8,
     encrypted: bool,
+    /// With `encrypted`: HPKE to an X25519 device key instead of an AES-256 one.
+    hpke: bool,
     randomness: [u8; 32],
     payload: Vec<u8>,
 }
@@ -26,6 +28,15 @@ struct Input {
 fuzz_target!(|input: Input| {
     let key = SigningKey::from_bytes(&[7; 32]);
     let device = DeviceKey::from_bytes([9; 32]);
+    let x25519 = DeviceKey::x25519([10; 32]);
+    let wrap = if input.hpke {
+        Wrap::Recipients(vec![RecipientKey {
+            public_key: x25519.public_key().unwrap(),
+            ephemeral: zeroize::Zeroizing::new(input.randomness),
+        }])
+    } else {
+        Wrap::DeviceKey { key: &device, nonce: input.randomness[..12].try_into().unwrap() }
+    };
     let region = if input.region_is_app { "app" } else { "data" };
     let params = SealParams {
         signer: key.verifying_key().to_bytes(),
@@ -36,9 +47,8 @@ fuzz_target!(|input: Input| {
         load_address: sbsfu_fuzz::APP_ADDRESS,
         chunk_size: 1 << (6 + input.chunk_shift % 5),
         encryption: input.encrypted.then(|| EncryptParams {
-            device_key: &device,
+            wrap,
             content_key: ContentKey::from_bytes(input.randomness),
-            wrap_nonce: input.randomness[..12].try_into().unwrap(),
             nonce_prefix: input.randomness[12..19].try_into().unwrap(),
         }),
     };
@@ -62,7 +72,7 @@ fuzz_target!(|input: Input| {
     // And it installs byte-exact on a device that trusts the key (and has the region).
     if region == "app" && h.chunk_size as usize <= sbsfu_fuzz::BUF {
         let signers = [TrustedKey::from_bytes(key.verifying_key().as_bytes()).unwrap()];
-        let device_keys = [device.clone()];
+        let device_keys = [device.clone(), x25519.clone()];
         let policy = Policy {
             target: h.target.as_str(),
             signers: &signers,
@@ -77,11 +87,15 @@ fuzz_target!(|input: Input| {
 
 /// Which protection, without its contents.
 trait Kind {
-    fn clone_kind(&self) -> bool;
+    fn clone_kind(&self) -> u8;
 }
 
 impl Kind for sbsfu_format::Protection {
-    fn clone_kind(&self) -> bool {
-        matches!(self, sbsfu_format::Protection::Aes256Gcm(_))
+    fn clone_kind(&self) -> u8 {
+        match self {
+            sbsfu_format::Protection::SignedOnly { .. } => 0,
+            sbsfu_format::Protection::Aes256Gcm(_) => 1,
+            sbsfu_format::Protection::Hpke(_) => 2,
+        }
     }
 }

@@ -22,7 +22,10 @@ pub const SECTORS: [u32; 64] = [1024; 64];
 /// The example keys: what the seed corpus is signed with.
 pub fn example_policy<T>(min_counter: u32, f: impl FnOnce(&Policy<'_>) -> T) -> T {
     let signers = [TrustedKey::from_bytes(&sbsfu_f4::keys::SIGNING_KEY).expect("example key")];
-    let device_keys = [DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY)];
+    let device_keys = [
+        DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY),
+        DeviceKey::x25519(sbsfu_f4::keys::DEVICE_X25519_KEY),
+    ];
     f(&Policy {
         min_security_counter: min_counter,
         ..policy("stm32f405", &signers, &device_keys)

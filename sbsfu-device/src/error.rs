@@ -31,6 +31,9 @@ pub enum Error {
     EncryptionRequired,
     /// The content key is wrapped under a device key this device does not have.
     UnknownDeviceKey(KeyId),
+    /// The content key is encrypted (HPKE) to public keys none of which is this device's: a
+    /// container made for other devices.
+    NotARecipient,
     /// The container's chunks are larger than this installer's buffer.
     ChunkTooLarge {
         /// Chunk size in the header.
@@ -131,6 +134,7 @@ impl Error {
             Error::Rollback { .. } => "security counter below the device minimum (downgrade)",
             Error::EncryptionRequired => "device accepts only encrypted images",
             Error::UnknownDeviceKey(_) => "content key wrapped for an unknown device key",
+            Error::NotARecipient => "encrypted to other devices' keys, none of this device's",
             Error::ChunkTooLarge { .. } => "chunk size exceeds the installer buffer",
             Error::UnknownRegion => "image targets a region this device does not have",
             Error::WrongLoadAddress { .. } => "load address does not match the region",

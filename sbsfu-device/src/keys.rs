@@ -1,7 +1,9 @@
 //! Trusted signing keys and the device's acceptance policy.
 
 use ed25519_dalek::VerifyingKey;
-use sbsfu_format::{DeviceKey, KeyId};
+use sbsfu_format::{
+    DeviceKey, DeviceKeyKind, Header, HpkeEncryption, KeyId, Protection, Recipient,
+};
 
 use crate::Error;
 
@@ -45,7 +47,8 @@ pub struct Policy<'a> {
     pub target: &'a str,
     /// Keys trusted to sign images, looked up by key id.
     pub signers: &'a [TrustedKey],
-    /// Device keys that may unwrap content keys, looked up by key id.
+    /// Device keys that may unwrap content keys, looked up by key id: AES-256 keys, and X25519
+    /// keys that containers are encrypted to with HPKE.
     pub device_keys: &'a [DeviceKey],
     /// Images with a lower security counter are refused.
     pub min_security_counter: u32,
@@ -62,12 +65,41 @@ impl Policy<'_> {
             .ok_or(Error::UnknownSigner(id))
     }
 
-    /// The device key with id `id`.
+    /// The AES-256 device key with id `id`.
     pub fn device_key(&self, id: KeyId) -> Result<&DeviceKey, Error> {
         self.device_keys
             .iter()
+            .filter(|k| k.kind() == DeviceKeyKind::Aes256)
             .find(|k| k.id() == id)
             .ok_or(Error::UnknownDeviceKey(id))
+    }
+
+    /// The recipient of `hpke` this device holds the X25519 key of, by key id: that key, its
+    /// public key (one scalar multiplication per X25519 key held) and the recipient entry.
+    /// [`Error::NotARecipient`] when the container is encrypted to other keys only.
+    pub fn recipient<'h>(
+        &self,
+        hpke: &'h HpkeEncryption,
+    ) -> Result<(&DeviceKey, [u8; 32], &'h Recipient), Error> {
+        self.device_keys
+            .iter()
+            .filter_map(|k| Some((k, k.public_key()?)))
+            .find_map(|(k, public)| {
+                let id = KeyId::of_x25519(&public);
+                let r = hpke.recipients.as_slice().iter().find(|r| r.key_id == id)?;
+                Some((k, public, r))
+            })
+            .ok_or(Error::NotARecipient)
+    }
+
+    /// Whether this device holds the key that decrypts `header`'s payload (always, for a
+    /// signed-only payload).
+    pub fn can_decrypt(&self, header: &Header) -> bool {
+        match &header.protection {
+            Protection::SignedOnly { .. } => true,
+            Protection::Aes256Gcm(e) => self.device_key(e.device_key).is_ok(),
+            Protection::Hpke(h) => self.recipient(h).is_ok(),
+        }
     }
 }
 

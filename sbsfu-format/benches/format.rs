@@ -66,9 +66,11 @@ fn whole(c: &mut Criterion) {
         load_address: 0x0802_0000,
         chunk_size: CHUNK as u32,
         encryption: encrypted.then(|| sbsfu_format::EncryptParams {
-            device_key: &device_key,
+            wrap: sbsfu_format::Wrap::DeviceKey {
+                key: &device_key,
+                nonce: [4; 12],
+            },
             content_key: ContentKey::from_bytes([3; 32]),
-            wrap_nonce: [4; 12],
             nonce_prefix: [5; 7],
         }),
     };

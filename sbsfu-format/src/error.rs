@@ -43,6 +43,8 @@ pub enum Error {
     MalformedKeySet,
     /// A key set lists no key, too many, a repeated, invalid or weak key, or its own root key.
     InvalidKeySet,
+    /// An HPKE container names no recipient, more than four, or one key twice (sealing).
+    InvalidRecipients,
     /// The device record's region is erased: no record was ever written.
     BlankRecord,
     /// The bytes are not a device record (another magic).
@@ -76,6 +78,7 @@ impl Error {
             Error::NotAKeySet => "not an sbsfu key set (bad magic)",
             Error::MalformedKeySet => "key set is malformed",
             Error::InvalidKeySet => "key set lists no, too many, repeated, weak or root keys",
+            Error::InvalidRecipients => "give 1 to 4 distinct recipient public keys",
             Error::BlankRecord => "device record is blank (erased flash)",
             Error::NotARecord => "not a device record (bad magic)",
             Error::RecordLength => "device record length out of range or trailing bytes",

@@ -14,8 +14,17 @@ use crate::keys::KeyId;
 use crate::name::Name;
 use crate::reader::postcard_exact;
 
-/// Upper bound on the encoded header; the largest valid header is about 200 bytes.
-pub const MAX_HEADER_LEN: usize = 256;
+/// Upper bound on the encoded header: the largest valid header, exactly. The fields before the
+/// protection take at most 123 bytes (signer 8, target 1 + 32, version 3 x 5, counter 5,
+/// region 1 + 16, load address 5, image length 5, chunk size 3, digest 32); the largest
+/// protection is [`Protection::Hpke`] with [`MAX_RECIPIENTS`] recipients: tag 1 + count 1 +
+/// 4 x [`RECIPIENT_LEN`] (88) + nonce prefix 7 = 361 bytes. 123 + 361 = 484
+/// (`largest_header_fits_the_bound`).
+pub const MAX_HEADER_LEN: usize = 484;
+/// Most recipients an HPKE header may list (a device-key rotation, a lab key beside production).
+pub const MAX_RECIPIENTS: usize = 4;
+/// Encoded length of one [`Recipient`]: key id 8, encapsulated key 32, wrapped key 32, tag 16.
+pub const RECIPIENT_LEN: usize = 8 + 32 + 32 + 16;
 /// Upper bound on a target (device class) name.
 pub const MAX_TARGET_LEN: usize = 32;
 /// Upper bound on a region name.
@@ -76,6 +85,8 @@ impl FromStr for Version {
 }
 
 /// How the payload chunks are protected.
+// Held inline (no heap on a device): a header is at most MAX_HEADER_LEN bytes on the wire.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protection {
     /// Signed only: chunks are plaintext, each followed by the SHA-256 link of the next chunk, and
@@ -87,6 +98,118 @@ pub enum Protection {
     },
     /// AES-256-GCM STREAM under a fresh random content key, wrapped under a device key.
     Aes256Gcm(Encryption),
+    /// The same AES-256-GCM STREAM payload, its content key wrapped with HPKE (RFC 9180 base
+    /// mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM) to each device public key
+    /// listed: whoever makes the container holds no secret that decrypts it.
+    Hpke(HpkeEncryption),
+}
+
+/// The content key wrapped to one recipient (an X25519 device key) with HPKE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Recipient {
+    /// Key id of the recipient's X25519 public key ([`KeyId::of_x25519`]).
+    pub key_id: KeyId,
+    /// HPKE's encapsulated key: the sender's ephemeral X25519 public key, fresh per recipient.
+    pub enc: [u8; 32],
+    /// The content key, sealed to this recipient.
+    pub wrapped_key: [u8; 32],
+    /// GCM tag of the seal.
+    pub wrap_tag: [u8; 16],
+}
+
+/// One to [`MAX_RECIPIENTS`] recipients with distinct key ids, encoded as a postcard sequence
+/// (`varint(count) || recipients`). Held inline: no heap on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipients {
+    len: u8,
+    items: [Recipient; MAX_RECIPIENTS],
+}
+
+impl Recipients {
+    /// The recipients `list` names; `None` for none, more than [`MAX_RECIPIENTS`] or a repeated
+    /// key id.
+    pub fn new(list: &[Recipient]) -> Option<Self> {
+        let mut items = [Recipient::default(); MAX_RECIPIENTS];
+        if list.is_empty() || list.len() > MAX_RECIPIENTS {
+            return None;
+        }
+        items.iter_mut().zip(list).for_each(|(o, r)| *o = *r);
+        let len = u8::try_from(list.len()).ok()?;
+        let r = Self { len, items };
+        r.distinct().then_some(r)
+    }
+
+    /// The recipients, in header order.
+    pub fn as_slice(&self) -> &[Recipient] {
+        self.items.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The recipients, for filling in their wraps (the sealer).
+    pub fn as_mut_slice(&mut self) -> &mut [Recipient] {
+        self.items
+            .get_mut(..usize::from(self.len))
+            .unwrap_or_default()
+    }
+
+    fn distinct(&self) -> bool {
+        let list = self.as_slice();
+        list.iter().enumerate().all(|(i, r)| {
+            list.iter()
+                .skip(i.saturating_add(1))
+                .all(|o| o.key_id != r.key_id)
+        })
+    }
+}
+
+impl Serialize for Recipients {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let list = self.as_slice();
+        let mut seq = s.serialize_seq(Some(list.len()))?;
+        list.iter().try_for_each(|r| seq.serialize_element(r))?;
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipients {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Recipients;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("1 to 4 recipients")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Recipients, A::Error> {
+                use serde::de::Error as _;
+                // The count is bounded before any recipient is read.
+                let n = a.size_hint().unwrap_or(0);
+                if n == 0 || n > MAX_RECIPIENTS {
+                    return Err(A::Error::custom("recipient count"));
+                }
+                let mut items = [Recipient::default(); MAX_RECIPIENTS];
+                for item in items.iter_mut().take(n) {
+                    *item = a
+                        .next_element()?
+                        .ok_or_else(|| A::Error::custom("truncated"))?;
+                }
+                let list = items.get(..n).unwrap_or_default();
+                Recipients::new(list).ok_or_else(|| A::Error::custom("repeated recipient"))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
+
+/// Parameters of an HPKE-wrapped payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HpkeEncryption {
+    /// The content key wrapped to each recipient.
+    pub recipients: Recipients,
+    /// Random 7-byte STREAM nonce prefix.
+    pub nonce_prefix: [u8; 7],
 }
 
 /// Parameters of an encrypted payload.
@@ -216,10 +339,33 @@ impl Header {
             .map_err(|_| Error::BufferTooSmall)
     }
 
-    /// The device key id, if the payload is encrypted.
+    /// The AES-256 device key id, if the payload is encrypted under one.
     pub fn device_key(&self) -> Option<KeyId> {
         match &self.protection {
             Protection::Aes256Gcm(e) => Some(e.device_key),
+            Protection::SignedOnly { .. } | Protection::Hpke(_) => None,
+        }
+    }
+
+    /// The recipients' key ids, if the content key is wrapped with HPKE (none otherwise).
+    pub fn recipient_key_ids(&self) -> impl Iterator<Item = KeyId> + '_ {
+        let list = match &self.protection {
+            Protection::Hpke(h) => h.recipients.as_slice(),
+            _ => &[],
+        };
+        list.iter().map(|r| r.key_id)
+    }
+
+    /// Whether the payload is encrypted (under a device key or to recipients).
+    pub fn is_encrypted(&self) -> bool {
+        !matches!(self.protection, Protection::SignedOnly { .. })
+    }
+
+    /// The STREAM nonce prefix of an encrypted payload.
+    pub fn nonce_prefix(&self) -> Option<[u8; 7]> {
+        match &self.protection {
+            Protection::Aes256Gcm(e) => Some(e.nonce_prefix),
+            Protection::Hpke(h) => Some(h.nonce_prefix),
             Protection::SignedOnly { .. } => None,
         }
     }
@@ -286,9 +432,24 @@ pub(crate) mod tests {
         assert_eq!(Header::parse(SIGNED_ONLY_KAT), Ok(h));
     }
 
+    pub(crate) fn hpke(n: usize) -> Protection {
+        let list: std::vec::Vec<Recipient> = (0..n)
+            .map(|i| Recipient {
+                key_id: KeyId([i as u8 + 1; 8]),
+                enc: [0xe1; 32],
+                wrapped_key: [0xb1; 32],
+                wrap_tag: [0xc1; 16],
+            })
+            .collect();
+        Protection::Hpke(HpkeEncryption {
+            recipients: Recipients::new(&list).unwrap(),
+            nonce_prefix: [0xe0; 7],
+        })
+    }
+
     #[test]
     fn largest_header_fits_the_bound() {
-        let mut h = sample(encrypted());
+        let mut h = sample(hpke(MAX_RECIPIENTS));
         h.target = Name::new("abcdefghijklmnopqrstuvwxyz012345").unwrap();
         h.region = Name::new("abcdefghijklmnop").unwrap();
         h.version = Version {
@@ -297,13 +458,46 @@ pub(crate) mod tests {
             patch: u32::MAX,
         };
         h.security_counter = u32::MAX;
-        h.load_address = 0;
+        h.load_address = u32::MAX - MAX_IMAGE_LEN;
         h.image_len = MAX_IMAGE_LEN;
         h.chunk_size = MAX_CHUNK_SIZE;
         let mut buf = [0u8; MAX_HEADER_LEN];
         let n = h.encode(&mut buf).unwrap().len();
-        assert!(n <= MAX_HEADER_LEN, "{n}");
+        // The bound is the largest header exactly: it grows only as far as four recipients need.
+        assert_eq!(n, MAX_HEADER_LEN);
         assert_eq!(Header::parse(&buf[..n]), Ok(h));
+        h.protection = encrypted();
+        assert!(h.encode(&mut buf).unwrap().len() <= 200);
+    }
+
+    #[test]
+    fn recipients_are_one_to_four_distinct_keys() {
+        for n in 1..=MAX_RECIPIENTS {
+            let h = sample(hpke(n));
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            let bytes = h.encode(&mut buf).unwrap().to_vec();
+            assert_eq!(Header::parse(&bytes), Ok(h));
+            assert_eq!(h.recipient_key_ids().count(), n);
+            // The count sits right after the protection tag (2): 0 and 5 are refused.
+            let at = bytes.len() - 7 - n * RECIPIENT_LEN - 1;
+            assert_eq!((bytes[at - 1], bytes[at]), (2, n as u8));
+            for bad in [0u8, 5, 0x80] {
+                let mut v = bytes.clone();
+                v[at] = bad;
+                assert_eq!(Header::parse(&v), Err(Error::MalformedHeader), "{bad}");
+            }
+            if n > 1 {
+                // The second recipient named by the first one's key id.
+                let mut v = bytes.clone();
+                let second = at + 1 + RECIPIENT_LEN;
+                v.copy_within(at + 1..at + 9, second);
+                assert_eq!(Header::parse(&v), Err(Error::MalformedHeader));
+            }
+        }
+        let one = Recipient::default();
+        assert!(Recipients::new(&[]).is_none());
+        assert!(Recipients::new(&[one; 5]).is_none());
+        assert!(Recipients::new(&[one, one]).is_none());
     }
 
     #[test]
@@ -366,7 +560,7 @@ pub(crate) mod tests {
     fn unknown_protection_tag_is_malformed() {
         let mut v = SIGNED_ONLY_KAT.to_vec();
         let tag = v.len() - 33;
-        v[tag] = 2;
+        v[tag] = 3;
         assert_eq!(Header::parse(&v), Err(Error::MalformedHeader));
     }
 
@@ -413,6 +607,8 @@ pub(crate) mod tests {
             shift in 6u32..=16,
             digest in any::<[u8; 32]>(),
             enc in any::<Option<([u8; 8], [u8; 12], [u8; 32], [u8; 16], [u8; 7])>>(),
+            hpke_n in 0..=MAX_RECIPIENTS,
+            wraps in any::<[([u8; 32], [u8; 32], [u8; 16]); MAX_RECIPIENTS]>(),
         ) -> Header {
             Header {
                 signer: KeyId(signer),
@@ -425,6 +621,19 @@ pub(crate) mod tests {
                 chunk_size: 1 << shift,
                 digest,
                 protection: match enc {
+                    None if hpke_n > 0 => {
+                        let list: std::vec::Vec<Recipient> = wraps[..hpke_n]
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (e, w, t))| Recipient {
+                                key_id: KeyId([i as u8; 8]), enc: *e, wrapped_key: *w, wrap_tag: *t,
+                            })
+                            .collect();
+                        Protection::Hpke(HpkeEncryption {
+                            recipients: Recipients::new(&list).unwrap(),
+                            nonce_prefix: [digest[0]; 7],
+                        })
+                    }
                     None => Protection::SignedOnly { chain_head: digest },
                     Some((k, n, w, t, p)) => Protection::Aes256Gcm(Encryption {
                         device_key: KeyId(k), wrap_nonce: n, wrapped_key: w, wrap_tag: t, nonce_prefix: p,
@@ -443,7 +652,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = Header::parse(&bytes);
         }
 

@@ -5,7 +5,7 @@
 
 use crate::Error;
 use crate::chunk::{LINK_LEN, TAG_LEN};
-use crate::header::{Header, Protection};
+use crate::header::Header;
 use crate::signed::SIGNATURE_LEN;
 
 /// The chunking of one payload.
@@ -21,11 +21,7 @@ impl PayloadLayout {
     /// The layout a (validated) header declares.
     pub fn of(header: &Header) -> Result<Self, Error> {
         header.validate()?;
-        Self::new(
-            header.image_len,
-            header.chunk_size,
-            matches!(header.protection, Protection::Aes256Gcm(_)),
-        )
+        Self::new(header.image_len, header.chunk_size, header.is_encrypted())
     }
 
     /// The layout of `image_len` bytes in chunks of `chunk_size`.

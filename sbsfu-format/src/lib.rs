@@ -26,6 +26,7 @@ extern crate std;
 mod chunk;
 mod error;
 mod header;
+mod hpke;
 mod keys;
 mod keyset;
 mod layout;
@@ -45,8 +46,9 @@ pub use reader::Reader;
 
 // The container, in wire order: prefix, header, signature over both, payload.
 pub use header::{
-    DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, MAX_CHUNK_SIZE, MAX_HEADER_LEN,
-    MAX_IMAGE_LEN, MAX_REGION_LEN, MAX_TARGET_LEN, MIN_CHUNK_SIZE, Protection, Version,
+    DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, HpkeEncryption, MAX_CHUNK_SIZE,
+    MAX_HEADER_LEN, MAX_IMAGE_LEN, MAX_RECIPIENTS, MAX_REGION_LEN, MAX_TARGET_LEN, MIN_CHUNK_SIZE,
+    Protection, RECIPIENT_LEN, Recipient, Recipients, Version,
 };
 pub use layout::PayloadLayout;
 pub use name::Name;
@@ -55,10 +57,11 @@ pub use signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader, SignedMessage};
 
 // How chunks are protected, and how the content key travels.
 pub use chunk::{ChunkCipher, LINK_LEN, NONCE_PREFIX_LEN, TAG_LEN, chain_link, payload_aad};
-pub use wrap::unwrap_content_key;
+pub use hpke::{AEAD_ID, KDF_ID, KEM_ID};
+pub use wrap::{HPKE_INFO, hpke_wrap_aad, unwrap_content_key, unwrap_from_recipient};
 
 // Keys and key sets.
-pub use keys::{ContentKey, DeviceKey, KEY_ID_LEN, KeyId};
+pub use keys::{ContentKey, DeviceKey, DeviceKeyKind, KEY_ID_LEN, KeyId, x25519_public_key};
 pub use keyset::{
     KEYSET_MAGIC, KEYSET_VERSION, KeySet, KeySetMessage, MAX_KEYSET_KEYS, MAX_KEYSET_LEN,
     SignedKeySet,
@@ -74,5 +77,6 @@ pub use record::{
 // Writing containers (host side).
 #[cfg(feature = "std")]
 pub use seal::{
-    EncryptParams, Prepared, ReadAt, SealParams, Sealed, Threads, seal_to_vec, write_signature,
+    EncryptParams, Prepared, ReadAt, RecipientKey, SealParams, Sealed, Threads, Wrap, seal_to_vec,
+    write_signature,
 };

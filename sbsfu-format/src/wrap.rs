@@ -1,14 +1,17 @@
-//! Wrapping the per-image content key under a device key (AES-256-GCM, random 96-bit nonce).
+//! Wrapping the per-image content key: under an AES-256 device key (AES-256-GCM, random 96-bit
+//! nonce), or to X25519 device public keys with HPKE ([`crate::hpke`]).
 //!
 //! The device key never encrypts payload data, only 32-byte content keys, each under a fresh
 //! random nonce: it stays far below GCM's random-nonce limit for any realistic number of images.
+//! An HPKE wrap uses a fresh ephemeral key per recipient, so its AEAD key is used once.
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::header::Encryption;
+use crate::header::{Encryption, Header, Protection, Recipient};
+use crate::hpke;
 use crate::keys::{ContentKey, DeviceKey};
 
 /// Associated data of the key wrap (domain separation from payload chunks).
@@ -30,20 +33,107 @@ pub fn wrap_content_key(
     Ok((buf, tag.into()))
 }
 
+/// AES-256-GCM decryption of `buf` in place: the one copy of it in firmware, for both ways a
+/// content key travels (the HPKE wrap's AEAD is AES-256-GCM too).
+#[inline(never)]
+pub(crate) fn aes_gcm_open(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; 16],
+) -> Result<(), Error> {
+    Aes256Gcm::new(key.into())
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+        .map_err(|_| Error::Authentication)
+}
+
 /// Recovers the content key of `enc` with `device`. A wrong key or any altered byte is
 /// [`Error::Authentication`].
 pub fn unwrap_content_key(device: &DeviceKey, enc: &Encryption) -> Result<ContentKey, Error> {
-    let aead = Aes256Gcm::new(device.as_bytes().into());
     let mut buf = enc.wrapped_key;
-    let result = aead.decrypt_inout_detached(
-        &Nonce::from(enc.wrap_nonce),
+    let result = aes_gcm_open(
+        device.as_bytes(),
+        &enc.wrap_nonce,
         WRAP_CONTEXT,
-        (&mut buf[..]).into(),
-        &Tag::from(enc.wrap_tag),
+        &mut buf,
+        &enc.wrap_tag,
     );
     let key = result.map(|()| ContentKey::from_bytes(buf));
     buf.zeroize();
-    key.map_err(|_| Error::Authentication)
+    key
+}
+
+/// HPKE's `info` for a content key: names sbsfu and the format version.
+pub const HPKE_INFO: &[u8] = b"sbsfu/v1/hpke-content-key";
+
+/// HPKE's associated data for the wraps of `header`: SHA-256 of the header's signed message
+/// (`"sbsfu/v1/container-header\0" || prefix || header`) with the digest and every
+/// recipient's `enc`, `wrapped_key` and `wrap_tag` set to zero.
+///
+/// It binds each wrap to every other header field (signer, target, version, counter, region,
+/// address, sizes, the recipients' key ids, the nonce prefix) without being circular: what is
+/// zeroed is what the wraps produce, and the digest, which the sealer learns only after the
+/// wraps are made. Both are bound anyway: the digest by the signature and by the final check,
+/// the wraps by every chunk's associated data ([`crate::payload_aad`]).
+pub fn hpke_wrap_aad(header: &Header) -> Result<[u8; 32], Error> {
+    let mut h = *header;
+    if let Protection::Hpke(p) = &mut h.protection {
+        p.recipients.as_mut_slice().iter_mut().for_each(|r| {
+            r.enc = [0; 32];
+            r.wrapped_key = [0; 32];
+            r.wrap_tag = [0; 16];
+        });
+    }
+    // The chunks' associated data of that header (which zeroes the digest): one code path.
+    crate::chunk::payload_aad(&h)
+}
+
+/// Seals `content` to the X25519 public key `recipient` with the ephemeral private key
+/// `ephemeral` (fresh from a CSPRNG for each recipient of each container), bound to `aad`
+/// ([`hpke_wrap_aad`]). A small-order public key fails ([`Error::Authentication`]).
+#[cfg(any(feature = "std", test))]
+pub fn wrap_to_recipient(
+    recipient: &[u8; 32],
+    ephemeral: &[u8; 32],
+    content: &ContentKey,
+    aad: &[u8; 32],
+) -> Result<Recipient, Error> {
+    let mut wrapped_key = *content.as_bytes();
+    let (enc, wrap_tag) = hpke::seal_base(recipient, ephemeral, HPKE_INFO, aad, &mut wrapped_key)?;
+    Ok(Recipient {
+        key_id: crate::keys::KeyId::of_x25519(recipient),
+        enc,
+        wrapped_key,
+        wrap_tag,
+    })
+}
+
+/// Recovers the content key wrapped to `recipient` with the X25519 device key `device`, whose
+/// public key is `public`, bound to `aad` ([`hpke_wrap_aad`]). Anything altered, a wrong key or
+/// an AES device key is [`Error::Authentication`].
+pub fn unwrap_from_recipient(
+    device: &DeviceKey,
+    public: &[u8; 32],
+    recipient: &Recipient,
+    aad: &[u8; 32],
+) -> Result<ContentKey, Error> {
+    if device.public_key().is_none() {
+        return Err(Error::Authentication);
+    }
+    let mut buf = recipient.wrapped_key;
+    let result = hpke::open_base(
+        device.as_bytes(),
+        public,
+        &recipient.enc,
+        HPKE_INFO,
+        aad,
+        &mut buf,
+        &recipient.wrap_tag,
+    );
+    let key = result.map(|()| ContentKey::from_bytes(buf));
+    buf.zeroize();
+    key
 }
 
 #[cfg(test)]
@@ -84,5 +174,104 @@ mod tests {
             Err(Error::Authentication)
         ));
         let _ = KeyId([0; 8]);
+    }
+
+    use crate::header::tests::sample;
+    use crate::header::{HpkeEncryption, Recipients};
+    use crate::keys::x25519_public_key;
+
+    fn wrapped(secrets: &[[u8; 32]]) -> Header {
+        let publics: std::vec::Vec<[u8; 32]> = secrets.iter().map(x25519_public_key).collect();
+        let list: std::vec::Vec<Recipient> = publics
+            .iter()
+            .map(|p| Recipient {
+                key_id: KeyId::of_x25519(p),
+                ..Recipient::default()
+            })
+            .collect();
+        let mut h = sample(Protection::Hpke(HpkeEncryption {
+            recipients: Recipients::new(&list).unwrap(),
+            nonce_prefix: [7; 7],
+        }));
+        let aad = hpke_wrap_aad(&h).unwrap();
+        let ck = ContentKey::from_bytes([4; 32]);
+        if let Protection::Hpke(p) = &mut h.protection {
+            for (i, r) in p.recipients.as_mut_slice().iter_mut().enumerate() {
+                let eph = [0x40 + i as u8; 32];
+                *r = wrap_to_recipient(&publics[i], &eph, &ck, &aad).unwrap();
+            }
+        }
+        h
+    }
+
+    fn recipients(h: &Header) -> std::vec::Vec<Recipient> {
+        let Protection::Hpke(p) = &h.protection else {
+            unreachable!()
+        };
+        p.recipients.as_slice().to_vec()
+    }
+
+    #[test]
+    fn each_recipient_unwraps_its_own_and_nothing_else() {
+        let secrets = [[1u8; 32], [2; 32], [3; 32]];
+        let h = wrapped(&secrets);
+        // The wraps do not change the associated data they were made under.
+        let aad = hpke_wrap_aad(&h).unwrap();
+        let list = recipients(&h);
+        for (i, s) in secrets.iter().enumerate() {
+            let dev = DeviceKey::x25519(*s);
+            let public = dev.public_key().unwrap();
+            assert_eq!(list[i].key_id, dev.id());
+            let ck = unwrap_from_recipient(&dev, &public, &list[i], &aad).unwrap();
+            assert_eq!(ck.as_bytes(), &[4; 32]);
+            for (j, r) in list.iter().enumerate().filter(|(j, _)| *j != i) {
+                assert!(
+                    unwrap_from_recipient(&dev, &public, r, &aad).is_err(),
+                    "{i} opened {j}"
+                );
+            }
+        }
+        // Fresh ephemeral keys: no two recipients share an encapsulated key.
+        assert_ne!(list[0].enc, list[1].enc);
+        // An AES device key never opens an HPKE wrap.
+        let aes = DeviceKey::from_bytes([1; 32]);
+        let public = x25519_public_key(&[1; 32]);
+        assert_eq!(
+            unwrap_from_recipient(&aes, &public, &list[0], &aad).err(),
+            Some(Error::Authentication)
+        );
+    }
+
+    #[test]
+    fn the_wrap_is_bound_to_the_rest_of_the_header() {
+        let h = wrapped(&[[1u8; 32]]);
+        let dev = DeviceKey::x25519([1; 32]);
+        let public = dev.public_key().unwrap();
+        let r = recipients(&h)[0];
+        let mut changed = [h; 4];
+        changed[0].security_counter += 1;
+        changed[1].target = crate::Name::new("other").unwrap();
+        changed[2].chunk_size *= 2;
+        if let Protection::Hpke(p) = &mut changed[3].protection {
+            p.nonce_prefix[0] ^= 1;
+        }
+        for c in &changed {
+            let aad = hpke_wrap_aad(c).unwrap();
+            assert_eq!(
+                unwrap_from_recipient(&dev, &public, &r, &aad).err(),
+                Some(Error::Authentication)
+            );
+        }
+        // The digest is not bound here (it is signed, and checked at the end).
+        let mut d = h;
+        d.digest = [0x99; 32];
+        let aad = hpke_wrap_aad(&d).unwrap();
+        assert!(unwrap_from_recipient(&dev, &public, &r, &aad).is_ok());
+        for i in 0..32 {
+            let mut bad = r;
+            bad.wrapped_key[i] ^= 0x80;
+            let aad = hpke_wrap_aad(&h).unwrap();
+            assert!(unwrap_from_recipient(&dev, &public, &bad, &aad).is_err());
+        }
     }
 }

@@ -29,9 +29,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate a signing key (Ed25519, PKCS#8 PEM) or a device key (AES-256).
+    /// Generate a signing key (Ed25519, PKCS#8 PEM) or a device key (X25519 PKCS#8 PEM, or AES-256).
     Keygen(KeygenArgs),
-    /// Export the public half of a signing key, as PEM or as a constant for firmware.
+    /// Export the public half of a signing key or of an X25519 device key, as PEM or as a constant.
     Pubkey(PubkeyArgs),
     /// Print a device key as a constant to build into firmware. The output is SECRET.
     ///
@@ -185,6 +185,8 @@ pub enum KeyType {
     Ed25519,
     /// AES-256 device key (wraps the per-image content keys).
     Aes256,
+    /// X25519 device key: containers are encrypted to its public key (`sign --encrypt-to`).
+    X25519,
 }
 
 /// `sbsfu keygen`
@@ -221,7 +223,7 @@ pub enum PubkeyFormat {
 /// `sbsfu pubkey`
 #[derive(Debug, Args)]
 pub struct PubkeyArgs {
-    /// The signing key (or a public key PEM, to convert it).
+    /// The signing key or X25519 device key (or a public key PEM, to convert it).
     #[arg(long, value_name = "PEM")]
     pub key: PathBuf,
     /// Where to write; standard output if absent.
@@ -289,8 +291,12 @@ pub struct SignArgs {
     #[arg(id = EXTERNAL_SIGNER, long = "pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
     pub pubkey: Option<PathBuf>,
     /// Encrypt the payload for devices holding this AES-256 device key.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "encrypt_to")]
     pub encrypt_key: Option<PathBuf>,
+    /// Encrypt the payload to this device's X25519 public key (HPKE): repeat for up to 4
+    /// recipients (a key rotation, a lab key). The signer holds no key that decrypts.
+    #[arg(long = "encrypt-to", value_name = "PUB_PEM")]
+    pub encrypt_to: Vec<PathBuf>,
     /// Image version, major.minor.patch (informational; rollback uses --security-counter).
     #[arg(long, value_parser = parse_version, value_name = "X.Y.Z")]
     pub version: Version,
@@ -400,7 +406,7 @@ pub struct TrustArgs {
     /// The root public key that signs key sets.
     #[arg(long, value_name = "PEM", requires = "keyset")]
     pub root: Option<PathBuf>,
-    /// A device key to unwrap content keys with; repeat for several.
+    /// A device key to decrypt with (X25519 private key or AES-256 key); repeat for several.
     #[arg(long = "decrypt-key", value_name = "KEY")]
     pub decrypt_keys: Vec<PathBuf>,
     /// The device's target; defaults to the one in the header.

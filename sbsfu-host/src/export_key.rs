@@ -1,12 +1,12 @@
 //! `sbsfu export-key`: a device key as a constant for firmware (or its raw bytes). The output is
 //! secret: it is written with mode 0600, and wiped from memory once printed.
 //!
-//! Each kind of device key says how it is named in source; another kind (an X25519 key, say)
-//! adds a variant to [`SecretKey`] and a branch to [`read`].
+//! Each kind of device key says how it is named in source: a variant of [`SecretKey`] and a
+//! branch of [`read`].
 
 use zeroize::Zeroizing;
 
-use sbsfu_format::{DeviceKey, KeyId};
+use sbsfu_format::{DeviceKey, DeviceKeyKind, KeyId};
 
 use crate::cli::{ExportFormat, ExportKeyArgs};
 use crate::constant::{Constant, Language};
@@ -19,20 +19,22 @@ use crate::passphrase::Passphrase;
 pub enum SecretKey {
     /// The AES-256 key that unwraps content keys (`sbsfu_format::DeviceKey`).
     Aes256(DeviceKey),
+    /// The X25519 private key that decapsulates content keys (`DeviceKey::x25519`).
+    X25519(DeviceKey),
 }
 
 impl SecretKey {
     /// The key's bytes.
     pub fn bytes(&self) -> &[u8] {
         match self {
-            SecretKey::Aes256(k) => k.as_bytes(),
+            SecretKey::Aes256(k) | SecretKey::X25519(k) => k.as_bytes(),
         }
     }
 
     /// Its key id, as containers name it.
     pub fn id(&self) -> KeyId {
         match self {
-            SecretKey::Aes256(k) => k.id(),
+            SecretKey::Aes256(k) | SecretKey::X25519(k) => k.id(),
         }
     }
 
@@ -44,13 +46,22 @@ impl SecretKey {
                 "sbsfu_device_key",
                 "AES-256 device key for sbsfu containers",
             ),
+            SecretKey::X25519(_) => (
+                "SBSFU_DEVICE_X25519_KEY",
+                "sbsfu_device_x25519_key",
+                "X25519 device key for sbsfu containers (`DeviceKey::x25519`)",
+            ),
         }
     }
 }
 
 /// Reads the device key at `path`.
 pub fn read(path: &std::path::Path, pass: &Passphrase) -> Result<SecretKey> {
-    read_device_key(path, pass).map(SecretKey::Aes256)
+    let key = read_device_key(path, pass)?;
+    Ok(match key.kind() {
+        DeviceKeyKind::Aes256 => SecretKey::Aes256(key),
+        DeviceKeyKind::X25519 => SecretKey::X25519(key),
+    })
 }
 
 /// The key in `format`.
@@ -112,5 +123,10 @@ mod tests {
             "{c}"
         );
         assert_eq!(c.matches("0xa5").count(), 32);
+        let x = SecretKey::X25519(DeviceKey::x25519([0x5a; 32]));
+        let rust = String::from_utf8(render(&x, ExportFormat::Rust).to_vec()).unwrap();
+        assert!(rust.contains("pub const SBSFU_DEVICE_X25519_KEY: [u8; 32] = ["));
+        assert!(rust.contains(&x.id().to_string()));
+        assert_eq!(render(&x, ExportFormat::Raw).as_slice(), [0x5a; 32]);
     }
 }

@@ -1,13 +1,14 @@
-//! Key files: Ed25519 keys as PKCS#8 / SPKI PEM (what `openssl pkey` reads and writes), device
-//! keys as a PEM block of 32 bytes.
+//! Key files: Ed25519 and X25519 keys as PKCS#8 / SPKI PEM (what `openssl pkey` reads and
+//! writes), AES-256 device keys as a PEM block of 32 bytes.
 
 use std::fs;
 use std::path::Path;
 
+use ::pkcs8::der::asn1::BitStringRef;
 use ::pkcs8::der::asn1::{AnyRef, OctetStringRef};
 use ::pkcs8::der::pem::{self as der_pem, LineEnding};
 use ::pkcs8::der::{Decode, Encode, Reader, SecretDocument};
-use ::pkcs8::spki::AlgorithmIdentifierRef;
+use ::pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use ::pkcs8::{EncryptedPrivateKeyInfoRef, ObjectIdentifier, PrivateKeyInfoRef};
 use ed25519_dalek::pkcs8::{
     self, DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
@@ -32,11 +33,19 @@ pub const DEV_SIGNING_KEY_ID: &str = "a9f80929a4145aa5";
 pub const DEV_DEVICE_KEY_ID: &str = "4627aaf9b624390b";
 /// Key id of the development root key in `keys-example/root.pem` (signs key sets).
 pub const DEV_ROOT_KEY_ID: &str = "45b8c2d5dfb5d43e";
+/// Key id of the development X25519 device key in `keys-example/device-x25519.pem`.
+pub const DEV_X25519_KEY_ID: &str = "37adf09252eba0a7";
 
 /// Whether `id` names one of the published development keys.
 pub fn is_dev_key(id: KeyId) -> bool {
     let id = id.to_string();
-    id == DEV_SIGNING_KEY_ID || id == DEV_DEVICE_KEY_ID || id == DEV_ROOT_KEY_ID
+    [
+        DEV_SIGNING_KEY_ID,
+        DEV_DEVICE_KEY_ID,
+        DEV_ROOT_KEY_ID,
+        DEV_X25519_KEY_ID,
+    ]
+    .contains(&id.as_str())
 }
 
 /// 32 bytes from the operating system's CSPRNG.
@@ -69,6 +78,8 @@ pub const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
 /// id-Ed25519 (RFC 8410).
 const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// id-X25519 (RFC 8410).
+const X25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
 /// id-aes256-GCM (NIST): the algorithm of an encrypted device key's PKCS#8 wrapper, since a
 /// device key is used with AES-256-GCM only.
 const AES256_GCM_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.46");
@@ -199,13 +210,21 @@ pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
             "is a device key (AES-256), not an Ed25519 signing key",
         ))
     };
+    let an_x25519_key = || {
+        Err(Error::key(
+            path,
+            "is an X25519 device key (it decrypts), not an Ed25519 signing key",
+        ))
+    };
     match label.as_str() {
+        "PRIVATE KEY" if algorithm_of_plain(&der) == Some(X25519_OID) => an_x25519_key(),
         "PRIVATE KEY" => SigningKey::from_pkcs8_der(&der).map_err(not_ed25519),
         ENCRYPTED_LABEL => {
             let der = decrypt(path, &der, pass)?;
             match algorithm_of(path, &der)? {
                 ED25519_OID => SigningKey::from_pkcs8_der(der.as_bytes()).map_err(not_ed25519),
                 AES256_GCM_OID => a_device_key(),
+                X25519_OID => an_x25519_key(),
                 oid => Err(Error::key(
                     path,
                     format!("is a {oid} key, not an Ed25519 signing key"),
@@ -224,6 +243,10 @@ pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
 pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
     let (label, der) = read_pem(path)?;
     match label.as_str() {
+        "PUBLIC KEY" if spki_algorithm(&der) == Some(X25519_OID) => Err(Error::key(
+            path,
+            "is an X25519 device public key (it encrypts), not an Ed25519 signing key",
+        )),
         "PUBLIC KEY" => VerifyingKey::from_public_key_der(&der)
             .map_err(|e| Error::key(path, format!("not an Ed25519 public key ({e})"))),
         "PRIVATE KEY" | ENCRYPTED_LABEL => read_signing_key(path, pass).map(|k| k.verifying_key()),
@@ -234,38 +257,145 @@ pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
     }
 }
 
-/// Reads a device key file: our PEM block of 32 bytes, or an encrypted PKCS#8 wrapper of it.
+/// The algorithm of a plain PKCS#8 DER key, if it parses.
+fn algorithm_of_plain(der: &[u8]) -> Option<ObjectIdentifier> {
+    PrivateKeyInfoRef::from_der(der)
+        .ok()
+        .map(|k| k.algorithm.oid)
+}
+
+/// The algorithm of an SPKI DER public key, if it parses.
+fn spki_algorithm(der: &[u8]) -> Option<ObjectIdentifier> {
+    SubjectPublicKeyInfoRef::from_der(der)
+        .ok()
+        .map(|k| k.algorithm.oid)
+}
+
+/// The device key in PKCS#8 DER: an X25519 private key (RFC 8410: an OCTET STRING inside the
+/// private key OCTET STRING) or our AES-256 key (the 32 bytes under id-aes256-GCM).
+fn device_key_from_pkcs8(path: &Path, der: &[u8]) -> Result<DeviceKey> {
+    let info = PrivateKeyInfoRef::from_der(der)
+        .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))?;
+    let raw: Zeroizing<Vec<u8>> = match info.algorithm.oid {
+        AES256_GCM_OID => Zeroizing::new(info.private_key.as_bytes().to_vec()),
+        X25519_OID => {
+            let inner = <&OctetStringRef>::from_der(info.private_key.as_bytes())
+                .map_err(|e| Error::key(path, format!("not an X25519 private key ({e})")))?;
+            Zeroizing::new(inner.as_bytes().to_vec())
+        }
+        ED25519_OID => {
+            return Err(Error::key(
+                path,
+                "is an Ed25519 signing key, not a device key (X25519 or AES-256)",
+            ));
+        }
+        oid => {
+            return Err(Error::key(
+                path,
+                format!("is a {oid} key, not a device key (X25519 or AES-256)"),
+            ));
+        }
+    };
+    let key: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::key(path, "device key is not 32 bytes"))?;
+    Ok(match info.algorithm.oid {
+        X25519_OID => DeviceKey::x25519(key),
+        _ => DeviceKey::from_bytes(key),
+    })
+}
+
+/// Reads a device key: an X25519 private key (PKCS#8 PEM, plain or passphrase-protected, as
+/// `sbsfu keygen --type x25519` and `openssl genpkey -algorithm x25519` write it), or an AES-256
+/// key (our PEM block of 32 bytes, or its passphrase-protected PKCS#8 wrapper).
 pub fn read_device_key(path: &Path, pass: &Passphrase) -> Result<DeviceKey> {
     let (label, bytes) = read_pem(path).map_err(|e| match e {
         Error::Key { .. } => Error::key(path, "not a device key (expected a PEM block)"),
         other => other,
     })?;
-    let key: Zeroizing<Vec<u8>> = match label.as_str() {
-        DEVICE_KEY_LABEL => bytes,
-        ENCRYPTED_LABEL => {
-            let der = decrypt(path, &bytes, pass)?;
-            let info = PrivateKeyInfoRef::from_der(der.as_bytes())
-                .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))?;
-            if info.algorithm.oid != AES256_GCM_OID {
-                return Err(Error::key(
-                    path,
-                    "is a signing key, not a device key (AES-256)",
-                ));
-            }
-            Zeroizing::new(info.private_key.as_bytes().to_vec())
+    match label.as_str() {
+        DEVICE_KEY_LABEL => {
+            let key: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::key(path, "device key is not 32 bytes"))?;
+            Ok(DeviceKey::from_bytes(key))
+        }
+        "PRIVATE KEY" => device_key_from_pkcs8(path, &bytes),
+        ENCRYPTED_LABEL => device_key_from_pkcs8(path, decrypt(path, &bytes, pass)?.as_bytes()),
+        "PUBLIC KEY" => Err(Error::key(
+            path,
+            "is a public key; decrypting needs the device's private key",
+        )),
+        other => Err(Error::key(
+            path,
+            format!("expected a device key, found a PEM {other}"),
+        )),
+    }
+}
+
+/// Reads the X25519 public key of a device to encrypt to (`sign --encrypt-to`): SPKI PEM, as
+/// `sbsfu pubkey` and `openssl pkey -pubout` write it. Private keys are refused: a build
+/// machine needs only the public key. Small-order keys (which would make the shared secret
+/// known to all) are refused.
+pub fn read_recipient_key(path: &Path) -> Result<[u8; 32]> {
+    let (label, der) = read_pem(path)?;
+    match label.as_str() {
+        "PUBLIC KEY" => {}
+        "PRIVATE KEY" | ENCRYPTED_LABEL => {
+            return Err(Error::key(
+                path,
+                "is a private key; encrypt to the device's public key (`sbsfu pubkey --key`)",
+            ));
+        }
+        DEVICE_KEY_LABEL => {
+            return Err(Error::key(
+                path,
+                "is an AES-256 device key, not an X25519 public key (give it to --encrypt-key)",
+            ));
         }
         other => {
             return Err(Error::key(
                 path,
-                format!("expected a PEM {DEVICE_KEY_LABEL}, found a PEM {other}"),
+                format!("expected an X25519 PUBLIC KEY, found a PEM {other}"),
             ));
         }
-    };
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::key(path, "device key is not 32 bytes"))?;
-    Ok(DeviceKey::from_bytes(key))
+    }
+    let spki = SubjectPublicKeyInfoRef::from_der(&der)
+        .map_err(|e| Error::key(path, format!("not a public key ({e})")))?;
+    match spki.algorithm.oid {
+        X25519_OID => {}
+        ED25519_OID => {
+            return Err(Error::key(
+                path,
+                "is an Ed25519 public key (it verifies signatures), not an X25519 device key",
+            ));
+        }
+        oid => {
+            return Err(Error::key(
+                path,
+                format!("is a {oid} key, not an X25519 key"),
+            ));
+        }
+    }
+    let key: [u8; 32] = spki
+        .subject_public_key
+        .as_bytes()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::key(path, "X25519 public key is not 32 bytes"))?;
+    // A clamped scalar is a multiple of 8: it sends a small-order point, and only such a
+    // point, to zero.
+    if x25519_dalek::x25519([0x55; 32], key) == [0; 32] {
+        return Err(Error::key(path, "is a small-order X25519 key, unusable"));
+    }
+    Ok(key)
+}
+
+/// The X25519 key id of a public key, as headers name recipients (for provisioning records
+/// too: one function).
+pub fn x25519_key_id(public: &[u8; 32]) -> KeyId {
+    KeyId::of_x25519(public)
 }
 
 /// Encrypts PKCS#8 DER under `passphrase` (PBES2: scrypt N=2^14, r=8, p=1, the parameters
@@ -305,6 +435,57 @@ pub fn encrypted_device_key_pem(key: &DeviceKey, passphrase: &str) -> Result<Zer
     );
     let der = Zeroizing::new(info.to_der().map_err(fail)?);
     encrypt_der(&der, passphrase)
+}
+
+/// PKCS#8 DER of an X25519 private key (RFC 8410: `CurvePrivateKey`, an OCTET STRING of the 32
+/// bytes, inside the private key OCTET STRING), as OpenSSL writes it.
+fn x25519_pkcs8_der(secret: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>> {
+    let fail =
+        |e: ::pkcs8::der::Error| Error::Usage(format!("encoding the X25519 key failed: {e}"));
+    let inner = Zeroizing::new(
+        OctetStringRef::new(secret)
+            .map_err(fail)?
+            .to_der()
+            .map_err(fail)?,
+    );
+    let info = PrivateKeyInfoRef::new(
+        AlgorithmIdentifierRef {
+            oid: X25519_OID,
+            parameters: None,
+        },
+        OctetStringRef::new(&inner).map_err(fail)?,
+    );
+    Ok(Zeroizing::new(info.to_der().map_err(fail)?))
+}
+
+/// PKCS#8 PEM of an X25519 device key (`openssl pkey` reads it), passphrase-protected if one is
+/// given. One function for every writer of device keys (keygen, factory records).
+pub fn x25519_private_key_pem(
+    secret: &[u8; 32],
+    passphrase: Option<&str>,
+) -> Result<Zeroizing<String>> {
+    let der = x25519_pkcs8_der(secret)?;
+    match passphrase {
+        Some(p) => encrypt_der(&der, p),
+        None => der_pem::encode_string("PRIVATE KEY", LineEnding::LF, &der)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Usage(format!("encoding the X25519 key failed: {e}"))),
+    }
+}
+
+/// SPKI PEM of an X25519 public key, what `openssl pkey -pubout` writes.
+pub fn x25519_public_key_pem(public: &[u8; 32]) -> Result<String> {
+    let fail =
+        |e: ::pkcs8::der::Error| Error::Usage(format!("encoding the public key failed: {e}"));
+    let spki = SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef {
+            oid: X25519_OID,
+            parameters: None,
+        },
+        subject_public_key: BitStringRef::from_bytes(public).map_err(fail)?,
+    };
+    let der = spki.to_der().map_err(fail)?;
+    der_pem::encode_string("PUBLIC KEY", LineEnding::LF, &der).map_err(|e| fail(e.into()))
 }
 
 /// PKCS#8 v1 PEM of a signing key (RFC 8410: the seed only). v2, which also embeds the public
@@ -354,6 +535,12 @@ mod tests {
         );
         let device = read_device_key(&example("device.key"), &none()).unwrap();
         assert_eq!(device.id().to_string(), DEV_DEVICE_KEY_ID);
+        let x25519 = read_device_key(&example("device-x25519.pem"), &none()).unwrap();
+        assert_eq!(x25519.id().to_string(), DEV_X25519_KEY_ID);
+        assert_eq!(
+            x25519_key_id(&read_recipient_key(&example("device-x25519.pub.pem")).unwrap()),
+            x25519.id()
+        );
         let root = read_signing_key(&example("root.pem"), &none()).unwrap();
         assert_eq!(
             read_public_key(&example("root.pub.pem"), &none()).unwrap(),
@@ -363,6 +550,27 @@ mod tests {
             KeyId::of_ed25519(root.verifying_key().as_bytes()).to_string(),
             DEV_ROOT_KEY_ID
         );
+    }
+
+    #[test]
+    fn small_order_recipient_keys_are_refused() {
+        // The zero point and a point of order 8: DH with them gives a known (all-zero) secret.
+        let dir = tempfile::tempdir().unwrap();
+        let order_8 = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        for (i, key) in [[0u8; 32], order_8].iter().enumerate() {
+            let p = dir.path().join(format!("{i}.pub.pem"));
+            fs::write(&p, x25519_public_key_pem(key).unwrap()).unwrap();
+            let e = read_recipient_key(&p).unwrap_err();
+            assert!(e.to_string().contains("small-order"), "{e}");
+            assert_eq!(e.exit_code(), crate::error::EXIT_KEY);
+        }
+        let good = dir.path().join("good.pub.pem");
+        fs::write(&good, x25519_public_key_pem(&[9; 32]).unwrap()).unwrap();
+        assert_eq!(read_recipient_key(&good).unwrap(), [9; 32]);
     }
 
     #[test]
@@ -440,7 +648,7 @@ mod tests {
                 .err()
                 .unwrap()
                 .to_string()
-                .contains("is a signing key")
+                .contains("is an Ed25519 signing key")
         );
 
         let d = DeviceKey::from_bytes(random_bytes().unwrap());

@@ -64,6 +64,9 @@ pub struct HeaderFields {
     chunk_count: Option<u32>,
     protection: &'static str,
     device_key_id: Option<String>,
+    /// HPKE only: the key ids of the devices' X25519 keys the container is encrypted to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    recipient_key_ids: Vec<String>,
     container_len: Option<u64>,
     #[serde(skip)]
     header: Header,
@@ -89,8 +92,10 @@ impl HeaderFields {
             protection: match header.protection {
                 Protection::SignedOnly { .. } => "signed-only",
                 Protection::Aes256Gcm(_) => "aes-256-gcm",
+                Protection::Hpke(_) => "hpke-x25519-aes-256-gcm",
             },
             device_key_id: header.device_key().map(|k| k.to_string()),
+            recipient_key_ids: header.recipient_key_ids().map(|k| k.to_string()).collect(),
             container_len: layout.map(|l| l.container_len(header_len)),
             header: *header,
         }
@@ -135,6 +140,15 @@ impl HeaderFields {
             Protection::Aes256Gcm(e) => {
                 line(&mut s, "protection", "AES-256-GCM STREAM");
                 line(&mut s, "device key id", e.device_key);
+                line(&mut s, "nonce prefix", hex(&e.nonce_prefix));
+            }
+            Protection::Hpke(e) => {
+                line(
+                    &mut s,
+                    "protection",
+                    "AES-256-GCM STREAM, key to X25519 recipients (HPKE)",
+                );
+                line(&mut s, "recipients", self.recipient_key_ids.join(" "));
                 line(&mut s, "nonce prefix", hex(&e.nonce_prefix));
             }
         }

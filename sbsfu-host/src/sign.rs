@@ -7,15 +7,21 @@ use std::path::Path;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::MAX_IMAGE_LEN;
-use sbsfu_format::{ContentKey, KeyId};
-use sbsfu_format::{EncryptParams, Prepared, SealParams, Sealed, Threads, write_signature};
+use sbsfu_format::{ContentKey, KeyId, MAX_RECIPIENTS};
+use sbsfu_format::{
+    EncryptParams, Prepared, RecipientKey, SealParams, Sealed, Threads, Wrap, write_signature,
+};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::cli::SignArgs;
 use crate::error::{Error, Result};
 use crate::image::extents::LeftOut;
 use crate::image::{self, Image, Kind, Options};
-use crate::keys::{is_dev_key, random_bytes, read_device_key, read_public_key, read_signing_key};
+use crate::keys::{
+    is_dev_key, random_bytes, read_device_key, read_public_key, read_recipient_key,
+    read_signing_key, x25519_key_id,
+};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
 use crate::report::{HeaderFields, Report, line};
@@ -111,6 +117,12 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
     let device_key = match &args.encrypt_key {
         Some(p) => {
             let k = read_device_key(p, pass)?;
+            if k.public_key().is_some() {
+                return Err(Error::key(
+                    p,
+                    "is an X25519 private key: encrypt to its public key with --encrypt-to",
+                ));
+            }
             if is_dev_key(k.id()) && !args.signed.allow_dev_key {
                 return Err(Error::DevKey(p.clone()));
             }
@@ -118,6 +130,7 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         }
         None => None,
     };
+    let recipients = read_recipients(&args.encrypt_to, args.signed.allow_dev_key)?;
 
     let image = image::open(
         &args.input,
@@ -139,11 +152,30 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
     let load_address = image.load_address();
 
     let rng_err = |e| Error::io(&args.input, e);
-    let encryption = match &device_key {
-        Some(device_key) => Some(EncryptParams {
-            device_key,
+    // Every secret of the container comes from the OS here, fresh: the content key, the
+    // nonces, and one ephemeral X25519 key per recipient.
+    let wrap = match (&device_key, recipients.is_empty()) {
+        (Some(key), _) => Some(Wrap::DeviceKey {
+            key,
+            nonce: random_bytes().map_err(rng_err)?,
+        }),
+        (None, false) => Some(Wrap::Recipients(
+            recipients
+                .iter()
+                .map(|public_key| {
+                    Ok(RecipientKey {
+                        public_key: *public_key,
+                        ephemeral: Zeroizing::new(random_bytes().map_err(rng_err)?),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        )),
+        (None, true) => None,
+    };
+    let encryption = match wrap {
+        Some(wrap) => Some(EncryptParams {
+            wrap,
             content_key: ContentKey::from_bytes(random_bytes().map_err(rng_err)?),
-            wrap_nonce: random_bytes().map_err(rng_err)?,
             nonce_prefix: random_bytes().map_err(rng_err)?,
         }),
         None => None,
@@ -200,6 +232,32 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
             "give --key with --out, or --pubkey with --unsigned-out and --tbs-out".into(),
         )),
     }
+}
+
+/// The X25519 public keys of `--encrypt-to`: at most [`MAX_RECIPIENTS`], each once.
+fn read_recipients(paths: &[std::path::PathBuf], allow_dev_key: bool) -> Result<Vec<[u8; 32]>> {
+    if paths.len() > MAX_RECIPIENTS {
+        return Err(Error::Usage(format!(
+            "--encrypt-to names {} keys; a container has at most {MAX_RECIPIENTS} recipients",
+            paths.len()
+        )));
+    }
+    let mut keys: Vec<[u8; 32]> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let key = read_recipient_key(p)?;
+        if is_dev_key(x25519_key_id(&key)) && !allow_dev_key {
+            return Err(Error::DevKey(p.clone()));
+        }
+        if keys.contains(&key) {
+            return Err(Error::Usage(format!(
+                "--encrypt-to names key {} twice ({})",
+                x25519_key_id(&key),
+                p.display()
+            )));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// Seals `image` into `out`, leaving the signature slot zeroed: reading and hashing on a second

@@ -99,7 +99,7 @@ fn install_as_device(
     };
     let h = head.header;
     let header_len = head.message.header_bytes().len();
-    if h.device_key().is_some() && trust.device_keys.is_empty() {
+    if h.is_encrypted() && trust.device_keys.is_empty() {
         let header = verify_head(&head.message, &head.signature, &policy)
             .map_err(|e| Error::rejected(path, e))?;
         return Ok(Verdict {

@@ -351,3 +351,168 @@ fn json_output_has_the_documented_fields() {
         fs::metadata(d.join("app.sfu")).unwrap().len()
     );
 }
+
+/// An X25519 device key pair: sbsfu's, as OpenSSL reads it (plain and passphrase-protected),
+/// and OpenSSL's, as sbsfu reads it.
+fn x25519_keys(d: &std::path::Path) {
+    ok(d, &["keygen", "--type", "x25519", "--out", "device.pem"]);
+    ok(
+        d,
+        &["pubkey", "--key", "device.pem", "--out", "device.pub.pem"],
+    );
+    let pubout = run_ok(Command::new("openssl").current_dir(d).args([
+        "pkey",
+        "-in",
+        "device.pem",
+        "-pubout",
+    ]));
+    assert_eq!(pubout.stdout, fs::read(d.join("device.pub.pem")).unwrap());
+    run_ok(Command::new("openssl").current_dir(d).args([
+        "genpkey",
+        "-algorithm",
+        "x25519",
+        "-out",
+        "ossl.pem",
+    ]));
+    run_ok(Command::new("openssl").current_dir(d).args([
+        "pkey",
+        "-in",
+        "ossl.pem",
+        "-pubout",
+        "-out",
+        "ossl.pub.pem",
+    ]));
+}
+
+#[test]
+fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
+    let dir = workspace();
+    let d = dir.path();
+    x25519_keys(d);
+    // A passphrase-protected X25519 key, as OpenSSL reads it.
+    fs::write(d.join("pass"), "correct horse battery\n").unwrap();
+    ok(
+        d,
+        &[
+            "--passphrase-file",
+            "pass",
+            "keygen",
+            "--type",
+            "x25519",
+            "--out",
+            "locked.pem",
+        ],
+    );
+    let text = run_ok(Command::new("openssl").current_dir(d).args([
+        "pkey",
+        "-in",
+        "locked.pem",
+        "-passin",
+        "file:pass",
+        "-pubout",
+    ]));
+    ok(
+        d,
+        &[
+            "--passphrase-file",
+            "pass",
+            "pubkey",
+            "--key",
+            "locked.pem",
+            "--out",
+            "locked.pub.pem",
+        ],
+    );
+    assert_eq!(text.stdout, fs::read(d.join("locked.pub.pem")).unwrap());
+
+    fs::write(d.join("app.bin"), pattern(5000)).unwrap();
+    let mut sign = sign_args(false, "app.bin", "app.sfu");
+    sign.extend([
+        "--encrypt-to",
+        "device.pub.pem",
+        "--encrypt-to",
+        "ossl.pub.pem",
+    ]);
+    sign.extend(["--encrypt-to", "locked.pub.pem"]);
+    ok(d, &sign);
+    for key in ["device.pem", "ossl.pem", "locked.pem"] {
+        let out = format!("{key}.bin");
+        ok(
+            d,
+            &[
+                "--passphrase-file",
+                "pass",
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                key,
+                "app.sfu",
+                "--out",
+                &out,
+            ],
+        );
+        assert_eq!(fs::read(d.join(&out)).unwrap(), pattern(5000), "{key}");
+    }
+    // Another device's key, or the AES key: refused, exit 3, nothing written.
+    ok(d, &["keygen", "--type", "x25519", "--out", "other.pem"]);
+    for key in ["other.pem", "device.key"] {
+        let out = sbsfu(
+            d,
+            &[
+                "decrypt",
+                "--pubkey",
+                "signing.pub.pem",
+                "--decrypt-key",
+                key,
+                "app.sfu",
+                "--out",
+                "never.bin",
+            ],
+        );
+        assert_eq!(code(&out), 3, "{key}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("other devices' keys"));
+        assert!(!d.join("never.bin").exists());
+    }
+}
+
+#[test]
+fn hpke_containers_have_fresh_ephemeral_keys() {
+    let dir = workspace();
+    let d = dir.path();
+    x25519_keys(d);
+    fs::write(d.join("app.bin"), pattern(3000)).unwrap();
+    for out in ["a.sfu", "b.sfu"] {
+        let mut sign = sign_args(false, "app.bin", out);
+        sign.extend([
+            "--encrypt-to",
+            "device.pub.pem",
+            "--encrypt-to",
+            "ossl.pub.pem",
+        ]);
+        ok(d, &sign);
+    }
+    let (a, b) = (
+        fs::read(d.join("a.sfu")).unwrap(),
+        fs::read(d.join("b.sfu")).unwrap(),
+    );
+    // Every 32-byte window of the header's recipients (key ids aside) differs between the two
+    // containers and between the two recipients: fresh ephemeral keys, fresh content keys.
+    let header_len = u16::from_be_bytes([a[10], a[11]]) as usize;
+    let recipients = |c: &[u8]| -> Vec<Vec<u8>> {
+        let end = 12 + header_len - 7;
+        (0..2)
+            .map(|i| {
+                let at = end - (2 - i) * 88;
+                c[at + 8..at + 88].to_vec()
+            })
+            .collect()
+    };
+    let (ra, rb) = (recipients(&a), recipients(&b));
+    let encs: std::collections::HashSet<&[u8]> = ra.iter().chain(&rb).map(|r| &r[..32]).collect();
+    assert_eq!(encs.len(), 4, "an ephemeral key was used twice");
+    assert_ne!(ra[0][32..], rb[0][32..]);
+    let head = 12 + header_len + 64;
+    let windows: std::collections::HashSet<&[u8]> = a[head..].chunks(16).collect();
+    assert!(b[head..].chunks(16).all(|w| !windows.contains(w)));
+}

@@ -43,7 +43,8 @@ impl ErrorCode {
     pub const ROLLBACK: Self = Self(0x0105);
     /// Signed only, and the device requires encryption (`EncryptionRequired`).
     pub const ENCRYPTION_REQUIRED: Self = Self(0x0106);
-    /// Wrapped for a device key this device does not have (`UnknownDeviceKey`).
+    /// Wrapped for a device key this device does not have (`UnknownDeviceKey`), or encrypted
+    /// (HPKE) to other devices only (`NotARecipient`).
     pub const UNKNOWN_DEVICE_KEY: Self = Self(0x0107);
     /// Chunks larger than the installer's buffer (`ChunkTooLarge`, `ChunkMisaligned`).
     pub const CHUNK_SIZE: Self = Self(0x0108);

@@ -95,7 +95,7 @@ pub const PROTOCOL_VERSION: u8 = 1;
 
 /// Every peer accepts frames of at least this many bytes on the wire (delimiter included), so
 /// that the largest `Hello` and `Begin` always fit.
-pub const MIN_FRAME_LEN: usize = 512;
+pub const MIN_FRAME_LEN: usize = 1024;
 
 /// The largest frame a peer may announce (`max_frame` is a 16-bit field).
 pub const MAX_FRAME_LEN: usize = 65_535;

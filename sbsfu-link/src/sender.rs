@@ -1075,7 +1075,7 @@ mod tests {
         let image = container(20_000, 8);
         let mut s = Sender::<_, 4096>::new(&image[..], config()).unwrap();
         s.transmit(0);
-        s.receive(&wire(hello(2, 600)), 1);
+        s.receive(&wire(hello(2, 1100)), 1);
         s.transmit(1);
         s.receive(
             &wire(Reply::Ack {
@@ -1086,7 +1086,7 @@ mod tests {
             2,
         );
         let frame = s.transmit(2).unwrap();
-        assert!(frame.len() <= 600, "{}", frame.len());
+        assert!(frame.len() <= 1100, "{}", frame.len());
     }
 
     #[test]

@@ -29,7 +29,35 @@ pub fn dual_bank_sectors() -> Vec<u32> {
     v
 }
 
-pub use sbsfu_device::sim::kit::{Spec, device_key, signing_key};
+pub use sbsfu_device::sim::kit::{Spec, device_key, signing_key, x25519_key, x25519_public};
+
+/// The three protections a container can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Signed only (hash chain).
+    Signed,
+    /// AES-256-GCM, the content key wrapped under the AES device key 2.
+    Aes,
+    /// AES-256-GCM, the content key encrypted with HPKE to the X25519 device key 6.
+    Hpke,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Hpke, Kind::Aes, Kind::Signed];
+
+    /// The default [`Spec`] of this kind.
+    pub fn spec(self, chunk_size: u32) -> Spec {
+        match self {
+            Kind::Signed => Spec::new(false, chunk_size),
+            Kind::Aes => Spec::new(true, chunk_size),
+            Kind::Hpke => Spec::hpke(&[6], chunk_size),
+        }
+    }
+
+    pub fn encrypted(self) -> bool {
+        self != Kind::Signed
+    }
+}
 
 pub fn trusted(seeds: &[u8]) -> Vec<TrustedKey> {
     seeds
@@ -49,6 +77,8 @@ pub struct DeviceConfig {
     pub target: &'static str,
     pub signers: Vec<u8>,
     pub device_keys: Vec<u8>,
+    /// Seeds of the device's X25519 keys (HPKE).
+    pub x25519_keys: Vec<u8>,
     pub min_security_counter: u32,
     pub require_encryption: bool,
 }
@@ -59,6 +89,7 @@ impl Default for DeviceConfig {
             target: "stm32f405",
             signers: vec![1],
             device_keys: vec![2],
+            x25519_keys: vec![6],
             min_security_counter: 10,
             require_encryption: false,
         }
@@ -140,7 +171,12 @@ impl Outcome {
 /// Feeds `container` to a device configured by `cfg`, cut by `split`, then finishes.
 pub fn install(cfg: &DeviceConfig, container: &[u8], split: Split) -> Outcome {
     let signers = trusted(&cfg.signers);
-    let device_keys: Vec<DeviceKey> = cfg.device_keys.iter().map(|s| device_key(*s)).collect();
+    let device_keys: Vec<DeviceKey> = cfg
+        .device_keys
+        .iter()
+        .map(|s| device_key(*s))
+        .chain(cfg.x25519_keys.iter().map(|s| x25519_key(*s)))
+        .collect();
     let policy = Policy {
         target: cfg.target,
         signers: &signers,

@@ -11,13 +11,15 @@ use sbsfu_device::boot::{BootFlash, BootManager, STM32F405_LAYOUT as LAYOUT, Sta
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::sim::SimFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
+use sbsfu_f4::keys::{DEVICE_KEY, DEVICE_X25519_KEY, SIGNING_KEY};
 use sbsfu_f4::layout::{FLASH_BASE, offset};
 
 #[path = "f4_push.rs"]
 mod push;
 
 use crate::qemu::{self, Run};
+
+mod hpke;
 use crate::{Result, cargo, root, run, sbsfu_cli, setup, step};
 
 const MCU: &str = setup::MCU_TARGET;
@@ -176,6 +178,8 @@ enum Scenario<'a> {
     Idle,
     /// A second container staged and its install under way (the bootloader's deepest path).
     Installing(&'a [u8]),
+    /// A second container staged (pending): the bootloader checks it before installing.
+    Staged(&'a [u8]),
 }
 
 /// A 1 MiB flash image of the example layout, made by running the device code on the host: the
@@ -185,7 +189,10 @@ fn provision(app: &[u8], scenario: Scenario<'_>) -> Result<Vec<u8>> {
     let slot0 = offset(LAYOUT.slots[0]) as usize;
     flash.data_mut()[slot0..slot0 + app.len()].copy_from_slice(app);
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| e.to_string())?];
-    let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
+    let device_keys = [
+        DeviceKey::from_bytes(DEVICE_KEY),
+        DeviceKey::x25519(DEVICE_X25519_KEY),
+    ];
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(&mut flash);
     let mut regions = LAYOUT
@@ -194,10 +201,12 @@ fn provision(app: &[u8], scenario: Scenario<'_>) -> Result<Vec<u8>> {
     BootManager::<CHUNK>::new(&config, &mut regions, None)
         .and_then(|mut m| m.run())
         .map_err(|e| format!("provisioning: {e}"))?;
-    if let Scenario::Installing(update) = scenario {
+    if let Scenario::Installing(update) | Scenario::Staged(update) = scenario {
         let mut stager = Stager::<CHUNK>::new(&config, &mut regions).map_err(|e| e.to_string())?;
         stager.feed(update).map_err(|e| e.to_string())?;
         stager.finish().map_err(|e| e.to_string())?;
+    }
+    if let Scenario::Installing(_) = scenario {
         let mut log = regions.state_log().map_err(|e| e.to_string())?;
         let mut state = log.load().map_err(|e| e.to_string())?;
         state.phase = Phase::Installing { slot: 1 };
@@ -270,6 +279,7 @@ fn test_containers(cli: &Path, dir: &str, address: &str, image_len: usize) -> Re
         dev,
         &format!("--encrypt-key {dir}/other.key --target stm32f405 --security-counter 5"),
     )?;
+    hpke::test_containers(cli, dir, address, CHUNK)?;
     let valid = read(&root().join(path("valid-encrypted.sfu")))?;
     let mut tampered = valid.clone();
     let mid = tampered.len() / 2;
@@ -445,6 +455,8 @@ pub fn f4_test() -> Result {
         return Err("the bootloader did not refuse the tampered application".into());
     }
 
+    hpke::boot_chain(&cli, &app, &boot)?;
+
     step("example bootloader: an OTP counter above the application's refuses it, whatever the log");
     let otp = root().join("target/f4-test/otp-counter-2.bin");
     write(&otp, &ram_otp(&[2]))?;
@@ -500,6 +512,8 @@ struct Counts {
     install: u64,
     reset_install: u64,
     boot_1mib: u64,
+    hpke_lookup: u64,
+    hpke_open: u64,
 }
 
 fn bench_counts(cli: &Path) -> Result<Counts> {
@@ -531,6 +545,7 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
     let sfu = read(&dir.join("flash.sfu"))?;
     let head = 12 + usize::from(u16::from_be_bytes([sfu[10], sfu[11]])) + 64;
     write(&dir.join("flash.head"), &sfu[..head])?;
+    hpke::bench_head(cli)?;
     let out = qemu::run(&Run {
         elf: &elf,
         load: &[],
@@ -553,6 +568,8 @@ fn bench_counts(cli: &Path) -> Result<Counts> {
         install: get("install_payload")?,
         reset_install: get("reset_install")?,
         boot_1mib: get("boot_verify_1mib")?,
+        hpke_lookup: get("hpke_lookup")?,
+        hpke_open: get("hpke_open")?,
     })
 }
 
@@ -593,10 +610,18 @@ pub fn f4_bench() -> Result {
     )?;
     let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
     let update = app_container(&cli, "1.0.1", "2", "target/f4-test/app-1.0.1.sfu")?;
+    let hpke_update = hpke::app_container(
+        &cli,
+        "1.0.1",
+        "2",
+        "keys-example/device-x25519.pub.pem",
+        "target/f4-test/app-1.0.1-hpke.sfu",
+    )?;
     let mut peak = 0;
     for (name, scenario) in [
         ("normal boot", Scenario::Idle),
         ("install at reset", Scenario::Installing(&update)),
+        ("install at reset, HPKE", Scenario::Installing(&hpke_update)),
     ] {
         let file = flash_file(&provision(&app, scenario)?, "flash-measure.bin")?;
         let out = qemu::run(&Run {
@@ -606,6 +631,10 @@ pub fn f4_bench() -> Result {
             timeout: 120,
             dump_after: Some("halted"),
         })?;
+        out.output
+            .lines()
+            .filter(|l| l.contains("sbsfu-boot: ") && !l.contains("measure"))
+            .for_each(|l| println!("    {}", l.trim()));
         let ram = out.ram.ok_or("no RAM dump")?;
         let p = peak_stack(&measure, &ram)?;
         println!("    peak stack, {name}: {p} bytes");
@@ -640,6 +669,12 @@ pub fn f4_bench() -> Result {
         install / raw
     );
     println!("boot verification of 1 MiB: {} instructions", c.boot_1mib);
+    println!(
+        "hpke decapsulation: {} instructions (recipient lookup by key id {} + open {})",
+        c.hpke_lookup + c.hpke_open,
+        c.hpke_lookup,
+        c.hpke_open
+    );
     println!();
     println!("details:");
     println!(

@@ -276,6 +276,15 @@ fn spec_cross_check() -> Result {
         "signer.pub.pem",
         "image.bin",
     ]))?;
+    // HPKE, to either recipient (the decoder first checks itself against the CFRG vector).
+    for key in ["device-x25519.pem", "lab-x25519.pem"] {
+        run(&mut decoder(&[
+            "kat-hpke.sfu",
+            "signer.pub.pem",
+            key,
+            "image.bin",
+        ]))?;
+    }
     // A refusal counts only for the right reason: a decoder that fails to start also exits 1.
     let refuses = |args: &[&str], reason: &str, what: &str| -> Result {
         let out = decoder(args).output().map_err(|e| e.to_string())?;
@@ -295,6 +304,16 @@ fn spec_cross_check() -> Result {
         ],
         "signer key id",
         "a container under the wrong key",
+    )?;
+    refuses(
+        &[
+            "kat-hpke.sfu",
+            "signer.pub.pem",
+            "../../keys-example/device-x25519.pem",
+            "image.bin",
+        ],
+        "recipient key id",
+        "an HPKE container encrypted to other keys",
     )?;
     run(&mut decoder(&[
         "kat-keyset.sks",

@@ -11,9 +11,9 @@ use sbsfu_device::boot::{Area, BootFlash, BootLayout, BootManager, Stager};
 use sbsfu_device::format::DeviceKey;
 use sbsfu_device::format::PayloadLayout;
 use sbsfu_device::format::Protection;
-use sbsfu_device::format::unwrap_content_key;
 use sbsfu_device::format::{ChunkCipher, TAG_LEN, payload_aad};
 use sbsfu_device::format::{MAX_HEAD_LEN, SignedHeader};
+use sbsfu_device::format::{hpke_wrap_aad, unwrap_content_key, unwrap_from_recipient};
 use sbsfu_device::{FlashRegion, Region, Sectors};
 use sbsfu_device::{ImageHasher, ImageSha256};
 use sbsfu_device::{Installer, Policy, TrustedKey};
@@ -21,7 +21,7 @@ use sbsfu_f4::RamFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::icount::Icount;
 use sbsfu_f4::internal_flash::InternalFlash;
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
+use sbsfu_f4::keys::{DEVICE_KEY, DEVICE_X25519_KEY, SIGNING_KEY, TARGET};
 use semihosting::io::Read;
 use semihosting::{println, process};
 use stm32f4::stm32f405 as pac;
@@ -31,20 +31,20 @@ const MAX_CONTAINER: usize = 20 * 1024;
 static CONTAINER: Mutex<RefCell<[u8; MAX_CONTAINER]>> =
     Mutex::new(RefCell::new([0; MAX_CONTAINER]));
 
-/// A RAM flash holding a whole boot layout: two 1 KiB state banks, then the active slot and two
-/// container slots of 20 KiB each.
-static BOOT_SECTORS: [u32; 5] = [1024, 1024, 20 * 1024, 20 * 1024, 20 * 1024];
-const BOOT_FLASH: usize = 2 * 1024 + 3 * 20 * 1024;
+/// A RAM flash holding a whole boot layout: two 2 KiB state banks (two records each), then the
+/// active slot and two container slots of 20 KiB each.
+static BOOT_SECTORS: [u32; 5] = [2048, 2048, 20 * 1024, 20 * 1024, 20 * 1024];
+const BOOT_FLASH: usize = 4 * 1024 + 3 * 20 * 1024;
 static BOOT: Mutex<RefCell<RamFlash<'static, BOOT_FLASH>>> =
     Mutex::new(RefCell::new(RamFlash::new(&BOOT_SECTORS)));
 /// Where the CPU would see that RAM flash: its active slot is where the bench container is
 /// linked.
-const BOOT_ADDRESS: u32 = 0x0802_0000 - 2 * 1024;
+const BOOT_ADDRESS: u32 = 0x0802_0000 - 4 * 1024;
 /// Its layout.
 const LAYOUT: BootLayout = BootLayout {
     state_log: [
-        Area::new(BOOT_ADDRESS, 1024),
-        Area::new(BOOT_ADDRESS + 1024, 1024),
+        Area::new(BOOT_ADDRESS, 2048),
+        Area::new(BOOT_ADDRESS + 2048, 2048),
     ],
     active: Area::new(0x0802_0000, 20 * 1024),
     slots: [
@@ -100,6 +100,7 @@ fn main() -> ! {
         measure(&ic, container, &mut BOOT.borrow_ref_mut(cs));
     });
     let mut head_buf = [0u8; MAX_HEAD_LEN];
+    decapsulate(&ic, read_file(c"target/f4-bench/hpke.head", &mut head_buf));
     let flash_head = read_file(c"target/f4-bench/flash.head", &mut head_buf);
     boot_verify(&ic, flash_head, InternalFlash::new(dp.FLASH));
     println!("bench: done");
@@ -212,6 +213,34 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
         fail("boot manager run");
     }
     println!("bench: reset_install {n}");
+}
+
+/// One HPKE decapsulation: finding this device's recipient by key id (its X25519 public key, one
+/// scalar multiplication) and opening the wrap (one X25519, the HKDF-SHA256 key schedule and
+/// AES-256-GCM over 32 bytes), as the installer does at the head of an HPKE container.
+fn decapsulate(ic: &Icount, head: &[u8]) {
+    let device_keys = [DeviceKey::x25519(DEVICE_X25519_KEY)];
+    let policy = Policy {
+        target: TARGET,
+        signers: &[],
+        device_keys: &device_keys,
+        min_security_counter: 0,
+        require_encryption: false,
+    };
+    let Ok((signed, _)) = SignedHeader::parse(head) else {
+        fail("hpke.head")
+    };
+    let h = signed.header;
+    let Protection::Hpke(hpke) = h.protection else {
+        fail("hpke.head must be HPKE")
+    };
+    let aad = hpke_wrap_aad(&h).unwrap_or_else(|_| fail("wrap aad"));
+    let (found, lookup) = ic.measure(|| policy.recipient(&hpke));
+    let (key, public, recipient) = found.unwrap_or_else(|_| fail("recipient"));
+    let (r, open) = ic.measure(|| unwrap_from_recipient(key, &public, recipient, &aad));
+    r.unwrap_or_else(|_| fail("decapsulation"));
+    println!("bench: hpke_lookup {lookup}");
+    println!("bench: hpke_open {open}");
 }
 
 /// Boot verification of 1 MiB: the whole flash, as signed by the host (the head file).

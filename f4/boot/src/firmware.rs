@@ -10,7 +10,7 @@ use sbsfu_device::format::DeviceKey;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::internal_flash::InternalFlash;
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
+use sbsfu_f4::keys::{DEVICE_KEY, DEVICE_X25519_KEY, SIGNING_KEY};
 use sbsfu_f4::watchdog::Watchdog;
 use stm32f4::stm32f405 as pac;
 
@@ -75,11 +75,15 @@ fn halt(code: i32) -> ! {
 }
 
 /// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
-/// success: what to boot, and the OTP advances left; on failure: the error, and the first check
-/// that failed on the way (the reason).
-fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
+/// success: what to boot, the OTP advances left and the first check that failed on the way, if
+/// one did (a staged update refused, a state record not written); on failure: the error, and
+/// that first failed check (the reason).
+fn decide(flash: InternalFlash) -> Result<(Boot, u32, Option<Error>), (Error, Option<Error>)> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
-    let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
+    let device_keys = [
+        DeviceKey::from_bytes(DEVICE_KEY),
+        DeviceKey::x25519(DEVICE_X25519_KEY),
+    ];
     let config = boot_config(&signers, &device_keys);
     let cell = RefCell::new(flash);
     #[cfg(feature = "ram-otp")]
@@ -95,7 +99,7 @@ fn decide(flash: InternalFlash) -> Result<(Boot, u32), (Error, Option<Error>)> {
     let result = manager.run();
     let why = manager.first_error();
     let left = counter.remaining().unwrap_or(0);
-    result.map(|boot| (boot, left)).map_err(|e| (e, why))
+    result.map(|boot| (boot, left, why)).map_err(|e| (e, why))
 }
 
 #[entry]
@@ -108,7 +112,12 @@ fn main() -> ! {
     // every erase and program, so a long install never trips it.
     let flash = InternalFlash::new(dp.FLASH).feeding(Watchdog::start(dp.IWDG));
     match decide(flash) {
-        Ok((boot, otp_left)) => {
+        Ok((boot, otp_left, why)) => {
+            if let Some(why) = why {
+                say::text("sbsfu-boot: noted: ");
+                say::text(why.as_str());
+                say::text("\n");
+            }
             let h = boot.header;
             say::text("sbsfu-boot: verified ");
             say::text(h.region.as_str());

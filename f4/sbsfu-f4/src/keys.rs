@@ -10,5 +10,10 @@ pub const ROOT_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/root.p
 /// The AES-256 device key that unwraps content keys.
 pub const DEVICE_KEY: [u8; 32] = *include_bytes!(concat!(env!("OUT_DIR"), "/device.key.raw"));
 
+/// The device's own X25519 private key: containers are encrypted to its public key with HPKE
+/// (`sbsfu sign --encrypt-to`). Per device in production (issue 14's factory records).
+pub const DEVICE_X25519_KEY: [u8; 32] =
+    *include_bytes!(concat!(env!("OUT_DIR"), "/device-x25519.key.raw"));
+
 /// The device class this firmware is for.
 pub const TARGET: &str = "stm32f405";

@@ -10,7 +10,7 @@ use sbsfu_device::{Error, Installed, Installer, Policy, TrustedKey};
 use sbsfu_device::{FlashRegion, Region, Sectors};
 use sbsfu_device::{Source, install_from};
 use sbsfu_f4::Counting;
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
+use sbsfu_f4::keys::{DEVICE_KEY, DEVICE_X25519_KEY, SIGNING_KEY, TARGET};
 use semihosting::{println, process};
 
 /// Installer buffer (the containers use 1 KiB chunks, as for the example bootloader).
@@ -142,6 +142,12 @@ const CASES: &[(&str, Data, Expect)] = &[
         "valid-encrypted",
         data!("valid-encrypted.sfu"),
         Expect::Installs,
+    ),
+    ("valid-hpke", data!("valid-hpke.sfu"), Expect::Installs),
+    (
+        "hpke-for-another-device",
+        data!("other-device-hpke.sfu"),
+        Expect::Fails(Error::NotARecipient),
     ),
     (
         "valid-signed-only",
@@ -315,7 +321,10 @@ fn with_flash<T>(f: impl FnOnce(&mut Counting<Flash>) -> T) -> T {
 #[entry]
 fn main() -> ! {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).unwrap_or_else(|_| process::exit(90))];
-    let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
+    let device_keys = [
+        DeviceKey::from_bytes(DEVICE_KEY),
+        DeviceKey::x25519(DEVICE_X25519_KEY),
+    ];
     let policy = Policy {
         target: TARGET,
         signers: &signers,

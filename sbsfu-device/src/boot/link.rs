@@ -23,7 +23,7 @@ pub fn refusal(e: Error) -> Refusal {
         Error::WrongTarget => ErrorCode::WRONG_TARGET,
         Error::Rollback { .. } | Error::StaleKeySet { .. } => ErrorCode::ROLLBACK,
         Error::EncryptionRequired => ErrorCode::ENCRYPTION_REQUIRED,
-        Error::UnknownDeviceKey(_) => ErrorCode::UNKNOWN_DEVICE_KEY,
+        Error::UnknownDeviceKey(_) | Error::NotARecipient => ErrorCode::UNKNOWN_DEVICE_KEY,
         Error::ChunkTooLarge { .. } | Error::ChunkMisaligned { .. } => ErrorCode::CHUNK_SIZE,
         Error::UnknownRegion | Error::WrongLoadAddress { .. } => ErrorCode::REGION,
         Error::RegionTooSmall { .. } => ErrorCode::TOO_LARGE,

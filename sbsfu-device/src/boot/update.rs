@@ -106,6 +106,8 @@ pub struct Begun {
 }
 
 /// Where staging is, with what it knows there.
+// Inline, no heap: the header is the large variant, and the stager needs it while storing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Staging {
     /// Receiving the head (into the stager's [`HeadReader`]): nothing written yet.
@@ -581,9 +583,7 @@ impl<'s, const N: usize> Stager<'s, N> {
             self.flush()?;
         }
         let floor = self.state.floor;
-        let can_decrypt = header
-            .device_key()
-            .is_none_or(|id| self.config.policy(floor).device_key(id).is_ok());
+        let can_decrypt = self.config.policy(floor).can_decrypt(&header);
         if can_decrypt && let Err(e) = self.config.check::<N>(&mut *self.slot, floor) {
             if self.resumable.is_some() {
                 self.state.phase = Phase::Idle;

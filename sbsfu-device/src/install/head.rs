@@ -42,7 +42,7 @@ pub fn verify_head(
             minimum: policy.min_security_counter,
         });
     }
-    if policy.require_encryption && header.device_key().is_none() {
+    if policy.require_encryption && !header.is_encrypted() {
         return Err(Error::EncryptionRequired);
     }
     Ok(header)

@@ -4,8 +4,8 @@
 
 use sbsfu_format::Header;
 use sbsfu_format::Protection;
-use sbsfu_format::unwrap_content_key;
 use sbsfu_format::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
+use sbsfu_format::{hpke_wrap_aad, unwrap_content_key, unwrap_from_recipient};
 
 use crate::Error;
 use crate::keys::Policy;
@@ -29,7 +29,8 @@ pub(super) enum Payload {
 
 impl Payload {
     /// The scheme `header` names, with its key: for an encrypted payload, the content key
-    /// unwrapped with the device key the header names (by key id) among `policy`'s.
+    /// unwrapped with the device key the header names (by key id) among `policy`'s, or
+    /// decapsulated (HPKE) with the X25519 key of the recipient that names this device.
     pub(super) fn for_header(header: &Header, policy: &Policy<'_>) -> Result<Self, Error> {
         Ok(match &header.protection {
             Protection::SignedOnly { chain_head } => Payload::Chain {
@@ -41,6 +42,18 @@ impl Payload {
                 Payload::Gcm(ChunkCipher::new(
                     &content_key,
                     enc.nonce_prefix,
+                    payload_aad(header)?,
+                ))
+            }
+            Protection::Hpke(hpke) => {
+                // This device's recipient entry by key id, then HPKE decapsulation: the same
+                // payload from here on.
+                let (device_key, public, recipient) = policy.recipient(hpke)?;
+                let content_key =
+                    unwrap_from_recipient(device_key, &public, recipient, &hpke_wrap_aad(header)?)?;
+                Payload::Gcm(ChunkCipher::new(
+                    &content_key,
+                    hpke.nonce_prefix,
                     payload_aad(header)?,
                 ))
             }

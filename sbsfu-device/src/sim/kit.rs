@@ -7,7 +7,10 @@ use std::vec::Vec;
 
 use ed25519_dalek::SigningKey;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-use sbsfu_format::{ContentKey, DeviceKey, EncryptParams, SealParams, Version, seal_to_vec};
+use sbsfu_format::{
+    ContentKey, DeviceKey, EncryptParams, RecipientKey, SealParams, Version, Wrap, seal_to_vec,
+    x25519_public_key,
+};
 
 use crate::{Policy, TrustedKey};
 
@@ -19,6 +22,17 @@ pub fn signing_key(seed: u8) -> SigningKey {
 /// The device key of seed `seed`.
 pub fn device_key(seed: u8) -> DeviceKey {
     DeviceKey::from_bytes([seed; 32])
+}
+
+/// The X25519 device key of seed `seed` (32 bytes of it): a device's own key, that containers
+/// are encrypted to with HPKE.
+pub fn x25519_key(seed: u8) -> DeviceKey {
+    DeviceKey::x25519([seed; 32])
+}
+
+/// The public key of [`x25519_key`], what a sender holds.
+pub fn x25519_public(seed: u8) -> [u8; 32] {
+    x25519_public_key(&[seed; 32])
 }
 
 /// The public half of [`signing_key`], as a device trusts it.
@@ -57,8 +71,11 @@ pub fn xorshift(len: usize, mut state: u32) -> Vec<u8> {
 /// Everything that varies between test containers.
 #[derive(Clone, Debug)]
 pub struct Spec {
-    /// AES-256-GCM (under [`device_key`] of `device`), or signed only.
+    /// AES-256-GCM (under [`device_key`] of `device`), or signed only; see also `recipients`.
     pub encrypted: bool,
+    /// If not empty: encrypted with HPKE to the [`x25519_key`]s of these seeds, in this order
+    /// (`encrypted` and `device` then play no part).
+    pub recipients: Vec<u8>,
     /// Plaintext bytes per chunk.
     pub chunk_size: u32,
     /// Device class.
@@ -98,7 +115,16 @@ impl Spec {
             security_counter: 10,
             signer: 1,
             device: 2,
+            recipients: Vec::new(),
             randomness: 3,
+        }
+    }
+
+    /// Like [`Spec::new`], encrypted with HPKE to the X25519 keys of `recipients`.
+    pub fn hpke(recipients: &[u8], chunk_size: u32) -> Self {
+        Self {
+            recipients: recipients.to_vec(),
+            ..Self::new(true, chunk_size)
         }
     }
 
@@ -107,11 +133,30 @@ impl Spec {
         let dk = device_key(self.device);
         let key = signing_key(self.signer);
         let r = self.randomness;
+        // Fixed "randomness": the ephemeral keys of a test container follow from its seed (a
+        // release CLI draws every one from the OS).
+        let wrap = if self.recipients.is_empty() {
+            Wrap::DeviceKey {
+                key: &dk,
+                nonce: [r ^ 0x5a; 12],
+            }
+        } else {
+            Wrap::Recipients(
+                self.recipients
+                    .iter()
+                    .enumerate()
+                    .map(|(i, seed)| RecipientKey {
+                        public_key: x25519_public(*seed),
+                        ephemeral: zeroize::Zeroizing::new([r ^ 0x3c ^ (i as u8 * 16); 32]),
+                    })
+                    .collect(),
+            )
+        };
+        let encrypted = self.encrypted || !self.recipients.is_empty();
         let params = SealParams {
-            encryption: self.encrypted.then(|| EncryptParams {
-                device_key: &dk,
+            encryption: encrypted.then(|| EncryptParams {
+                wrap,
                 content_key: ContentKey::from_bytes([r; 32]),
-                wrap_nonce: [r ^ 0x5a; 12],
                 nonce_prefix: [r ^ 0xa5; 7],
             }),
             chunk_size: self.chunk_size,

@@ -30,7 +30,7 @@ use crate::Error;
 use crate::flash::Region;
 
 /// Size of a record slot.
-pub const RECORD_SIZE: usize = 512;
+pub const RECORD_SIZE: usize = 1024;
 /// Domain separation of the record hash.
 pub const RECORD_CONTEXT: &[u8] = b"sbsfu/v1/record";
 const MAGIC: [u8; 4] = *b"SBRL";

@@ -30,13 +30,16 @@ use std::vec::Vec;
 
 use crate::Error;
 use crate::chunk::{ChunkCipher, NONCE_PREFIX_LEN};
-use crate::header::{Encryption, Header, Protection, Version};
+use crate::header::{
+    Encryption, Header, HpkeEncryption, Protection, Recipient, Recipients, Version,
+};
 use crate::keys::{ContentKey, DeviceKey, KeyId};
 use crate::layout::PayloadLayout;
 use crate::name::Name;
 use crate::prefix::PREFIX_LEN;
 use crate::signed::{SIGNATURE_LEN, SignedMessage};
-use crate::wrap::wrap_content_key;
+use crate::wrap::{hpke_wrap_aad, wrap_content_key, wrap_to_recipient};
+use zeroize::Zeroizing;
 
 mod blocks;
 mod chain;
@@ -100,17 +103,37 @@ pub enum Threads {
 }
 
 /// Fresh randomness and keys for an encrypted container. The caller must draw `content_key`,
-/// `wrap_nonce` and `nonce_prefix` from a cryptographic RNG for every container; fixed values
-/// are for known-answer tests only.
+/// `nonce_prefix` and the randomness of [`Wrap`] from a cryptographic RNG for every container;
+/// fixed values are for known-answer tests only.
 pub struct EncryptParams<'a> {
-    /// The device key that wraps the content key.
-    pub device_key: &'a DeviceKey,
+    /// How the content key travels.
+    pub wrap: Wrap<'a>,
     /// The fresh content key.
     pub content_key: ContentKey,
-    /// Fresh nonce for the key wrap.
-    pub wrap_nonce: [u8; 12],
     /// Fresh STREAM nonce prefix.
     pub nonce_prefix: [u8; NONCE_PREFIX_LEN],
+}
+
+/// How the content key of an encrypted container travels.
+pub enum Wrap<'a> {
+    /// Wrapped under an AES-256 device key ([`Protection::Aes256Gcm`]).
+    DeviceKey {
+        /// The device key.
+        key: &'a DeviceKey,
+        /// Fresh nonce for the key wrap.
+        nonce: [u8; 12],
+    },
+    /// Sealed with HPKE to each of 1 to [`MAX_RECIPIENTS`] X25519 public keys
+    /// ([`Protection::Hpke`]), in this order.
+    Recipients(Vec<RecipientKey>),
+}
+
+/// One HPKE recipient of a container being sealed.
+pub struct RecipientKey {
+    /// The device's X25519 public key.
+    pub public_key: [u8; 32],
+    /// A fresh ephemeral X25519 private key for this recipient of this container.
+    pub ephemeral: Zeroizing<[u8; 32]>,
 }
 
 /// What goes into a header, apart from what the image determines.
@@ -143,19 +166,41 @@ impl SealParams<'_> {
             None => Protection::SignedOnly {
                 chain_head: [0; 32],
             },
-            Some(e) => {
-                let (wrapped_key, wrap_tag) =
-                    wrap_content_key(e.device_key, &e.wrap_nonce, &e.content_key)?;
+            Some(EncryptParams {
+                wrap: Wrap::DeviceKey { key, nonce },
+                content_key,
+                nonce_prefix,
+            }) => {
+                let (wrapped_key, wrap_tag) = wrap_content_key(key, nonce, content_key)?;
                 Protection::Aes256Gcm(Encryption {
-                    device_key: e.device_key.id(),
-                    wrap_nonce: e.wrap_nonce,
+                    device_key: key.id(),
+                    wrap_nonce: *nonce,
                     wrapped_key,
                     wrap_tag,
-                    nonce_prefix: e.nonce_prefix,
+                    nonce_prefix: *nonce_prefix,
+                })
+            }
+            Some(EncryptParams {
+                wrap: Wrap::Recipients(list),
+                nonce_prefix,
+                ..
+            }) => {
+                // Key ids now; the wraps once the rest of the header is known (their
+                // associated data).
+                let ids: Vec<Recipient> = list
+                    .iter()
+                    .map(|r| Recipient {
+                        key_id: KeyId::of_x25519(&r.public_key),
+                        ..Recipient::default()
+                    })
+                    .collect();
+                Protection::Hpke(HpkeEncryption {
+                    recipients: Recipients::new(&ids).ok_or(Error::InvalidRecipients)?,
+                    nonce_prefix: *nonce_prefix,
                 })
             }
         };
-        let header = Header {
+        let mut header = Header {
             signer: KeyId::of_ed25519(&self.signer),
             target: Name::new(self.target)?,
             version: self.version,
@@ -167,6 +212,22 @@ impl SealParams<'_> {
             digest: [0; 32],
             protection,
         };
+        if let (
+            Some(EncryptParams {
+                wrap: Wrap::Recipients(list),
+                content_key,
+                ..
+            }),
+            Protection::Hpke(_),
+        ) = (&self.encryption, header.protection)
+        {
+            let aad = hpke_wrap_aad(&header)?;
+            if let Protection::Hpke(p) = &mut header.protection {
+                for (slot, r) in p.recipients.as_mut_slice().iter_mut().zip(list) {
+                    *slot = wrap_to_recipient(&r.public_key, &r.ephemeral, content_key, &aad)?;
+                }
+            }
+        }
         // The one check of every field (the image length against `MAX_IMAGE_LEN` included).
         let layout = PayloadLayout::of(&header)?;
         let template = SignedMessage::for_header(&header)?;
@@ -293,10 +354,12 @@ mod tests {
             region: "app",
             load_address: 0x0802_0000,
             chunk_size,
-            encryption: device_key.map(|device_key| EncryptParams {
-                device_key,
+            encryption: device_key.map(|key| EncryptParams {
+                wrap: Wrap::DeviceKey {
+                    key,
+                    nonce: [4; 12],
+                },
                 content_key: ContentKey::from_bytes([3; 32]),
-                wrap_nonce: [4; 12],
                 nonce_prefix: [5; 7],
             }),
         }
@@ -328,7 +391,7 @@ mod tests {
         let mut plain = Vec::new();
         let mut expected = match h.protection {
             Protection::SignedOnly { chain_head } => Some(chain_head),
-            Protection::Aes256Gcm(_) => None,
+            Protection::Aes256Gcm(_) | Protection::Hpke(_) => None,
         };
         let cipher = ChunkCipher::new(
             &ContentKey::from_bytes([3; 32]),
