@@ -262,15 +262,18 @@ pub fn check_record_prefix(bytes: &[u8]) -> Result<usize, Error> {
     Ok(len)
 }
 
-fn key_kind(_key: &DeviceKey) -> u8 {
-    KIND_AES256
+fn key_kind(key: &DeviceKey) -> u8 {
+    match key.kind() {
+        crate::DeviceKeyKind::Aes256 => KIND_AES256,
+        crate::DeviceKeyKind::X25519 => KIND_X25519,
+    }
 }
 
 fn make_key(kind: u8, secret: [u8; SECRET_LEN]) -> Result<DeviceKey, Error> {
     let mut secret = secret;
     let key = match kind {
         KIND_AES256 => Ok(DeviceKey::from_bytes(secret)),
-        KIND_X25519 => Err(Error::InvalidRecord),
+        KIND_X25519 => Ok(DeviceKey::x25519(secret)),
         _ => Err(Error::InvalidRecord),
     };
     zeroize::Zeroize::zeroize(&mut secret);

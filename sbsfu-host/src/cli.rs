@@ -297,6 +297,18 @@ pub struct SignArgs {
     /// recipients (a key rotation, a lab key). The signer holds no key that decrypts.
     #[arg(long = "encrypt-to", value_name = "PUB_PEM")]
     pub encrypt_to: Vec<PathBuf>,
+    /// Encrypt to one device of a fleet registry (`fleet.json`, written by `provision --batch`):
+    /// the X25519 public key of the device --serial names.
+    #[arg(
+        long,
+        value_name = "FLEET_JSON",
+        requires = "serial",
+        conflicts_with = "encrypt_key"
+    )]
+    pub encrypt_to_fleet: Option<PathBuf>,
+    /// The device of --encrypt-to-fleet, by serial number.
+    #[arg(long, value_name = "SN", requires = "encrypt_to_fleet")]
+    pub serial: Option<String>,
     /// Image version, major.minor.patch (informational; rollback uses --security-counter).
     #[arg(long, value_parser = parse_version, value_name = "X.Y.Z")]
     pub version: Version,

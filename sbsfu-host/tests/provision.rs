@@ -175,6 +175,68 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
     assert_eq!(devices[1]["version"], "1.2.3");
     let ids: std::collections::HashSet<_> = devices.iter().map(|d| d["key_id"].clone()).collect();
     assert_eq!(ids.len(), 3, "a fresh key per device");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["key_type"] == "x25519" && d["public_key"].as_str().unwrap().len() == 64)
+    );
+    // A container for device A-2 alone, from the registry.
+    ok(
+        d,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--version",
+            "1.3.0",
+            "--security-counter",
+            "8",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--in",
+            "app.bin",
+            "--encrypt-to-fleet",
+            "factory/fleet.json",
+            "--serial",
+            "A-2",
+            "--out",
+            "a2.sfu",
+        ],
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(d, &["inspect", "a2.sfu", "--json"])).unwrap();
+    assert_eq!(
+        inspected["recipient_key_ids"],
+        serde_json::json!([devices[1]["key_id"]])
+    );
+    let unknown = sbsfu(
+        d,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--version",
+            "1.3.0",
+            "--security-counter",
+            "8",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--in",
+            "app.bin",
+            "--encrypt-to-fleet",
+            "factory/fleet.json",
+            "--serial",
+            "Z-9",
+            "--out",
+            "z9.sfu",
+        ],
+    );
+    assert_eq!(code(&unknown), 1);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("lists no device Z-9"));
     // A failed batch (the last row repeats a serial) leaves no file at all.
     fs::write(d.join("dup.csv"), "serial\nB-1\nB-2\nB-1\n").unwrap();
     let failed = sbsfu(

@@ -72,7 +72,7 @@ pub const STM32F405_LAYOUT: BootLayout = BootLayout {
 };
 
 /// Where the example layout keeps the factory's device record (`sbsfu provision`): the last
-/// 1 KiB of sector 3, which the bootloader's linker script leaves out. Nothing in the field
+/// 1 KiB of sector 3, which the bootloader must leave free. Nothing in the field
 /// erases it: updates, reverts and state-log compaction erase only the active slot, the
 /// container slots and the state log's banks, and the bootloader's sectors are never erased
 /// (docs/BOOT.md, "Layout").

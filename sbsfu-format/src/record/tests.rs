@@ -183,6 +183,31 @@ fn record_largest_fits_max_record_len() {
     assert!(DeviceRecord::parse(&out[..len]).is_ok());
 }
 
+#[test]
+fn record_holds_an_x25519_key_and_its_id() {
+    // RFC 7748 section 6.1's Alice.
+    let secret =
+        hex_literal::hex!("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+    let public =
+        hex_literal::hex!("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    let key = DeviceKey::x25519(secret);
+    let mut out = [0u8; MAX_RECORD_LEN];
+    let len = sample(&key).encode(&mut out).unwrap();
+    assert_eq!(out[12 + 8 + 10], 2, "key kind X25519");
+    let record = DeviceRecord::parse(&out[..len]).unwrap();
+    assert_eq!(record.device_key().kind(), crate::DeviceKeyKind::X25519);
+    assert_eq!(record.device_key().public_key(), Some(public));
+    assert_eq!(record.key_id(), KeyId::of_x25519(&public));
+    // An unknown kind is refused, even under a valid checksum.
+    out[12 + 8 + 10] = 3;
+    let digest = Sha256::digest(&out[..len - 32]);
+    out[len - 32..len].copy_from_slice(&digest);
+    assert_eq!(
+        DeviceRecord::parse(&out[..len]).err(),
+        Some(Error::InvalidRecord)
+    );
+}
+
 proptest! {
     #[test]
     fn record_roundtrips(

@@ -43,6 +43,40 @@ pub struct FleetDevice {
     pub version: String,
 }
 
+/// The X25519 public key of device `serial` in the fleet registry `path`, checked against its
+/// key id (`sign --encrypt-to-fleet FLEET --serial SN`).
+pub fn fleet_recipient(path: &Path, serial: &str) -> Result<[u8; 32]> {
+    let bad = |reason: String| Error::Input {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let fleet: Fleet =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not a fleet registry ({e})")))?;
+    let device = fleet
+        .devices
+        .iter()
+        .find(|d| d.serial == serial)
+        .ok_or_else(|| bad(format!("lists no device {serial}")))?;
+    let hex = device.public_key.as_bytes();
+    let mut key = [0u8; 32];
+    let valid = device.key_type == "x25519"
+        && hex.len() == 64
+        && key.iter_mut().zip(hex.chunks(2)).all(|(k, pair)| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .map(|v| *k = v)
+                .is_some()
+        });
+    if !valid || sbsfu_format::KeyId::of_x25519(&key).to_string() != device.key_id {
+        return Err(bad(format!(
+            "device {serial}: its public key is not an X25519 key matching its key id"
+        )));
+    }
+    Ok(key)
+}
+
 /// Reads `csv`, writes every device's image into `dir` and the registry; returns the devices
 /// and the registry's path.
 pub fn run(
@@ -68,7 +102,10 @@ pub fn run(
         fleet.devices.push(FleetDevice {
             serial: spec.serial.clone(),
             key_type: "x25519".into(),
-            public_key: String::new(), // ISSUE13: the X25519 public key
+            public_key: key
+                .public_key()
+                .map(|k| crate::report::hex(&k))
+                .unwrap_or_default(),
             key_id: id.clone(),
             target: fleet.target.clone(),
             version: fleet.version.clone(),

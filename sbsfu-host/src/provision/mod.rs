@@ -30,6 +30,7 @@ use crate::output::{Output, SECRET};
 use crate::passphrase::Passphrase;
 use crate::report::{Report, line};
 
+pub use batch::fleet_recipient;
 pub use layout::FactoryLayout;
 
 /// The largest chunk a container may use: the boot manager's buffer.
@@ -183,7 +184,7 @@ pub fn fresh_device_key() -> Result<DeviceKey> {
     let secret = zeroize::Zeroizing::new(
         random_bytes::<32>().map_err(|e| Error::io(Path::new("(random)"), e))?,
     );
-    Ok(DeviceKey::from_bytes(*secret))
+    Ok(DeviceKey::x25519(*secret))
 }
 
 impl Factory {
