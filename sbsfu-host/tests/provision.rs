@@ -180,6 +180,35 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
             .iter()
             .all(|d| d["key_type"] == "x25519" && d["public_key"].as_str().unwrap().len() == 64)
     );
+    // No secret in the registry: A-1's private key (from its image) appears nowhere in it.
+    let objcopy = Command::new("arm-none-eabi-objcopy")
+        .current_dir(&out)
+        .args([
+            "-I",
+            "ihex",
+            "-O",
+            "binary",
+            "--gap-fill",
+            "0xff",
+            "A-1.hex",
+            "../a1.bin",
+        ])
+        .output()
+        .expect("arm-none-eabi-objcopy");
+    assert!(objcopy.status.success());
+    let a1 = fs::read(d.join("a1.bin")).unwrap();
+    let secret: String = record(&a1)
+        .device_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        !String::from_utf8(fs::read(out.join("fleet.json")).unwrap())
+            .unwrap()
+            .contains(&secret)
+    );
+    assert_eq!(devices[0]["key_id"], record(&a1).key_id().to_string());
     // A container for device A-2 alone, from the registry.
     ok(
         d,
