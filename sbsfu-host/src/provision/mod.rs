@@ -220,6 +220,13 @@ impl Factory {
                 ),
             });
         }
+        if header.is_encrypted() && decrypt_keys.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} is encrypted: give --decrypt-key, the device key it was encrypted to \
+                 (the factory image holds the application installed)",
+                container.display()
+            )));
+        }
         let signer = trusted_signer(&boot, header.signer).ok_or_else(|| Error::Input {
             path: bootloader.to_owned(),
             reason: format!(
