@@ -144,8 +144,9 @@ pub use flash::{
 #[cfg(feature = "std")]
 pub use flash::{SinkError, SinkFlash};
 
-// What survives resets and power cuts: the anti-rollback counters and the key store.
+// What survives resets and power cuts: the anti-rollback counters, the key store, and the
+// factory's device record.
 pub use store::{
     CounterStore, FlashCounter, KeyStore, OtpCounter, OtpMemory, RECORD_SIZE, TrustedSet,
-    check_key_set, check_newer,
+    check_key_set, check_newer, device_record,
 };

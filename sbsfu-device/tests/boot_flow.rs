@@ -233,3 +233,67 @@ fn a_container_changed_after_its_check_is_caught_by_the_install() {
     assert!(!b.trial);
     assert_eq!(dev.floor(), 5);
 }
+
+/// The factory's device record (docs/BOOT.md, "Layout"): no update, revert or state-log
+/// compaction touches its bytes, and `device_record` reads it back after all of them.
+#[test]
+fn device_record_survives_updates_reverts_and_compaction() {
+    use sbsfu_device::boot::{STM32F405_FLASH, STM32F405_RECORD};
+    use sbsfu_device::format::{DeviceKey, MAX_RECORD_LEN, RecordFields};
+    let im = Images::new(true);
+    let mut dev = Device::new(Counter::None);
+    let key = DeviceKey::from_bytes([9; 32]);
+    let mut record = [0u8; MAX_RECORD_LEN];
+    let len = RecordFields {
+        serial: "SN-42",
+        target: "stm32f405",
+        key: &key,
+        calibration: &[],
+        fields: &[],
+    }
+    .encode(&mut record)
+    .unwrap();
+    let at = (STM32F405_RECORD.address - STM32F405_FLASH) as usize;
+    let region = at..at + STM32F405_RECORD.len as usize;
+    dev.flash.data_mut()[at..at + len].copy_from_slice(&record[..len]);
+    let before = dev.flash.data()[region.clone()].to_vec();
+    let mut dev = provisioned_on(dev, &im);
+    // An update confirmed, one reverted, and enough of them to compact the state log.
+    let (mut compacted, mut free) = (false, dev.free_state_slots());
+    for round in 0..60u32 {
+        let c = container(&image(1000, round as u8), 6 + round, true, round as u8);
+        dev.stage(&c, true).unwrap();
+        dev.boot().unwrap();
+        if round % 2 == 0 {
+            dev.confirm().unwrap();
+        } else {
+            dev.boot().unwrap();
+        }
+        compacted |= dev.free_state_slots() > free;
+        free = dev.free_state_slots();
+    }
+    assert!(compacted, "the state log was never compacted");
+    assert_eq!(dev.flash.data()[region], before[..]);
+    let mut buf = [0u8; MAX_RECORD_LEN];
+    let read =
+        sbsfu_device::device_record(&mut dev.flash, at as u32, "stm32f405", &mut buf).unwrap();
+    assert_eq!(read.serial(), "SN-42");
+    assert_eq!(read.device_key().as_bytes(), &[9; 32]);
+    let mut buf = [0u8; MAX_RECORD_LEN];
+    assert_eq!(
+        sbsfu_device::device_record(&mut dev.flash, at as u32, "stm32f407", &mut buf).err(),
+        Some(Error::WrongTarget)
+    );
+    // Blank and torn, as the device sees them.
+    let mut blank = Device::new(Counter::None);
+    let mut buf = [0u8; MAX_RECORD_LEN];
+    assert_eq!(
+        sbsfu_device::device_record(&mut blank.flash, at as u32, "stm32f405", &mut buf).err(),
+        Some(Error::Format(sbsfu_device::format::Error::BlankRecord))
+    );
+    blank.flash.data_mut()[at..at + len / 2].copy_from_slice(&record[..len / 2]);
+    assert_eq!(
+        sbsfu_device::device_record(&mut blank.flash, at as u32, "stm32f405", &mut buf).err(),
+        Some(Error::Format(sbsfu_device::format::Error::TornRecord))
+    );
+}

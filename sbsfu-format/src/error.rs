@@ -45,6 +45,16 @@ pub enum Error {
     InvalidKeySet,
     /// An HPKE container names no recipient, more than four, or one key twice (sealing).
     InvalidRecipients,
+    /// The device record's region is erased: no record was ever written.
+    BlankRecord,
+    /// The bytes are not a device record (another magic).
+    NotARecord,
+    /// A device record's declared length is out of bounds, or bytes follow it.
+    RecordLength,
+    /// A device record's checksum does not match: its write stopped half-way, or it was damaged.
+    TornRecord,
+    /// A device record field is out of its bounds (or a record to encode is).
+    InvalidRecord,
 }
 
 impl Error {
@@ -69,6 +79,11 @@ impl Error {
             Error::MalformedKeySet => "key set is malformed",
             Error::InvalidKeySet => "key set lists no, too many, repeated, weak or root keys",
             Error::InvalidRecipients => "give 1 to 4 distinct recipient public keys",
+            Error::BlankRecord => "device record is blank (erased flash)",
+            Error::NotARecord => "not a device record (bad magic)",
+            Error::RecordLength => "device record length out of range or trailing bytes",
+            Error::TornRecord => "device record checksum mismatch (torn or damaged)",
+            Error::InvalidRecord => "device record field out of bounds",
         }
     }
 }

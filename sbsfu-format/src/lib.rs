@@ -33,6 +33,7 @@ mod layout;
 mod name;
 mod prefix;
 mod reader;
+mod record;
 #[cfg(feature = "std")]
 mod seal;
 mod signed;
@@ -64,6 +65,13 @@ pub use keys::{ContentKey, DeviceKey, DeviceKeyKind, KEY_ID_LEN, KeyId, x25519_p
 pub use keyset::{
     KEYSET_MAGIC, KEYSET_VERSION, KeySet, KeySetMessage, MAX_KEYSET_KEYS, MAX_KEYSET_LEN,
     SignedKeySet,
+};
+
+// The per-device record a factory writes (docs/FORMAT.md, "The device record").
+pub use record::{
+    DeviceRecord, MAX_CALIBRATION_LEN, MAX_FIELD_NAME_LEN, MAX_FIELD_VALUE_LEN, MAX_FIELDS,
+    MAX_RECORD_LEN, MAX_SERIAL_LEN, RECORD_CHECKSUM_LEN, RECORD_MAGIC, RECORD_PREFIX_LEN,
+    RECORD_VERSION, RecordFields, check_record_prefix,
 };
 
 // Writing containers (host side).

@@ -58,6 +58,10 @@ pub enum Command {
     /// Run a simulated device (receiver, stager and boot manager on an STM32F405 flash kept in
     /// a file) that `push --tcp` can update: killing it is a power cut, restarting it a reset.
     DeviceSim(DeviceSimArgs),
+    /// Make each device's factory image (bootloader, the application installed, a device
+    /// record with a fresh key) as Intel HEX or raw flash; with --batch, one per CSV row and
+    /// the fleet registry. The images are SECRET (mode 0600): each holds its device's key.
+    Provision(ProvisionArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -99,6 +103,52 @@ pub struct PushArgs {
     /// The container to send.
     #[arg(value_name = "CONTAINER", required_unless_present = "info")]
     pub container: Option<PathBuf>,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `sbsfu provision`
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The bootloader (ELF, Intel HEX, or a raw binary loaded at the layout's bootloader address).
+    #[arg(long, value_name = "FILE")]
+    pub bootloader: PathBuf,
+    /// The application's container, as `sign` made it.
+    #[arg(long, value_name = "FILE")]
+    pub container: PathBuf,
+    /// The device key the container is encrypted to (not needed for a signed-only container).
+    #[arg(long, value_name = "KEY")]
+    pub decrypt_key: Option<PathBuf>,
+    /// One device: its serial number.
+    #[arg(
+        long,
+        value_name = "SN",
+        required_unless_present = "batch",
+        conflicts_with = "batch"
+    )]
+    pub serial: Option<String>,
+    /// A user field of the device record; repeat for several.
+    #[arg(long = "field", value_name = "NAME=VALUE", requires = "serial")]
+    pub fields: Vec<String>,
+    /// The device's calibration bytes (a binary file, up to 256 bytes), into its record.
+    #[arg(long, value_name = "FILE", requires = "serial")]
+    pub calibration: Option<PathBuf>,
+    /// Where to write the device's image: `.hex` (Intel HEX) or `.bin` (the raw flash).
+    #[arg(long, value_name = "FILE", requires = "serial")]
+    pub out: Option<PathBuf>,
+    /// A batch: a CSV file with a header line `serial[,NAME]...` and one row per device.
+    #[arg(long, value_name = "CSV", requires = "out_dir")]
+    pub batch: Option<PathBuf>,
+    /// Where a batch's images (`SERIAL.hex`) and `fleet.json` go.
+    #[arg(long, value_name = "DIR", requires = "batch")]
+    pub out_dir: Option<PathBuf>,
+    /// The chip's layout (TOML; default: the example STM32F405).
+    #[arg(long, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
     /// How the result is printed.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -247,6 +297,18 @@ pub struct SignArgs {
     /// recipients (a key rotation, a lab key). The signer holds no key that decrypts.
     #[arg(long = "encrypt-to", value_name = "PUB_PEM")]
     pub encrypt_to: Vec<PathBuf>,
+    /// Encrypt to one device of a fleet registry (`fleet.json`, written by `provision --batch`):
+    /// the X25519 public key of the device --serial names.
+    #[arg(
+        long,
+        value_name = "FLEET_JSON",
+        requires = "serial",
+        conflicts_with = "encrypt_key"
+    )]
+    pub encrypt_to_fleet: Option<PathBuf>,
+    /// The device of --encrypt-to-fleet, by serial number.
+    #[arg(long, value_name = "SN", requires = "encrypt_to_fleet")]
+    pub serial: Option<String>,
     /// Image version, major.minor.patch (informational; rollback uses --security-counter).
     #[arg(long, value_parser = parse_version, value_name = "X.Y.Z")]
     pub version: Version,

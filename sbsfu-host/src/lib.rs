@@ -24,6 +24,7 @@ mod keyset;
 mod output;
 mod passphrase;
 mod pem;
+mod provision;
 mod push;
 mod report;
 mod sign;
@@ -68,6 +69,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::Push(a) => push::push(a)?,
         Command::DeviceSim(a) => device_sim::run(a, &pass)?,
+        Command::Provision(a) => render(&provision::provision(a, &pass)?, a.output.json),
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

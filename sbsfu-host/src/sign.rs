@@ -130,7 +130,21 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
         }
         None => None,
     };
-    let recipients = read_recipients(&args.encrypt_to, args.signed.allow_dev_key)?;
+    let mut recipients = read_recipients(&args.encrypt_to, args.signed.allow_dev_key)?;
+    if let (Some(fleet), Some(serial)) = (&args.encrypt_to_fleet, &args.serial) {
+        let key = crate::provision::fleet_recipient(fleet, serial)?;
+        if recipients.contains(&key) {
+            return Err(Error::Usage(format!(
+                "--encrypt-to names device {serial}'s key already"
+            )));
+        }
+        if recipients.len() == MAX_RECIPIENTS {
+            return Err(Error::Usage(format!(
+                "a container has at most {MAX_RECIPIENTS} recipients"
+            )));
+        }
+        recipients.push(key);
+    }
 
     let image = image::open(
         &args.input,

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench_provision;
 mod docs;
 mod f4;
 mod fuzz;
@@ -28,6 +29,7 @@ jobs:
   f4-board-data  the test containers the board build of f4-test embeds (see the README)
   bench-link  the link protocol on a simulated 921,600-baud line into F4 flash timings, beside
             YMODEM-1K and AN3155 (report, see docs/PERFORMANCE.md)
+  bench-provision  sbsfu provision --batch of 1,000 devices, timed (report, docs/PERFORMANCE.md)
   fuzz [--seconds N]  every fuzz target for N seconds (default 60; nightly, cargo-fuzz)
   docs      check that every test named in docs/ exists
   bench [--imgtool] [--sizes 1,16,64] [--runs N] [--rss-gib N]
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some("docs") => docs::check_test_references(),
         Some("bench") => bench(&args[1..]),
         Some("bench-link") => bench_link(),
+        Some("bench-provision") => bench_provision::bench_provision(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

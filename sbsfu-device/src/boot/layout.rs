@@ -71,6 +71,13 @@ pub const STM32F405_LAYOUT: BootLayout = BootLayout {
     ],
 };
 
+/// Where the example layout keeps the factory's device record (`sbsfu provision`): the last
+/// 1 KiB of sector 3, which the bootloader must leave free. Nothing in the field
+/// erases it: updates, reverts and state-log compaction erase only the active slot, the
+/// container slots and the state log's banks, and the bootloader's sectors are never erased
+/// (docs/BOOT.md, "Layout").
+pub const STM32F405_RECORD: Area = Area::new(0x0800_FC00, 0x400);
+
 /// Where the STM32F405's main flash is seen by the CPU, for [`STM32F405_LAYOUT`].
 pub const STM32F405_FLASH: u32 = 0x0800_0000;
 

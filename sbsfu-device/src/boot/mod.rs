@@ -113,7 +113,7 @@ pub(crate) mod verify;
 pub use config::BootConfig;
 pub use layout::{
     ACTIVE_REGION, Area, BootFlash, BootLayout, BootRegion, BootRegions, FlashMap, STM32F405_FLASH,
-    STM32F405_LAYOUT, SplitRegions,
+    STM32F405_LAYOUT, STM32F405_RECORD, SplitRegions,
 };
 #[cfg(feature = "link")]
 pub use link::{DeviceInfo, StagerTarget, refusal};

@@ -1,0 +1,286 @@
+//! `sbsfu provision`: factory images read back by an independent Intel HEX reader
+//! (`arm-none-eabi-objcopy`), the device's own record parser, and the device's boot manager;
+//! batches, `fleet.json`, atomic outputs. The refusals are CLI golden cases (`cmd/provision-*`).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use sbsfu_format::{DeviceRecord, check_record_prefix};
+
+mod common;
+use common::*;
+
+const FLASH: usize = 0x0800_0000;
+const RECORD: usize = 0x0800_FC00 - FLASH;
+const ACTIVE: usize = 0x0802_0000 - FLASH;
+const SLOT0: usize = 0x0806_0000 - FLASH;
+
+/// A workspace with a "bootloader" holding the signing public key and a container for the
+/// example layout; returns the application image.
+fn factory() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = workspace();
+    let d = dir.path();
+    ok(
+        d,
+        &[
+            "pubkey",
+            "--key",
+            "signing.pem",
+            "--format",
+            "raw",
+            "--out",
+            "pub.raw",
+        ],
+    );
+    let mut boot = vec![0x11; 700];
+    boot.extend(fs::read(d.join("pub.raw")).unwrap());
+    boot.extend([0x22; 900]);
+    fs::write(d.join("boot.bin"), &boot).unwrap();
+    let mut app = 0x2000_1000u32.to_le_bytes().to_vec();
+    app.extend(0x0802_0101u32.to_le_bytes());
+    app.extend(pattern(30_000));
+    fs::write(d.join("app.bin"), &app).unwrap();
+    let mut args = sign_args(true, "app.bin", "app.sfu");
+    args.extend(["--chunk-size", "1024"]);
+    ok(d, &args);
+    (dir, app)
+}
+
+fn record(flash: &[u8]) -> DeviceRecord<'_> {
+    let len = check_record_prefix(&flash[RECORD..]).unwrap();
+    DeviceRecord::parse(&flash[RECORD..RECORD + len]).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn provision_hex_read_back_by_objcopy() {
+    let (dir, app) = factory();
+    let d = dir.path();
+    let base = [
+        "provision",
+        "--bootloader",
+        "boot.bin",
+        "--container",
+        "app.sfu",
+        "--decrypt-key",
+        "device.key",
+        "--serial",
+        "SN-7",
+        "--field",
+        "hw=rev B",
+        "--calibration",
+        "cal.bin",
+    ];
+    fs::write(d.join("cal.bin"), [1, 2, 3, 250]).unwrap();
+    let json = ok(d, &[&base[..], &["--out", "dev.hex", "--json"]].concat());
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["devices"][0]["serial"], "SN-7");
+    assert_eq!(report["version"], "1.2.3");
+    assert_eq!(mode(&d.join("dev.hex")), 0o600);
+    let objcopy = Command::new("arm-none-eabi-objcopy")
+        .current_dir(d)
+        .args([
+            "-I",
+            "ihex",
+            "-O",
+            "binary",
+            "--gap-fill",
+            "0xff",
+            "dev.hex",
+            "dev-objcopy.bin",
+        ])
+        .output()
+        .expect("arm-none-eabi-objcopy (binutils-arm-none-eabi; cargo xtask test installs it)");
+    assert!(
+        objcopy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&objcopy.stderr)
+    );
+    let flash = fs::read(d.join("dev-objcopy.bin")).unwrap();
+    // The bootloader, the record, the container in slot 0, the image installed.
+    assert_eq!(&flash[..700], &[0x11; 700][..]);
+    let rec = record(&flash);
+    assert_eq!(rec.serial(), "SN-7");
+    assert_eq!(rec.target(), "stm32f405");
+    assert_eq!(rec.field("hw"), Some("rev B"));
+    assert_eq!(rec.calibration(), &[1, 2, 3, 250]);
+    assert_eq!(rec.key_id().to_string(), report["devices"][0]["key_id"]);
+    let container = fs::read(d.join("app.sfu")).unwrap();
+    assert_eq!(&flash[SLOT0..SLOT0 + container.len()], &container[..]);
+    assert_eq!(&flash[ACTIVE..ACTIVE + app.len()], &app[..]);
+    // Erased flash is left out of the HEX: far less than the 1 MiB flash.
+    assert!(fs::metadata(d.join("dev.hex")).unwrap().len() < 300_000);
+    // The raw binary is the whole flash, the same but for the device's own record.
+    ok(d, &[&base[..], &["--out", "dev.bin"]].concat());
+    let raw = fs::read(d.join("dev.bin")).unwrap();
+    assert_eq!(raw.len(), 1 << 20);
+    assert_eq!(mode(&d.join("dev.bin")), 0o600);
+    assert_eq!(&raw[..RECORD], &flash[..RECORD]);
+    assert_eq!(&raw[RECORD + 0x400..flash.len()], &flash[RECORD + 0x400..]);
+    assert!(raw[flash.len()..].iter().all(|b| *b == 0xFF));
+    assert_eq!(record(&raw).serial(), "SN-7");
+    assert_ne!(
+        record(&raw).key_id(),
+        rec.key_id(),
+        "every image gets a fresh key"
+    );
+}
+
+#[test]
+fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
+    let (dir, _) = factory();
+    let d = dir.path();
+    fs::write(
+        d.join("devices.csv"),
+        "serial,hw\nA-1,rev B\nA-2,rev C\n# a comment\nA-3,\n",
+    )
+    .unwrap();
+    let base = [
+        "provision",
+        "--bootloader",
+        "boot.bin",
+        "--container",
+        "app.sfu",
+        "--decrypt-key",
+        "device.key",
+    ];
+    ok(
+        d,
+        &[
+            &base[..],
+            &["--batch", "devices.csv", "--out-dir", "factory"],
+        ]
+        .concat(),
+    );
+    let out = d.join("factory");
+    let names: Vec<String> = files(&out)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["A-1.hex", "A-2.hex", "A-3.hex", "fleet.json"]);
+    for n in ["A-1.hex", "A-2.hex", "A-3.hex"] {
+        assert_eq!(mode(&out.join(n)), 0o600, "{n}");
+    }
+    let fleet: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("fleet.json")).unwrap()).unwrap();
+    let devices = fleet["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 3);
+    assert_eq!(devices[1]["serial"], "A-2");
+    assert_eq!(devices[1]["target"], "stm32f405");
+    assert_eq!(devices[1]["version"], "1.2.3");
+    let ids: std::collections::HashSet<_> = devices.iter().map(|d| d["key_id"].clone()).collect();
+    assert_eq!(ids.len(), 3, "a fresh key per device");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["key_type"] == "x25519" && d["public_key"].as_str().unwrap().len() == 64)
+    );
+    // No secret in the registry: A-1's private key (from its image) appears nowhere in it.
+    let objcopy = Command::new("arm-none-eabi-objcopy")
+        .current_dir(&out)
+        .args([
+            "-I",
+            "ihex",
+            "-O",
+            "binary",
+            "--gap-fill",
+            "0xff",
+            "A-1.hex",
+            "../a1.bin",
+        ])
+        .output()
+        .expect("arm-none-eabi-objcopy");
+    assert!(objcopy.status.success());
+    let a1 = fs::read(d.join("a1.bin")).unwrap();
+    let secret: String = record(&a1)
+        .device_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        !String::from_utf8(fs::read(out.join("fleet.json")).unwrap())
+            .unwrap()
+            .contains(&secret)
+    );
+    assert_eq!(devices[0]["key_id"], record(&a1).key_id().to_string());
+    // A container for device A-2 alone, from the registry.
+    ok(
+        d,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--version",
+            "1.3.0",
+            "--security-counter",
+            "8",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--in",
+            "app.bin",
+            "--encrypt-to-fleet",
+            "factory/fleet.json",
+            "--serial",
+            "A-2",
+            "--out",
+            "a2.sfu",
+        ],
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_str(&ok(d, &["inspect", "a2.sfu", "--json"])).unwrap();
+    assert_eq!(
+        inspected["recipient_key_ids"],
+        serde_json::json!([devices[1]["key_id"]])
+    );
+    let unknown = sbsfu(
+        d,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--version",
+            "1.3.0",
+            "--security-counter",
+            "8",
+            "--target",
+            "stm32f405",
+            "--load-address",
+            "0x08020000",
+            "--in",
+            "app.bin",
+            "--encrypt-to-fleet",
+            "factory/fleet.json",
+            "--serial",
+            "Z-9",
+            "--out",
+            "z9.sfu",
+        ],
+    );
+    assert_eq!(code(&unknown), 1);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("lists no device Z-9"));
+    // A failed batch (the last row repeats a serial) leaves no file at all.
+    fs::write(d.join("dup.csv"), "serial\nB-1\nB-2\nB-1\n").unwrap();
+    let failed = sbsfu(
+        d,
+        &[&base[..], &["--batch", "dup.csv", "--out-dir", "failed"]].concat(),
+    );
+    assert_eq!(code(&failed), 1);
+    assert!(!d.join("failed").exists() || files(&d.join("failed")).is_empty());
+    // Nor does one that fails on its last device (a serial too long for the record).
+    let long = "L".repeat(40);
+    fs::write(d.join("long.csv"), format!("serial\nC-1\n{long}\n")).unwrap();
+    let failed = sbsfu(
+        d,
+        &[&base[..], &["--batch", "long.csv", "--out-dir", "failed"]].concat(),
+    );
+    assert_ne!(code(&failed), 0);
+    assert!(files(&d.join("failed")).is_empty());
+}
