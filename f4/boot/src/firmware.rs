@@ -78,7 +78,12 @@ fn halt(code: i32) -> ! {
 /// success: what to boot, the OTP advances left and the first check that failed on the way, if
 /// one did (a staged update refused, a state record not written); on failure: the error, and
 /// that first failed check (the reason).
-fn decide(flash: InternalFlash) -> Result<(Boot, u32, Option<Error>), (Error, Option<Error>)> {
+/// What to boot, the OTP advances left, and the first check that failed on the way.
+type Decision = (Boot, u32, Option<Error>);
+/// Why nothing can boot, and the first check that failed on the way.
+type Failure = (Error, Option<Error>);
+
+fn decide(flash: InternalFlash) -> Result<Decision, Failure> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
     let device_keys = [
         DeviceKey::from_bytes(DEVICE_KEY),
