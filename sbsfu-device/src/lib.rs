@@ -87,7 +87,7 @@
 //! |---|---|
 //! | (none) | `no_std`, no heap, no `alloc`: the installer, the boot manager, the stores |
 //! | `fast-sha256` | image digests (installer and boot verification) with an unrolled SHA-256 (`hmac-sha256`) instead of sha2's: for firmware that builds sha2 compact to keep Ed25519's SHA-512 small. What it costs and saves: docs/PERFORMANCE.md |
-//! | `std` | `SinkFlash` (the installer into a `std::io::Write`: how the `sbsfu` CLI verifies) and `IoSource` (the installer fed from a `std::io::Read`) |
+//! | `std` | `SinkFlash` (the installer into a `std::io::Write`: how the `sbsfu` CLI verifies), `MemFlash` (a plain NOR flash in memory: how `sbsfu provision` installs) and `IoSource` (the installer fed from a `std::io::Read`) |
 //! | `sim` | implies `std`: `sim::SimFlash` (a NOR flash with the STM32F405's sectors, power cuts and a fault model) and `sim::kit`, the test kit of the workspace |
 //!
 //! In a firmware `Cargo.toml` (the crate is not published; it comes from the repository):
@@ -142,7 +142,7 @@ pub use flash::{
     SharedError, Uniform,
 };
 #[cfg(feature = "std")]
-pub use flash::{SinkError, SinkFlash};
+pub use flash::{MemError, MemFlash, SinkError, SinkFlash};
 
 // What survives resets and power cuts: the anti-rollback counters, the key store, and the
 // factory's device record.

@@ -20,17 +20,17 @@ use std::time::Duration;
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
+use sbsfu_device::Error as DeviceError;
 use sbsfu_device::boot::{
     Area, BootConfig, BootFlash, BootManager, DeviceInfo, STM32F405_LAYOUT, Stager, StagerTarget,
     confirm,
 };
-use sbsfu_device::{Error as DeviceError, TrustedKey};
 use sbsfu_format::DeviceKey;
 use sbsfu_link::Receiver;
 
 use crate::cli::DeviceSimArgs;
 use crate::error::{Error, Result};
-use crate::keys::{read_device_key, read_public_key};
+use crate::keys::{read_device_key, read_trusted_key};
 use crate::passphrase::Passphrase;
 
 /// The STM32F405's 1 MiB of flash.
@@ -168,11 +168,7 @@ pub fn run(args: &DeviceSimArgs, pass: &Passphrase) -> Result<Vec<u8>> {
     let signers = args
         .pubkeys
         .iter()
-        .map(|p| {
-            let k = read_public_key(p, pass)?;
-            TrustedKey::from_bytes(k.as_bytes())
-                .map_err(|_| Error::key(p, "is a weak or invalid Ed25519 key"))
-        })
+        .map(|p| read_trusted_key(p, pass))
         .collect::<Result<Vec<_>>>()?;
     let device_keys = args
         .decrypt_keys

@@ -16,6 +16,7 @@ use ed25519_dalek::pkcs8::{
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::TryRng;
 use rand::rngs::SysRng;
+use sbsfu_device::TrustedKey;
 use sbsfu_format::{DeviceKey, KeyId};
 use zeroize::Zeroizing;
 
@@ -255,6 +256,17 @@ pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
             format!("expected a PUBLIC KEY, found a PEM {other}"),
         )),
     }
+}
+
+/// `key` (read from `path`) as a device trusts it: weak and invalid keys are refused.
+pub fn trusted_key(path: &Path, key: &VerifyingKey) -> Result<TrustedKey> {
+    TrustedKey::from_bytes(key.as_bytes())
+        .map_err(|_| Error::key(path, "is a weak or invalid Ed25519 key"))
+}
+
+/// Reads an Ed25519 public key (as [`read_public_key`]) as a device trusts it.
+pub fn read_trusted_key(path: &Path, pass: &Passphrase) -> Result<TrustedKey> {
+    trusted_key(path, &read_public_key(path, pass)?)
 }
 
 /// The algorithm of a plain PKCS#8 DER key, if it parses.

@@ -6,7 +6,6 @@ use std::io::Read;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
-use sbsfu_device::TrustedKey;
 use sbsfu_device::{TrustedSet, check_newer};
 use sbsfu_format::KeyId;
 use sbsfu_format::SIGNATURE_LEN;
@@ -15,7 +14,7 @@ use serde::Serialize;
 
 use crate::cli::{KeysetCreateArgs, KeysetVerifyArgs};
 use crate::error::{Error, Result};
-use crate::keys::{is_dev_key, read_public_key, read_signing_key};
+use crate::keys::{is_dev_key, read_public_key, read_signing_key, trusted_key};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
 use crate::report::{Report, line};
@@ -39,8 +38,7 @@ pub fn check(
     current_epoch: Option<u32>,
 ) -> Result<TrustedSet> {
     let (root_path, root) = root;
-    let root = TrustedKey::from_bytes(root.as_bytes())
-        .map_err(|_| Error::key(root_path, "is a weak or invalid Ed25519 key"))?;
+    let root = trusted_key(root_path, root)?;
     let trusted =
         TrustedSet::from_update(set, &root, target).map_err(|e| Error::rejected(path, e))?;
     if let Some(current) = current_epoch {

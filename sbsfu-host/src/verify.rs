@@ -16,7 +16,7 @@ use crate::cli::{DecryptArgs, TrustArgs, VerifyArgs};
 use crate::digest_thread::DigestThread;
 use crate::error::{Error, Result};
 use crate::inspect::read_head;
-use crate::keys::{read_device_key, read_public_key};
+use crate::keys::{read_device_key, read_public_key, read_trusted_key};
 use crate::keyset;
 use crate::output::{Output, SECRET};
 use crate::passphrase::Passphrase;
@@ -57,11 +57,7 @@ impl Trust {
             _ => args
                 .pubkeys
                 .iter()
-                .map(|p| {
-                    let k = read_public_key(p, pass)?;
-                    TrustedKey::from_bytes(k.as_bytes())
-                        .map_err(|_| Error::key(p, "is a weak or invalid Ed25519 key"))
-                })
+                .map(|p| read_trusted_key(p, pass))
                 .collect::<Result<_>>()?,
         };
         let device_keys = args

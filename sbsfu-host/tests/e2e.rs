@@ -437,39 +437,14 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
     ok(d, &sign);
     for key in ["device.pem", "ossl.pem", "locked.pem"] {
         let out = format!("{key}.bin");
-        ok(
-            d,
-            &[
-                "--passphrase-file",
-                "pass",
-                "decrypt",
-                "--pubkey",
-                "signing.pub.pem",
-                "--decrypt-key",
-                key,
-                "app.sfu",
-                "--out",
-                &out,
-            ],
-        );
+        let decrypt = format!("--passphrase-file pass {}", decrypt_line(key, &out));
+        ok(d, &words(&decrypt));
         assert_eq!(fs::read(d.join(&out)).unwrap(), pattern(5000), "{key}");
     }
     // Another device's key, or the AES key: refused, exit 3, nothing written.
     ok(d, &["keygen", "--type", "x25519", "--out", "other.pem"]);
     for key in ["other.pem", "device.key"] {
-        let out = sbsfu(
-            d,
-            &[
-                "decrypt",
-                "--pubkey",
-                "signing.pub.pem",
-                "--decrypt-key",
-                key,
-                "app.sfu",
-                "--out",
-                "never.bin",
-            ],
-        );
+        let out = sbsfu(d, &words(&decrypt_line(key, "never.bin")));
         assert_eq!(code(&out), 3, "{key}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("other devices' keys"));
         assert!(!d.join("never.bin").exists());
@@ -515,4 +490,9 @@ fn hpke_containers_have_fresh_ephemeral_keys() {
     let head = 12 + header_len + 64;
     let windows: std::collections::HashSet<&[u8]> = a[head..].chunks(16).collect();
     assert!(b[head..].chunks(16).all(|w| !windows.contains(w)));
+}
+
+/// `sbsfu decrypt` of app.sfu (signed by signing.pem) with the device key `key`, into `out`.
+fn decrypt_line(key: &str, out: &str) -> String {
+    format!("decrypt --pubkey signing.pub.pem --decrypt-key {key} app.sfu --out {out}")
 }

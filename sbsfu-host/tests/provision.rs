@@ -52,6 +52,15 @@ fn record(flash: &[u8]) -> DeviceRecord<'_> {
     DeviceRecord::parse(&flash[RECORD..RECORD + len]).unwrap()
 }
 
+/// `sbsfu sign` of app.bin for the device `serial` of factory/fleet.json, into `out`.
+fn fleet_sign(serial: &str, out: &str) -> String {
+    format!(
+        "sign --key signing.pem --version 1.3.0 --security-counter 8 --target stm32f405 \
+         --load-address 0x08020000 --in app.bin --encrypt-to-fleet factory/fleet.json \
+         --serial {serial} --out {out}"
+    )
+}
+
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -210,60 +219,14 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
     );
     assert_eq!(devices[0]["key_id"], record(&a1).key_id().to_string());
     // A container for device A-2 alone, from the registry.
-    ok(
-        d,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--version",
-            "1.3.0",
-            "--security-counter",
-            "8",
-            "--target",
-            "stm32f405",
-            "--load-address",
-            "0x08020000",
-            "--in",
-            "app.bin",
-            "--encrypt-to-fleet",
-            "factory/fleet.json",
-            "--serial",
-            "A-2",
-            "--out",
-            "a2.sfu",
-        ],
-    );
+    ok(d, &words(&fleet_sign("A-2", "a2.sfu")));
     let inspected: serde_json::Value =
         serde_json::from_str(&ok(d, &["inspect", "a2.sfu", "--json"])).unwrap();
     assert_eq!(
         inspected["recipient_key_ids"],
         serde_json::json!([devices[1]["key_id"]])
     );
-    let unknown = sbsfu(
-        d,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--version",
-            "1.3.0",
-            "--security-counter",
-            "8",
-            "--target",
-            "stm32f405",
-            "--load-address",
-            "0x08020000",
-            "--in",
-            "app.bin",
-            "--encrypt-to-fleet",
-            "factory/fleet.json",
-            "--serial",
-            "Z-9",
-            "--out",
-            "z9.sfu",
-        ],
-    );
+    let unknown = sbsfu(d, &words(&fleet_sign("Z-9", "z9.sfu")));
     assert_eq!(code(&unknown), 1);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("lists no device Z-9"));
     // A failed batch (the last row repeats a serial) leaves no file at all.

@@ -13,12 +13,16 @@ use embedded_storage::nor_flash::{
 
 use crate::Error;
 
+#[cfg(feature = "std")]
+mod mem;
 mod read;
 mod sectors;
 #[cfg(feature = "std")]
 mod sink;
 mod write;
 
+#[cfg(feature = "std")]
+pub use mem::{MemError, MemFlash};
 pub(crate) use read::read_pieces;
 pub use sectors::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
 #[cfg(feature = "std")]

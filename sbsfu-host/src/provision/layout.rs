@@ -115,8 +115,10 @@ impl FactoryLayout {
     pub fn check(&self) -> std::result::Result<(), String> {
         sbsfu_format::Name::<{ sbsfu_format::MAX_TARGET_LEN }>::new(&self.target)
             .map_err(|_| format!("target {:?} is not a valid target name", self.target))?;
-        if self.sectors.is_empty() || self.sectors.contains(&0) {
-            return Err("flash.sectors must list sector sizes, none zero".into());
+        if self.sectors.is_empty() || self.sectors.iter().any(|s| *s == 0 || s % 1024 != 0) {
+            return Err(
+                "flash.sectors must list sector sizes, each a non-zero multiple of 1 KiB".into(),
+            );
         }
         let end = u64::from(self.flash_address) + u64::from(self.flash_size());
         let named = self.areas();

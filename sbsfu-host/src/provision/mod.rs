@@ -14,8 +14,8 @@ mod layout;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use sbsfu_device::MemFlash;
 use sbsfu_device::boot::{BootConfig, BootFlash, BootManager};
-use sbsfu_device::sim::SimFlash;
 use sbsfu_device::{Error as DeviceError, Sectors, TrustedKey};
 use sbsfu_format::{
     DeviceKey, Header, KeyId, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RecordFields, SignedHeader,
@@ -37,7 +37,7 @@ pub use layout::FactoryLayout;
 const CHUNK: usize = MAX_CHUNK_SIZE as usize;
 
 /// The in-memory flash: 4-byte writes, sectors in multiples of 1 KiB.
-type Flash = SimFlash<4, 1024>;
+type Flash = MemFlash<4, 1024>;
 
 /// What `provision` reports.
 #[derive(Serialize)]
@@ -235,7 +235,8 @@ impl Factory {
                 header.signer
             ),
         })?;
-        let mut flash = Flash::new(&layout.sectors);
+        let mut flash = Flash::new(&layout.sectors)
+            .ok_or_else(|| Error::Usage("the layout's sectors are not whole KiB".into()))?;
         let at = layout.offset(layout.bootloader.address);
         flash.data_mut()[at..at + boot.len()].copy_from_slice(&boot);
         let at = layout.offset(layout.boot.slots[0].address);
