@@ -63,10 +63,12 @@ struct FileFlash {
     file: File,
     path: PathBuf,
     size: u32,
-    /// Sleep as long as the flash takes (`--f4-timing`): how long erasing a sector of so many
-    /// bytes takes, and programming a 32-bit word.
-    timing: Option<(fn(u32) -> Duration, Duration)>,
+    /// Sleep as long as the flash takes (`--f4-timing`).
+    timing: Option<Timing>,
 }
+
+/// How long a flash takes: to erase a sector of so many bytes, to program a 32-bit word.
+type Timing = (fn(u32) -> Duration, Duration);
 
 /// RM0090's typical times: sector erase by size, programming per 32-bit word.
 fn f4_erase_time(len: u32) -> Duration {
@@ -93,11 +95,7 @@ impl NorFlashError for FlashError {
 }
 
 impl FileFlash {
-    fn open(
-        path: &Path,
-        size: u32,
-        timing: Option<(fn(u32) -> Duration, Duration)>,
-    ) -> Result<Self> {
+    fn open(path: &Path, size: u32, timing: Option<Timing>) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)

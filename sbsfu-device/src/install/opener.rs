@@ -163,12 +163,15 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
     /// feeds the image digest with every byte before that chunk (read back from flash).
     /// Chunks before `index` are not authenticated again (their ciphertext is gone): the image
     /// digest, checked when the last chunk arrives, covers them.
-    pub(crate) fn resume_at(
+    pub(crate) fn resume_at<F>(
         &mut self,
         index: u32,
         link: [u8; LINK_LEN],
-        plaintext: &mut dyn FnMut(&mut dyn FnMut(&[u8])) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+        plaintext: F,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), Error>,
+    {
         let Phase::Open {
             payload:
                 Stream::Chunks {

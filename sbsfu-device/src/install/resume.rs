@@ -390,7 +390,7 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
             Some((chunk, link)) => {
                 let at = layout.plain_offset(chunk);
                 let region = &mut *self.region;
-                let resumed = opener.resume_at(chunk, link, &mut |hash| {
+                let resumed = opener.resume_at(chunk, link, |hash| {
                     let mut buf = [0u8; 256];
                     crate::flash::read_pieces(region, at, &mut buf, &mut |piece| {
                         hash(piece);
