@@ -916,7 +916,7 @@ fn small_app_container() -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Any schedule of dropped, damaged, duplicated and delayed frames, link cuts, device
     /// resets and power cuts at any flash operation ends, over the real `Stager` on the

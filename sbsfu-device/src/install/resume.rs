@@ -387,7 +387,13 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
             _ => None,
         };
         let chunk = match resume {
-            Some((chunk, link)) => {
+            // Records are made on sector boundaries only; anything else starts over.
+            Some((chunk, link))
+                if self
+                    .region
+                    .sector(layout.plain_offset(chunk))
+                    .is_some_and(|s| s.start == layout.plain_offset(chunk)) =>
+            {
                 let at = layout.plain_offset(chunk);
                 let region = &mut *self.region;
                 let resumed = opener.resume_at(chunk, link, |hash| {
@@ -400,7 +406,7 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
                 // An unreadable region starts over.
                 if resumed.is_ok() { chunk } else { 0 }
             }
-            None => 0,
+            _ => 0,
         };
         if chunk == 0 {
             opener = Opener::<N>::new(self.policy);
