@@ -176,6 +176,14 @@ pub struct DeviceSimArgs {
     /// erase, 16 us per 32-bit word programmed), for realistic pushes and time to cut them.
     #[arg(long)]
     pub f4_timing: bool,
+    /// Also a data region NAME (installed at once, `push` says `installed`): the first 992 KiB
+    /// of a 1 MiB external flash in 4 KiB sectors seen at 0x90000000 (`sign --region NAME
+    /// --load-address 0x90000000`).
+    #[arg(long, value_name = "NAME", requires = "data_flash")]
+    pub data_region: Option<String>,
+    /// The data region's external flash (1 MiB); created blank if absent.
+    #[arg(long, value_name = "FILE", requires = "data_region")]
+    pub data_flash: Option<PathBuf>,
 }
 
 /// Kinds of key `keygen` makes.

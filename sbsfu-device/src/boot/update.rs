@@ -268,17 +268,18 @@ impl<'s, const N: usize> Stager<'s, N> {
                 erase_total: 0,
             });
         }
-        let durable = match self.state.phase {
+        let (recorded, durable) = match self.state.phase {
             Phase::Receiving { slot, durable }
                 if slot == self.index && slot_holds_it && durable >= head_len =>
             {
-                self.resume_point(durable.min(expected))?
+                (durable, self.resume_point(durable.min(expected))?)
             }
-            _ => 0,
+            _ => (0, 0),
         };
-        if durable == 0 {
-            // Abandon whatever the slot held before erasing any of it.
-            self.record(0)?;
+        if durable == 0 || durable != recorded {
+            // Abandon whatever the slot held (or, going back to a sector's start, the bytes
+            // after it) before erasing any of it: the record never claims erased bytes.
+            self.record(durable)?;
         }
         let sector_end = |at: u32| self.slot.sector(at).map_or(at, |s| s.end);
         // A resume point inside a sector has a blank rest of it: erasing starts after it.
