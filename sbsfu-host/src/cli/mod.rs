@@ -1,21 +1,20 @@
 //! The command line, as clap sees it.
 
-mod check;
 mod device;
 mod keys;
-mod keyset;
 mod parse;
-mod sign;
+mod release;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use check::{DecryptArgs, InspectArgs, TrustArgs, VerifyArgs};
 pub use device::{DeviceSimArgs, LinkArgs, ProvisionArgs, PushArgs};
 pub use keys::{ExportFormat, ExportKeyArgs, KeyType, KeygenArgs, PubkeyArgs, PubkeyFormat};
-pub use keyset::{KeysetCommand, KeysetCreateArgs, KeysetVerifyArgs};
-pub use sign::{AttachArgs, InputFormat, SignArgs};
+pub use release::{
+    AttachArgs, DecryptArgs, InputFormat, InspectArgs, KeysetCommand, KeysetCreateArgs,
+    KeysetVerifyArgs, SignArgs, TrustArgs, VerifyArgs,
+};
 
 /// Secure firmware update containers: sign, encrypt, inspect and verify.
 #[derive(Debug, Parser)]

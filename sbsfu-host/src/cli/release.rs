@@ -1,8 +1,10 @@
-//! The commands that sign: `sign`, with a signer here or elsewhere, and `attach-signature`.
+//! What a release engineer runs: `sign` and `keyset create`, with a signer here or elsewhere
+//! (`attach-signature` completes either), and `inspect`, `verify`, `decrypt`, `keyset inspect`
+//! and `keyset verify` to check what was made.
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use sbsfu_format::DEFAULT_CHUNK_SIZE;
 use sbsfu_format::Version;
 
@@ -100,7 +102,7 @@ pub struct SignArgs {
 
 /// The id that `sign --pubkey` and `keyset create --root-pubkey` share: the public key of a signer
 /// elsewhere (an HSM, a signing service), which [`SignedOutputArgs`] depends on.
-pub(super) const EXTERNAL_SIGNER: &str = "external_signer";
+const EXTERNAL_SIGNER: &str = "external_signer";
 
 /// Where `sign` and `keyset create` write: the signed file, or, with a signer elsewhere, the file
 /// with its signature zeroed and the bytes to sign (completed by `sbsfu attach-signature`).
@@ -141,6 +143,151 @@ pub struct AttachArgs {
     #[arg(value_name = "UNSIGNED")]
     pub unsigned: PathBuf,
     /// The signed file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `sbsfu keyset ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysetCommand {
+    /// Make a key-set update: the keys devices trust from now on, signed by the root key.
+    Create(KeysetCreateArgs),
+    /// Print a key set's fields (nothing verified).
+    Inspect(KeysetInspectArgs),
+    /// Check a key set's signature under the root key, and its target and epoch.
+    Verify(KeysetVerifyArgs),
+}
+
+/// `sbsfu keyset create`
+#[derive(Debug, Args)]
+pub struct KeysetCreateArgs {
+    /// The root key (PKCS#8 PEM). It signs key sets only, never firmware.
+    #[arg(
+        long,
+        value_name = "PEM",
+        required_unless_present = EXTERNAL_SIGNER,
+        conflicts_with = EXTERNAL_SIGNER
+    )]
+    pub root_key: Option<PathBuf>,
+    /// Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out.
+    #[arg(id = EXTERNAL_SIGNER, long = "root-pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
+    pub root_pubkey: Option<PathBuf>,
+    /// Epoch: higher than the set devices hold now.
+    #[arg(long, value_parser = parse_u32, value_name = "N")]
+    pub epoch: u32,
+    /// Device class.
+    #[arg(long, value_name = "NAME")]
+    pub target: String,
+    /// A public key to trust for firmware (up to 4; repeat). Keys not listed are revoked.
+    #[arg(long = "signer", required = true, value_name = "PEM")]
+    pub signers: Vec<PathBuf>,
+    /// Where it is written, and how the result is printed.
+    #[command(flatten)]
+    pub signed: SignedOutputArgs,
+}
+
+/// `sbsfu keyset inspect`
+#[derive(Debug, Args)]
+pub struct KeysetInspectArgs {
+    /// The key set.
+    #[arg(value_name = "KEYSET")]
+    pub keyset: PathBuf,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `sbsfu keyset verify`
+#[derive(Debug, Args)]
+pub struct KeysetVerifyArgs {
+    /// The root public key.
+    #[arg(long, value_name = "PEM")]
+    pub root: PathBuf,
+    /// The key set.
+    #[arg(value_name = "KEYSET")]
+    pub keyset: PathBuf,
+    /// The device's target; defaults to the key set's own.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The epoch the device holds now: the set must be newer.
+    #[arg(long, value_parser = parse_u32, value_name = "N")]
+    pub current_epoch: Option<u32>,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `sbsfu inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The container.
+    #[arg(value_name = "CONTAINER")]
+    pub container: PathBuf,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Options shared by `verify` and `decrypt`: what the device the container is checked for
+/// trusts, and its policy.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// A trusted signing public key (PEM); repeat for several.
+    #[arg(
+        long = "pubkey",
+        required_unless_present = "keyset",
+        value_name = "PEM"
+    )]
+    pub pubkeys: Vec<PathBuf>,
+    /// Trust the keys of this key set (verified under --root) instead of --pubkey.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "root",
+        conflicts_with = "pubkeys"
+    )]
+    pub keyset: Option<PathBuf>,
+    /// The root public key that signs key sets.
+    #[arg(long, value_name = "PEM", requires = "keyset")]
+    pub root: Option<PathBuf>,
+    /// A device key to decrypt with (X25519 private key or AES-256 key); repeat for several.
+    #[arg(long = "decrypt-key", value_name = "KEY")]
+    pub decrypt_keys: Vec<PathBuf>,
+    /// The device's target; defaults to the one in the header.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// The device's minimum security counter.
+    #[arg(long, value_parser = parse_u32, default_value_t = 0, value_name = "N")]
+    pub min_security_counter: u32,
+    /// Refuse signed-only (unencrypted) containers, as a device configured so would.
+    #[arg(long)]
+    pub require_encryption: bool,
+}
+
+/// `sbsfu verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// What the device trusts.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The container.
+    #[arg(value_name = "CONTAINER")]
+    pub container: PathBuf,
+    /// How the result is printed.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `sbsfu decrypt`
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// What the device trusts.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The container.
+    #[arg(value_name = "CONTAINER")]
+    pub container: PathBuf,
+    /// Where to write the installed image.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }
