@@ -43,6 +43,25 @@ fn wire(reply: Reply) -> Vec<u8> {
     out
 }
 
+/// The device's acknowledgement of `received` bytes in order, `durable` of them stored.
+fn ack(session: u16, received: u32, durable: u32) -> Vec<u8> {
+    wire(Reply::Ack {
+        session,
+        received,
+        durable,
+    })
+}
+
+/// The device's acceptance of the head: data from `resume_from`, after erasing `erase_total`.
+fn accepted(session: u16, resume_from: u32, erase_total: u32) -> Vec<u8> {
+    wire(Reply::Accepted {
+        session,
+        id: ContainerId([1; 32]),
+        resume_from,
+        erase_total,
+    })
+}
+
 /// What the sender transmits at `now`, parsed: (kind, session, offset, length).
 fn sent<S: Source>(s: &mut Sender<S, F>, now: u64) -> Vec<(u8, u16, u32, usize)> {
     let mut reader = Requests::<F>::new();
@@ -74,15 +93,7 @@ fn flowing(image: &[u8]) -> Sender<&[u8], F> {
     assert_eq!(sent(&mut s, 0), vec![(1, 0, 0, 0)]);
     s.receive(&wire(hello(3, 1024)), 1);
     assert_eq!(sent(&mut s, 1), vec![(2, 7, 0, 100)]);
-    s.receive(
-        &wire(Reply::Accepted {
-            session: 7,
-            id: ContainerId([1; 32]),
-            resume_from: 0,
-            erase_total: 4096,
-        }),
-        2,
-    );
+    s.receive(&accepted(7, 0, 4096), 2);
     s.receive(
         &wire(Reply::Erasing {
             session: 7,
@@ -99,14 +110,7 @@ fn flowing(image: &[u8]) -> Sender<&[u8], F> {
         }
     );
     assert_eq!(sent(&mut s, 3), vec![]);
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: 0,
-            durable: 0,
-        }),
-        4,
-    );
+    s.receive(&ack(7, 0, 0), 4);
     s
 }
 
@@ -141,14 +145,7 @@ fn the_window_bounds_frames_in_flight() {
         vec![(3, 7, 0, n), (3, 7, d, n), (3, 7, 2 * d, n)]
     );
     assert_eq!(sent(&mut s, 6), vec![]);
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: d,
-            durable: 0,
-        }),
-        7,
-    );
+    s.receive(&ack(7, d, 0), 7);
     assert_eq!(sent(&mut s, 7), vec![(3, 7, 3 * d, n)]);
     assert_eq!(s.progress().acked, d);
 }
@@ -161,14 +158,7 @@ fn a_nak_or_a_timeout_goes_back_to_the_first_unacknowledged_byte() {
     let n = d as usize;
     sent(&mut s, 5);
     // The device got frame 0, lost frame 1, saw frame 2 past the gap.
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: d,
-            durable: 0,
-        }),
-        6,
-    );
+    s.receive(&ack(7, d, 0), 6);
     s.receive(
         &wire(Reply::Nak {
             session: 7,
@@ -204,14 +194,7 @@ fn a_silent_device_ends_the_push_with_how_far_it_got() {
     let image = container(20_000, 4);
     let mut s = flowing(&image);
     sent(&mut s, 5);
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: 500,
-            durable: 256,
-        }),
-        6,
-    );
+    s.receive(&ack(7, 500, 256), 6);
     let mut retries = 0;
     while let Some(t) = s.deadline() {
         if !sent(&mut s, t).is_empty() {
@@ -247,14 +230,7 @@ fn replies_of_other_sessions_are_ignored() {
     let image = container(20_000, 5);
     let mut s = flowing(&image);
     sent(&mut s, 5);
-    s.receive(
-        &wire(Reply::Ack {
-            session: 6,
-            received: 2000,
-            durable: 2000,
-        }),
-        6,
-    );
+    s.receive(&ack(6, 2000, 2000), 6);
     s.receive(
         &wire(Reply::Error {
             session: 6,
@@ -272,14 +248,7 @@ fn replies_of_other_sessions_are_ignored() {
     assert_eq!(s.progress().acked, 0);
     assert_eq!(s.progress().phase, Phase::Sending);
     // And acknowledgements of bytes never sent are not believed.
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: 19_000,
-            durable: 0,
-        }),
-        6,
-    );
+    s.receive(&ack(7, 19_000, 0), 6);
     assert_eq!(s.progress().acked, 0);
 }
 
@@ -319,23 +288,8 @@ fn a_lost_session_begins_again_under_a_new_number() {
     assert_eq!(sent(&mut s, 6), vec![(1, 0, 0, 0)]);
     s.receive(&wire(hello(3, 1024)), 7);
     assert_eq!(sent(&mut s, 7), vec![(2, 8, 0, 100)]);
-    s.receive(
-        &wire(Reply::Accepted {
-            session: 8,
-            id: ContainerId([1; 32]),
-            resume_from: 4096,
-            erase_total: 0,
-        }),
-        8,
-    );
-    s.receive(
-        &wire(Reply::Ack {
-            session: 8,
-            received: 4096,
-            durable: 4096,
-        }),
-        8,
-    );
+    s.receive(&accepted(8, 4096, 0), 8);
+    s.receive(&ack(8, 4096, 4096), 8);
     assert_eq!(
         sent(&mut s, 8)[0],
         (3, 8, 4096, max_body_len(F) - DATA_OVERHEAD)
@@ -352,14 +306,7 @@ fn frames_shrink_to_the_devices_maximum() {
     s.transmit(0);
     s.receive(&wire(hello(2, 1100)), 1);
     s.transmit(1);
-    s.receive(
-        &wire(Reply::Ack {
-            session: 7,
-            received: 0,
-            durable: 0,
-        }),
-        2,
-    );
+    s.receive(&ack(7, 0, 0), 2);
     let frame = s.transmit(2).unwrap();
     assert!(frame.len() <= 1100, "{}", frame.len());
 }
