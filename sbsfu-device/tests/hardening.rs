@@ -311,26 +311,18 @@ fn an_install_erases_what_an_older_image_left_behind() {
 /// its own content key: what whoever extracted the class-wide device key from one device can
 /// make. The signed header (and its digest) is the original's.
 fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
-    use sbsfu_format::PayloadLayout;
+    use sbsfu_device::sim::kit::reseal_chunks;
     use sbsfu_format::Protection;
     use sbsfu_format::SignedHeader;
     use sbsfu_format::unwrap_content_key;
     use sbsfu_format::{ChunkCipher, payload_aad};
-    let (signed, head_len) = SignedHeader::parse(c).unwrap();
-    let header = signed.header;
+    let header = SignedHeader::parse(c).unwrap().0.header;
     let Protection::Aes256Gcm(enc) = header.protection else {
         panic!("an encrypted container")
     };
     let key = unwrap_content_key(&device_key(), &enc).unwrap();
     let cipher = ChunkCipher::new(&key, enc.nonce_prefix, payload_aad(&header).unwrap());
-    let layout = PayloadLayout::of(&header).unwrap();
-    let mut out = c[..head_len].to_vec();
-    for i in 0..layout.chunk_count() {
-        let mut chunk = vec![fill; layout.plain_len(i) as usize];
-        let tag = cipher.seal(i, layout.is_last(i), &mut chunk).unwrap();
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&tag);
-    }
+    let out = reseal_chunks(c, &cipher, fill);
     assert_eq!(out.len(), c.len());
     out
 }
