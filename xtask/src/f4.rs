@@ -53,9 +53,9 @@ fn firmware(
         package,
     ]);
     if sha2 == Sha2::Unrolled {
-        // RUSTFLAGS replaces (not extends) the compact-SHA flag of .cargo/config.toml; a
-        // harmless cfg keeps it non-empty.
-        c.env("RUSTFLAGS", "--cfg sbsfu_unrolled_sha2");
+        // RUSTFLAGS replaces (not extends) the flags of .cargo/config.toml: the compact-SHA
+        // one goes, the compact-AES one stays.
+        c.env("RUSTFLAGS", "--cfg aes_backend_soft=\"compact\"");
         // It does not fit the bootloader's 64K: link it larger, to measure it.
         c.env("SBSFU_BOOT_FLASH", "128K");
     }
@@ -170,8 +170,10 @@ fn sections(elf: &Path) -> Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// Where the flash image goes: after the bootloader (sectors 4 onwards).
-const IMAGE_FROM: u32 = 0x0801_0000;
+/// Where the flash image goes: after the bootloader, from the device record's region on (its
+/// last KiB of sector 3: erased, 0xFF, unless provisioned). QEMU's flash reads 0x00 where
+/// nothing is loaded, which the bootloader would take for a foreign record.
+const IMAGE_FROM: u32 = sbsfu_device::boot::STM32F405_RECORD.address;
 
 enum Scenario<'a> {
     /// The application installed and confirmed: a normal boot.
