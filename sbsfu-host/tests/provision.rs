@@ -224,3 +224,45 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
     assert_ne!(code(&failed), 0);
     assert!(files(&d.join("failed")).is_empty());
 }
+
+/// The bootloader may fill its region up to the record's first byte, not one byte more: what
+/// lets the example bootloader (linked into 63 KiB) be provisioned, and refuses one that would
+/// overwrite the record or be overwritten by it.
+#[test]
+fn provision_bootloader_may_end_at_the_record_not_in_it() {
+    let (dir, _) = factory();
+    let d = dir.path();
+    let mut boot = fs::read(d.join("boot.bin")).unwrap();
+    boot.resize(RECORD, 0x33);
+    fs::write(d.join("boot-full.bin"), &boot).unwrap();
+    boot.push(0x33);
+    fs::write(d.join("boot-over.bin"), &boot).unwrap();
+    let args = |boot: &'static str, out: &'static str| {
+        [
+            "provision",
+            "--bootloader",
+            boot,
+            "--container",
+            "app.sfu",
+            "--decrypt-key",
+            "device.key",
+            "--serial",
+            "SN-8",
+            "--out",
+            out,
+        ]
+    };
+    ok(d, &args("boot-full.bin", "full.bin"));
+    let flash = fs::read(d.join("full.bin")).unwrap();
+    assert_eq!(&flash[..RECORD], &boot[..RECORD]);
+    assert_eq!(record(&flash).serial(), "SN-8");
+    let out = sbsfu(d, &args("boot-over.bin", "over.bin"));
+    assert_eq!(code(&out), 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("spans 0x08000000..0x0800fc01: outside the bootloader region"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.join("over.bin").exists());
+}
