@@ -33,7 +33,7 @@ use super::check_region;
 use super::opener::Opener;
 use crate::Error;
 use crate::boot::verify::verify_region;
-use crate::flash::{Region, SequentialWriter};
+use crate::flash::{Region, SequentialWriter, is_blank};
 use crate::keys::Policy;
 use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
@@ -42,14 +42,16 @@ use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 /// besides the rest of a sector.
 pub const INSTALL_PROGRESS_STEP: u32 = 8 * 1024;
 
-/// What [`RegionInstaller::begin`] found.
+/// What a resumable transfer's `begin` found: [`RegionInstaller::begin`]'s, and the
+/// `Stager`'s (`boot::Begun`, the same type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionBegun {
-    /// The container's id: SHA-256 of its signed head.
+    /// The container's id: SHA-256 of its signed head (prefix, header, signature).
     pub id: [u8; 32],
-    /// Offset (in the container) of the first byte needed; every byte before it is installed.
+    /// The offset of the first byte needed: every byte before it is stored. Equal to the
+    /// container's length when it is already pending or installed.
     pub resume_from: u32,
-    /// Bytes of the region [`RegionInstaller::erase_step`] will erase (or find blank).
+    /// Bytes the transfer's `erase_step` will erase (or find blank) before data may flow.
     pub erase_total: u32,
 }
 
@@ -471,7 +473,7 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
         let mut done = next;
         if next < end {
             let sector_end = self.region.sector(next).map_or(end, |s| s.end);
-            if !self.is_blank(next, sector_end)? {
+            if !is_blank(&mut *self.region, next, sector_end) {
                 self.region.erase_sector_at(next)?;
             }
             done = sector_end;
@@ -481,23 +483,6 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
             }
         }
         Ok((done.saturating_sub(start), end.saturating_sub(start)))
-    }
-
-    /// Whether `from..to` of the region reads blank (an unreadable piece is not).
-    fn is_blank(&mut self, from: u32, to: u32) -> Result<bool, Error> {
-        let mut buf = [0u8; 64];
-        let mut at = from;
-        while at < to {
-            let n = buf
-                .len()
-                .min(usize::try_from(to.saturating_sub(at)).unwrap_or(0));
-            let piece = buf.get_mut(..n).ok_or(Error::InvalidLayout)?;
-            if self.region.read(at, piece).is_err() || piece.iter().any(|b| *b != 0xFF) {
-                return Ok(false);
-            }
-            at = at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        Ok(true)
     }
 
     fn fail(&mut self, e: Error) {
