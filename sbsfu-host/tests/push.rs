@@ -187,6 +187,31 @@ fn push_stages_and_a_reset_installs_the_new_version() {
     assert_eq!(info["regions"][0]["pending"], serde_json::Value::Null);
 }
 
+/// Starts `sbsfu push` of `file` to the device at `tcp` and returns once the device has
+/// written something (anything but 0xFF) at offset `at` of its flash file `flash`.
+fn push_until_written(dir: &Path, tcp: &str, file: &str, flash: &str, at: usize) -> Child {
+    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(["push", "--tcp", tcp, file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let bytes = fs::read(dir.join(flash)).unwrap_or_default();
+        if bytes.len() > at && bytes[at..at + 64].iter().any(|b| *b != 0xFF) {
+            return push;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the push never got far"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_killed_device_resumes_the_push_after_its_restart() {
     let w = workspace();
@@ -196,28 +221,8 @@ fn a_killed_device_resumes_the_push_after_its_restart() {
     let port = free_port();
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::start(dir, port, true);
-    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(["push", "--tcp", &tcp, "big.sfu"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill the device once it has stored 150 KB (of 203 KB): a power cut mid-transfer.
-    let started = Instant::now();
-    loop {
-        let flash = fs::read(dir.join("flash.bin")).unwrap_or_default();
-        let at = SLOT0 + 150_000;
-        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the push never got far"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    let push = push_until_written(dir, &tcp, "big.sfu", "flash.bin", SLOT0 + 150_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);
@@ -317,28 +322,8 @@ fn a_killed_device_resumes_a_data_region_push_after_its_restart() {
     let port = free_port();
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::with_data_region(dir, port, true);
-    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(["push", "--tcp", &tcp, "big.sfu"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill the device once it has installed 200 KB (of 300 KB): a power cut mid-transfer.
-    let started = Instant::now();
-    loop {
-        let flash = fs::read(dir.join("data.bin")).unwrap_or_default();
-        let at = 200_000;
-        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the push never got far"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    let push = push_until_written(dir, &tcp, "big.sfu", "data.bin", 200_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);
