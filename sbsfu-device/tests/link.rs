@@ -380,15 +380,22 @@ fn head_len(c: &[u8]) -> usize {
     sbsfu_device::format::PREFIX_LEN + usize::from(prefix.header_len) + 64
 }
 
-/// A container of `img` for the `assets` region.
-fn data_container(img: &[u8], encrypted: bool, rand: u8) -> Vec<u8> {
+/// How the containers for the `assets` region are made (chunks of 1 KiB).
+fn data_spec(encrypted: bool) -> Spec {
     Spec {
         region: "assets",
         load_address: DATA_ADDRESS,
         signer: 0x51,
         device: 0x52,
-        randomness: rand,
         ..Spec::new(encrypted, 1024)
+    }
+}
+
+/// A container of `img` for the `assets` region.
+fn data_container(img: &[u8], encrypted: bool, rand: u8) -> Vec<u8> {
+    Spec {
+        randomness: rand,
+        ..data_spec(encrypted)
     }
     .seal(img)
 }
@@ -459,11 +466,8 @@ fn a_data_region_refuses_heads_before_touching_flash() {
     let img = kit_image(5000, 2);
     let mut dev = DataDevice::new();
     let elsewhere = Spec {
-        region: "assets",
         load_address: DATA_ADDRESS + 0x1000,
-        signer: 0x51,
-        device: 0x52,
-        ..Spec::new(true, 1024)
+        ..data_spec(true)
     }
     .seal(&img);
     let mut forged = data_container(&img, true, 2);
@@ -571,11 +575,7 @@ fn a_power_cut_at_every_flash_operation_of_a_data_install_is_resumed() {
     // The region holds an older image (security counter 5): the new one is erased over it.
     let old = Spec {
         security_counter: 5,
-        region: "assets",
-        load_address: DATA_ADDRESS,
-        signer: 0x51,
-        device: 0x52,
-        ..Spec::new(true, 1024)
+        ..data_spec(true)
     }
     .seal(&kit_image(60_000, 9));
     let mut fresh = DataDevice::new();
@@ -997,11 +997,7 @@ proptest! {
         let c = data_container(&img, true, 8);
         let old = Spec {
             security_counter: 5,
-            region: "assets",
-            load_address: DATA_ADDRESS,
-            signer: 0x51,
-            device: 0x52,
-            ..Spec::new(false, 1024)
+            ..data_spec(false)
         }
         .seal(&kit_image(30_000, 9));
         let mut dev = DataDevice::new();

@@ -82,73 +82,58 @@ impl Drop for Sim {
 fn container(dir: &Path, len: usize, minor: u32, target: &str, name: &str) {
     let mut image = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/app.bin")).unwrap();
     image.extend(pattern(len));
-    let bin = format!("{name}.bin");
-    fs::write(dir.join(&bin), image).unwrap();
-    let version = format!("1.{minor}.0");
-    let counter = minor.to_string();
-    ok(
+    sign(
         dir,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--encrypt-key",
-            "device.key",
-            "--version",
-            &version,
-            "--security-counter",
-            &counter,
-            "--target",
-            target,
-            "--in",
-            &bin,
-            "--input-format",
-            "bin",
-            "--load-address",
-            "0x08020000",
-            "--chunk-size",
-            "1024",
-            "--out",
-            name,
-        ],
+        &image,
+        minor,
+        name,
+        &["--target", target, "--load-address", "0x08020000"],
     );
 }
 
 /// `len` pseudo-random bytes for the data region `assets` (seen at 0x90000000), signed and
 /// encrypted as version `1.minor.0`.
 fn data_container(dir: &Path, len: usize, minor: u32, name: &str) {
+    let to = [
+        "--target",
+        "stm32f405",
+        "--region",
+        "assets",
+        "--load-address",
+        "0x90000000",
+    ];
+    sign(dir, &pattern(len), minor, name, &to);
+}
+
+/// Signs `image` (written beside as `name.bin`) into `name`, encrypted for `device.key`, as
+/// version `1.minor.0` with security counter `minor`, in chunks of 1 KiB, for the destination
+/// `to` (target, region, load address).
+fn sign(dir: &Path, image: &[u8], minor: u32, name: &str, to: &[&str]) {
     let bin = format!("{name}.bin");
-    fs::write(dir.join(&bin), pattern(len)).unwrap();
+    fs::write(dir.join(&bin), image).unwrap();
     let version = format!("1.{minor}.0");
     let counter = minor.to_string();
-    ok(
-        dir,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--encrypt-key",
-            "device.key",
-            "--version",
-            &version,
-            "--security-counter",
-            &counter,
-            "--target",
-            "stm32f405",
-            "--region",
-            "assets",
-            "--in",
-            &bin,
-            "--input-format",
-            "bin",
-            "--load-address",
-            "0x90000000",
-            "--chunk-size",
-            "1024",
-            "--out",
-            name,
-        ],
-    );
+    let mut args = vec![
+        "sign",
+        "--key",
+        "signing.pem",
+        "--encrypt-key",
+        "device.key",
+        "--version",
+        &version,
+        "--security-counter",
+        &counter,
+        "--in",
+        &bin,
+        "--input-format",
+        "bin",
+        "--chunk-size",
+        "1024",
+        "--out",
+        name,
+    ];
+    args.extend_from_slice(to);
+    ok(dir, &args);
 }
 
 fn json(out: &str) -> serde_json::Value {
