@@ -20,8 +20,8 @@ use std::vec;
 use std::vec::Vec;
 
 use sbsfu_format::Name;
-use sbsfu_format::SIGNATURE_LEN;
 use sbsfu_format::PREFIX_LEN;
+use sbsfu_format::SIGNATURE_LEN;
 
 use crate::frame::crc32c;
 use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
