@@ -172,22 +172,26 @@ fn push_stages_and_a_reset_installs_the_new_version() {
     assert_eq!(info["regions"][0]["pending"], serde_json::Value::Null);
 }
 
-/// Starts `sbsfu push` of `file` to the device at `tcp` and returns once the device has
-/// written something (anything but 0xFF) at offset `at` of its flash file `flash`.
-fn push_until_written(dir: &Path, tcp: &str, file: &str, flash: &str, at: usize) -> Child {
-    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+/// `sbsfu push` of `file` to the device at `tcp`, running.
+fn push_in_background(dir: &Path, tcp: &str, file: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sbsfu"))
         .current_dir(dir)
         .args(["push", "--tcp", tcp, file])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Returns once the device has written something (anything but 0xFF) at offset `at` of its
+/// flash file `flash`.
+fn wait_until_written(dir: &Path, flash: &str, at: usize) {
     let started = Instant::now();
     loop {
         let bytes = fs::read(dir.join(flash)).unwrap_or_default();
         if bytes.len() > at && bytes[at..at + 64].iter().any(|b| *b != 0xFF) {
-            return push;
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -207,7 +211,8 @@ fn a_killed_device_resumes_the_push_after_its_restart() {
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::start(dir, port, true);
     // Kill the device once it has stored 150 KB (of 203 KB): a power cut mid-transfer.
-    let push = push_until_written(dir, &tcp, "big.sfu", "flash.bin", SLOT0 + 150_000);
+    let push = push_in_background(dir, &tcp, "big.sfu");
+    wait_until_written(dir, "flash.bin", SLOT0 + 150_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);
@@ -308,7 +313,8 @@ fn a_killed_device_resumes_a_data_region_push_after_its_restart() {
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::with_data_region(dir, port, true);
     // Kill the device once it has installed 200 KB (of 300 KB): a power cut mid-transfer.
-    let push = push_until_written(dir, &tcp, "big.sfu", "data.bin", 200_000);
+    let push = push_in_background(dir, &tcp, "big.sfu");
+    wait_until_written(dir, "data.bin", 200_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);
