@@ -87,19 +87,80 @@ fn exchange<T: Target>(
     }
 }
 
+/// A device the tests push to: the STM32F405 staging into its container slot ([`Device`]) or
+/// a data region on external flash ([`DataDevice`]), on a simulated flash that counts its
+/// operations and can lose power at any of them.
+trait Powered: Clone {
+    /// One power-on: `f` runs with the application's link target.
+    fn power_on<R>(&mut self, f: impl FnOnce(&mut dyn Target) -> R) -> R;
+    /// Counts flash operations from here.
+    fn count_from_here(&mut self);
+    /// Flash operations counted.
+    fn ops(&self) -> usize;
+    /// Power comes back; whether it had been lost.
+    fn revive(&mut self) -> bool;
+}
+
+impl Powered for Device {
+    fn power_on<R>(&mut self, f: impl FnOnce(&mut dyn Target) -> R) -> R {
+        self.with_link(true, |t| f(t))
+            .unwrap_or_else(|e| panic!("the application could not start its stager: {e}"))
+    }
+    fn count_from_here(&mut self) {
+        self.flash.count_from_here();
+    }
+    fn ops(&self) -> usize {
+        self.flash.ops()
+    }
+    fn revive(&mut self) -> bool {
+        let dead = self.flash.is_dead();
+        self.flash.revive();
+        dead
+    }
+}
+
 /// One power-on of the device and one push of `c` over `wire`, in simulated time.
-fn attempt(dev: &mut Device, c: &[u8], session: u16, wire: Wire) -> End {
-    let end = dev.with_link(true, |target| exchange(target, c, session, wire));
-    if dev.flash.is_dead() {
-        dev.flash.revive();
+fn attempt<D: Powered>(dev: &mut D, c: &[u8], session: u16, wire: Wire) -> End {
+    let end = dev.power_on(|mut target| exchange(&mut target, c, session, wire));
+    if dev.revive() {
         return End::PowerCut;
     }
     match end {
-        Ok(Ok(report)) => End::Done(report),
-        Ok(Err(e)) => End::Failed(e),
-        Err(e) => panic!("the application could not start its stager: {e}"),
+        Ok(report) => End::Done(report),
+        Err(e) => End::Failed(e),
     }
 }
+
+/// Each container is refused with its code, before the device's flash is touched.
+fn refused_before_flash<D: Powered>(dev: &mut D, cases: [(&[u8], ErrorCode); 2]) {
+    for (c, code) in cases {
+        dev.count_from_here();
+        match attempt(dev, c, 3, Wire::default()) {
+            End::Failed(sbsfu_link::Error::Refused(r)) => assert_eq!(r.code, code, "{r}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(dev.ops(), 0, "flash touched before the head was refused");
+    }
+}
+
+/// How many flash operations one clean push of `c` to (a copy of) `fresh` takes.
+fn clean_push_ops<D: Powered>(fresh: &D, c: &[u8]) -> usize {
+    let mut probe = fresh.clone();
+    probe.count_from_here();
+    assert!(matches!(
+        attempt(&mut probe, c, 1, Wire::default()),
+        End::Done(_)
+    ));
+    probe.ops()
+}
+
+/// The ways power is lost at a flash operation, taken in turn.
+const TEARS: [Tear; 4] = [
+    Tear::Before,
+    Tear::After,
+    Tear::Prefix(300),
+    Tear::PartialByte { n: 700, mask: 0x5A },
+];
 
 /// The container the device holds pending, as stored in its slot.
 fn pending(dev: &mut Device, len: usize) -> Option<Vec<u8>> {
@@ -143,21 +204,13 @@ fn a_refused_head_gets_the_devices_reason_and_touches_no_flash() {
     }
     .seal(&im.new);
     let rollback = container(&im.new, 4, true, 9);
-    for (c, code) in [
-        (&other, ErrorCode::WRONG_TARGET),
-        (&rollback, ErrorCode::ROLLBACK),
-    ] {
-        dev.flash.count_from_here();
-        match attempt(&mut dev, c, 3, Wire::default()) {
-            End::Failed(sbsfu_link::Error::Refused(r)) => assert_eq!(r.code, code, "{r}"),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            dev.flash.ops(),
-            0,
-            "flash touched before the head was refused"
-        );
-    }
+    refused_before_flash(
+        &mut dev,
+        [
+            (&other, ErrorCode::WRONG_TARGET),
+            (&rollback, ErrorCode::ROLLBACK),
+        ],
+    );
 }
 
 #[test]
@@ -203,24 +256,11 @@ fn a_dropped_link_resumes_without_rewriting_and_another_container_restarts() {
 fn a_power_cut_at_every_flash_operation_of_a_lossy_transfer_is_resumed() {
     let im = Images::new(true);
     let fresh = provisioned(&im, Counter::None);
-    // How many flash operations one clean transfer takes.
-    let mut probe = fresh.clone();
-    probe.flash.count_from_here();
-    assert!(matches!(
-        attempt(&mut probe, &im.new_c, 1, Wire::default()),
-        End::Done(_)
-    ));
-    let ops = probe.flash.ops();
-    let tears = [
-        Tear::Before,
-        Tear::After,
-        Tear::Prefix(300),
-        Tear::PartialByte { n: 700, mask: 0x5A },
-    ];
+    let ops = clean_push_ops(&fresh, &im.new_c);
     let (mut resumed, mut points) = (0, 0);
     for op in 1..=ops {
         let mut dev = fresh.clone();
-        let tear = tears[op % tears.len()];
+        let tear = TEARS[op % TEARS.len()];
         dev.flash.arm(Cut { op, tear });
         let lossy = Wire {
             drop_every: 17,
@@ -340,29 +380,40 @@ fn head_len(c: &[u8]) -> usize {
     sbsfu_device::format::PREFIX_LEN + usize::from(prefix.header_len) + 64
 }
 
-/// A container of `img` for the `assets` region.
-fn data_container(img: &[u8], encrypted: bool, rand: u8) -> Vec<u8> {
+/// How the containers for the `assets` region are made (chunks of 1 KiB).
+fn data_spec(encrypted: bool) -> Spec {
     Spec {
         region: "assets",
         load_address: DATA_ADDRESS,
         signer: 0x51,
         device: 0x52,
-        randomness: rand,
         ..Spec::new(encrypted, 1024)
+    }
+}
+
+/// A container of `img` for the `assets` region.
+fn data_container(img: &[u8], encrypted: bool, rand: u8) -> Vec<u8> {
+    Spec {
+        randomness: rand,
+        ..data_spec(encrypted)
     }
     .seal(img)
 }
 
-/// One power-on of the data device and one push.
-fn data_attempt(dev: &mut DataDevice, c: &[u8], session: u16, wire: Wire) -> End {
-    let end = dev.with_link(|target| exchange(target, c, session, wire));
-    if dev.flash.is_dead() {
-        dev.flash.revive();
-        return End::PowerCut;
+impl Powered for DataDevice {
+    fn power_on<R>(&mut self, f: impl FnOnce(&mut dyn Target) -> R) -> R {
+        self.with_link(|t| f(t))
     }
-    match end {
-        Ok(report) => End::Done(report),
-        Err(e) => End::Failed(e),
+    fn count_from_here(&mut self) {
+        self.flash.count_from_here();
+    }
+    fn ops(&self) -> usize {
+        self.flash.ops()
+    }
+    fn revive(&mut self) -> bool {
+        let dead = self.flash.is_dead();
+        self.flash.revive();
+        dead
     }
 }
 
@@ -385,7 +436,7 @@ fn a_data_region_container_is_installed_at_once() {
         let img = kit_image(30_000, 1);
         let c = data_container(&img, encrypted, 1);
         let mut dev = DataDevice::new();
-        let End::Done(report) = data_attempt(&mut dev, &c, 1, Wire::default()) else {
+        let End::Done(report) = attempt(&mut dev, &c, 1, Wire::default()) else {
             panic!("push failed");
         };
         assert_eq!(report.outcome, Some(Outcome::Installed));
@@ -394,7 +445,7 @@ fn a_data_region_container_is_installed_at_once() {
         assert!(dev.verifies(&c));
         assert_eq!(installed_version(&mut dev), Some(10));
         // Pushed again: already installed, verified again from flash, nothing sent.
-        let End::Done(again) = data_attempt(&mut dev, &c, 2, Wire::default()) else {
+        let End::Done(again) = attempt(&mut dev, &c, 2, Wire::default()) else {
             panic!("second push failed");
         };
         assert_eq!(again.outcome, Some(Outcome::Installed));
@@ -415,31 +466,20 @@ fn a_data_region_refuses_heads_before_touching_flash() {
     let img = kit_image(5000, 2);
     let mut dev = DataDevice::new();
     let elsewhere = Spec {
-        region: "assets",
         load_address: DATA_ADDRESS + 0x1000,
-        signer: 0x51,
-        device: 0x52,
-        ..Spec::new(true, 1024)
+        ..data_spec(true)
     }
     .seal(&img);
     let mut forged = data_container(&img, true, 2);
     let at = head_len(&forged) - 1;
     forged[at] ^= 1;
-    for (c, code) in [
-        (&elsewhere, ErrorCode::REGION),
-        (&forged, ErrorCode::AUTHENTICATION),
-    ] {
-        dev.flash.count_from_here();
-        match data_attempt(&mut dev, c, 3, Wire::default()) {
-            End::Failed(sbsfu_link::Error::Refused(r)) => assert_eq!(r.code, code, "{r}"),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            dev.flash.ops(),
-            0,
-            "flash touched before the head was refused"
-        );
-    }
+    refused_before_flash(
+        &mut dev,
+        [
+            (&elsewhere, ErrorCode::REGION),
+            (&forged, ErrorCode::AUTHENTICATION),
+        ],
+    );
 }
 
 #[test]
@@ -476,7 +516,7 @@ fn a_data_region_resumes_after_a_dropped_link_and_a_reset_and_another_container_
         (p.id, p.durable)
     });
     assert!(durable > 0);
-    let End::Done(report) = data_attempt(&mut dev, &c, 7, Wire::default()) else {
+    let End::Done(report) = attempt(&mut dev, &c, 7, Wire::default()) else {
         panic!("resume failed");
     };
     assert_eq!(report.id, id);
@@ -494,11 +534,11 @@ fn a_data_region_resumes_after_a_dropped_link_and_a_reset_and_another_container_
         ..Wire::default()
     };
     assert!(matches!(
-        data_attempt(&mut dev, &other, 8, first),
+        attempt(&mut dev, &other, 8, first),
         End::Failed(_)
     ));
     assert_eq!(installed_version(&mut dev), None);
-    let End::Done(report) = data_attempt(&mut dev, &other, 9, Wire::default()) else {
+    let End::Done(report) = attempt(&mut dev, &other, 9, Wire::default()) else {
         panic!("another container failed");
     };
     assert_eq!(report.outcome, Some(Outcome::Installed));
@@ -513,7 +553,7 @@ fn a_corrupted_chunk_never_reaches_the_data_region_and_nothing_is_installed() {
     let at = head_len(&c) + 5 * 1040 + 7; // inside chunk 5's ciphertext
     bad[at] ^= 0x10;
     let mut dev = DataDevice::new();
-    match data_attempt(&mut dev, &bad, 1, Wire::default()) {
+    match attempt(&mut dev, &bad, 1, Wire::default()) {
         End::Failed(sbsfu_link::Error::Refused(r)) => {
             assert_eq!(r.code, ErrorCode::AUTHENTICATION, "{r}")
         }
@@ -523,7 +563,7 @@ fn a_corrupted_chunk_never_reaches_the_data_region_and_nothing_is_installed() {
     assert!(dev.data(6 * 1024)[5 * 1024..].iter().all(|b| *b == 0xFF));
     assert_eq!(installed_version(&mut dev), None);
     // The genuine container then installs.
-    let End::Done(report) = data_attempt(&mut dev, &c, 2, Wire::default()) else {
+    let End::Done(report) = attempt(&mut dev, &c, 2, Wire::default()) else {
         panic!("push failed");
     };
     assert_eq!(report.outcome, Some(Outcome::Installed));
@@ -532,46 +572,30 @@ fn a_corrupted_chunk_never_reaches_the_data_region_and_nothing_is_installed() {
 #[test]
 fn a_power_cut_at_every_flash_operation_of_a_data_install_is_resumed() {
     let img = kit_image(40_000, 6);
-    let tears = [
-        Tear::Before,
-        Tear::After,
-        Tear::Prefix(300),
-        Tear::PartialByte { n: 700, mask: 0x5A },
-    ];
     // The region holds an older image (security counter 5): the new one is erased over it.
     let old = Spec {
         security_counter: 5,
-        region: "assets",
-        load_address: DATA_ADDRESS,
-        signer: 0x51,
-        device: 0x52,
-        ..Spec::new(true, 1024)
+        ..data_spec(true)
     }
     .seal(&kit_image(60_000, 9));
     let mut fresh = DataDevice::new();
     assert!(matches!(
-        data_attempt(&mut fresh, &old, 1, Wire::default()),
+        attempt(&mut fresh, &old, 1, Wire::default()),
         End::Done(_)
     ));
     for encrypted in [true, false] {
         let c = data_container(&img, encrypted, 6);
-        let mut probe = fresh.clone();
-        probe.flash.count_from_here();
-        assert!(matches!(
-            data_attempt(&mut probe, &c, 1, Wire::default()),
-            End::Done(_)
-        ));
-        let ops = probe.flash.ops();
+        let ops = clean_push_ops(&fresh, &c);
         let mut resumed = 0;
         for op in 1..=ops {
             let mut dev = fresh.clone();
-            let tear = tears[op % tears.len()];
+            let tear = TEARS[op % TEARS.len()];
             dev.flash.arm(Cut { op, tear });
             let lossy = Wire {
                 drop_every: 13,
                 ..Wire::default()
             };
-            let first = data_attempt(&mut dev, &c, session(op), lossy);
+            let first = attempt(&mut dev, &c, session(op), lossy);
             assert!(matches!(first, End::PowerCut), "op {op}/{ops}: {first:?}");
             // Marked installed only while the image verifies: the old one until the new one
             // is begun, the new one once verified in full.
@@ -580,7 +604,7 @@ fn a_power_cut_at_every_flash_operation_of_a_data_install_is_resumed() {
                 Some(_) => assert!(dev.verifies(&c), "op {op}: installed but not valid"),
                 None => {}
             }
-            match data_attempt(&mut dev, &c, session(op) + 1, lossy) {
+            match attempt(&mut dev, &c, session(op) + 1, lossy) {
                 End::Done(r) => {
                     assert_eq!(r.outcome, Some(Outcome::Installed));
                     resumed += usize::from(r.resumed_from > 0);
@@ -863,6 +887,17 @@ impl<'c> Push<'c> {
     fn result(&self) -> Result<Report, sbsfu_link::Error> {
         self.sender.result().expect("the push ended")
     }
+
+    /// The whole push, across as many power-ons of `dev` as its resets and power cuts take.
+    fn through_resets<D: Powered>(mut self, dev: &mut D) -> Result<Report, sbsfu_link::Error> {
+        loop {
+            let stop = dev.power_on(|t| self.power_on(t));
+            dev.revive();
+            if matches!(stop, Stop::Finished) {
+                return self.result();
+            }
+        }
+    }
 }
 
 fn fault() -> impl Strategy<Value = Option<Fault>> {
@@ -930,15 +965,7 @@ proptest! {
         if let Some(cut) = s.power_cut {
             dev.flash.arm(cut);
         }
-        let mut push = Push::new(&c, 11, s);
-        loop {
-            let stop = dev.with_link(true, |t| push.power_on(t)).unwrap();
-            dev.flash.revive();
-            if matches!(stop, Stop::Finished) {
-                break;
-            }
-        }
-        let result = push.result();
+        let result = Push::new(&c, 11, s).through_resets(&mut dev);
         prop_assert!(ended_cleanly(&result), "{result:?}");
         let held = pending(&mut dev, c.len());
         match &result {
@@ -951,7 +978,7 @@ proptest! {
             Err(_) => prop_assert!(held.is_none(), "failed, yet something is pending"),
         }
         let mut again = Push::new(&c, 12, Schedule::default());
-        prop_assert!(matches!(dev.with_link(true, |t| again.power_on(t)).unwrap(), Stop::Finished));
+        prop_assert!(matches!(dev.power_on(|t| again.power_on(t)), Stop::Finished));
         let report = again.result();
         prop_assert!(report.is_ok(), "{report:?}");
         let held = pending(&mut dev, c.len());
@@ -970,27 +997,15 @@ proptest! {
         let c = data_container(&img, true, 8);
         let old = Spec {
             security_counter: 5,
-            region: "assets",
-            load_address: DATA_ADDRESS,
-            signer: 0x51,
-            device: 0x52,
-            ..Spec::new(false, 1024)
+            ..data_spec(false)
         }
         .seal(&kit_image(30_000, 9));
         let mut dev = DataDevice::new();
-        prop_assert!(matches!(data_attempt(&mut dev, &old, 1, Wire::default()), End::Done(_)));
+        prop_assert!(matches!(attempt(&mut dev, &old, 1, Wire::default()), End::Done(_)));
         if let Some(cut) = s.power_cut {
             dev.flash.arm(cut);
         }
-        let mut push = Push::new(&c, 21, s);
-        loop {
-            let stop = dev.with_link(|t| push.power_on(t));
-            dev.flash.revive();
-            if matches!(stop, Stop::Finished) {
-                break;
-            }
-        }
-        let result = push.result();
+        let result = Push::new(&c, 21, s).through_resets(&mut dev);
         prop_assert!(ended_cleanly(&result), "{result:?}");
         let installed = installed_version(&mut dev);
         match &result {
@@ -1008,7 +1023,7 @@ proptest! {
             None => {}
         }
         let mut again = Push::new(&c, 22, Schedule::default());
-        prop_assert!(matches!(dev.with_link(|t| again.power_on(t)), Stop::Finished));
+        prop_assert!(matches!(dev.power_on(|t| again.power_on(t)), Stop::Finished));
         let report = again.result();
         prop_assert!(report.is_ok(), "{report:?}");
         prop_assert_eq!(dev.data(img.len()), &img[..]);
@@ -1023,13 +1038,7 @@ fn a_resume_that_goes_back_to_its_sector_start_records_it_before_erasing() {
     // power is lost right after that erase. The record must not still claim the bytes erased.
     let im = Images::new(true);
     let fresh = provisioned(&im, Counter::None);
-    let mut probe = fresh.clone();
-    probe.flash.count_from_here();
-    assert!(matches!(
-        attempt(&mut probe, &im.new_c, 1, Wire::default()),
-        End::Done(_)
-    ));
-    let ops = probe.flash.ops();
+    let ops = clean_push_ops(&fresh, &im.new_c);
     let mut dev = fresh.clone();
     dev.flash.arm(Cut {
         op: ops - 3,

@@ -82,73 +82,58 @@ impl Drop for Sim {
 fn container(dir: &Path, len: usize, minor: u32, target: &str, name: &str) {
     let mut image = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/app.bin")).unwrap();
     image.extend(pattern(len));
-    let bin = format!("{name}.bin");
-    fs::write(dir.join(&bin), image).unwrap();
-    let version = format!("1.{minor}.0");
-    let counter = minor.to_string();
-    ok(
+    sign(
         dir,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--encrypt-key",
-            "device.key",
-            "--version",
-            &version,
-            "--security-counter",
-            &counter,
-            "--target",
-            target,
-            "--in",
-            &bin,
-            "--input-format",
-            "bin",
-            "--load-address",
-            "0x08020000",
-            "--chunk-size",
-            "1024",
-            "--out",
-            name,
-        ],
+        &image,
+        minor,
+        name,
+        &["--target", target, "--load-address", "0x08020000"],
     );
 }
 
 /// `len` pseudo-random bytes for the data region `assets` (seen at 0x90000000), signed and
 /// encrypted as version `1.minor.0`.
 fn data_container(dir: &Path, len: usize, minor: u32, name: &str) {
+    let to = [
+        "--target",
+        "stm32f405",
+        "--region",
+        "assets",
+        "--load-address",
+        "0x90000000",
+    ];
+    sign(dir, &pattern(len), minor, name, &to);
+}
+
+/// Signs `image` (written beside as `name.bin`) into `name`, encrypted for `device.key`, as
+/// version `1.minor.0` with security counter `minor`, in chunks of 1 KiB, for the destination
+/// `to` (target, region, load address).
+fn sign(dir: &Path, image: &[u8], minor: u32, name: &str, to: &[&str]) {
     let bin = format!("{name}.bin");
-    fs::write(dir.join(&bin), pattern(len)).unwrap();
+    fs::write(dir.join(&bin), image).unwrap();
     let version = format!("1.{minor}.0");
     let counter = minor.to_string();
-    ok(
-        dir,
-        &[
-            "sign",
-            "--key",
-            "signing.pem",
-            "--encrypt-key",
-            "device.key",
-            "--version",
-            &version,
-            "--security-counter",
-            &counter,
-            "--target",
-            "stm32f405",
-            "--region",
-            "assets",
-            "--in",
-            &bin,
-            "--input-format",
-            "bin",
-            "--load-address",
-            "0x90000000",
-            "--chunk-size",
-            "1024",
-            "--out",
-            name,
-        ],
-    );
+    let mut args = vec![
+        "sign",
+        "--key",
+        "signing.pem",
+        "--encrypt-key",
+        "device.key",
+        "--version",
+        &version,
+        "--security-counter",
+        &counter,
+        "--in",
+        &bin,
+        "--input-format",
+        "bin",
+        "--chunk-size",
+        "1024",
+        "--out",
+        name,
+    ];
+    args.extend_from_slice(to);
+    ok(dir, &args);
 }
 
 fn json(out: &str) -> serde_json::Value {
@@ -187,6 +172,35 @@ fn push_stages_and_a_reset_installs_the_new_version() {
     assert_eq!(info["regions"][0]["pending"], serde_json::Value::Null);
 }
 
+/// `sbsfu push` of `file` to the device at `tcp`, running.
+fn push_in_background(dir: &Path, tcp: &str, file: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(["push", "--tcp", tcp, file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Returns once the device has written something (anything but 0xFF) at offset `at` of its
+/// flash file `flash`.
+fn wait_until_written(dir: &Path, flash: &str, at: usize) {
+    let started = Instant::now();
+    loop {
+        let bytes = fs::read(dir.join(flash)).unwrap_or_default();
+        if bytes.len() > at && bytes[at..at + 64].iter().any(|b| *b != 0xFF) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the push never got far"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_killed_device_resumes_the_push_after_its_restart() {
     let w = workspace();
@@ -196,28 +210,9 @@ fn a_killed_device_resumes_the_push_after_its_restart() {
     let port = free_port();
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::start(dir, port, true);
-    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(["push", "--tcp", &tcp, "big.sfu"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill the device once it has stored 150 KB (of 203 KB): a power cut mid-transfer.
-    let started = Instant::now();
-    loop {
-        let flash = fs::read(dir.join("flash.bin")).unwrap_or_default();
-        let at = SLOT0 + 150_000;
-        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the push never got far"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    let push = push_in_background(dir, &tcp, "big.sfu");
+    wait_until_written(dir, "flash.bin", SLOT0 + 150_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);
@@ -317,28 +312,9 @@ fn a_killed_device_resumes_a_data_region_push_after_its_restart() {
     let port = free_port();
     let tcp = format!("127.0.0.1:{port}");
     let sim = Sim::with_data_region(dir, port, true);
-    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
-        .current_dir(dir)
-        .args(["push", "--tcp", &tcp, "big.sfu"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill the device once it has installed 200 KB (of 300 KB): a power cut mid-transfer.
-    let started = Instant::now();
-    loop {
-        let flash = fs::read(dir.join("data.bin")).unwrap_or_default();
-        let at = 200_000;
-        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the push never got far"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
+    let push = push_in_background(dir, &tcp, "big.sfu");
+    wait_until_written(dir, "data.bin", 200_000);
     drop(sim);
     let out = push.wait_with_output().unwrap();
     assert_eq!(code(&out), 1);

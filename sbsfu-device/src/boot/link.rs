@@ -14,7 +14,7 @@ use sbsfu_link::{Refusal, RegionInfo, Regions};
 use super::layout::ACTIVE_REGION;
 use super::update::Stager;
 use crate::Error;
-use crate::install::RegionInstaller;
+use crate::install::{RegionBegun, RegionInstaller};
 
 /// The link's code for each of this crate's errors, with the error's own one-line text: the one
 /// place they are mapped (docs/LINK.md, "Error codes").
@@ -40,7 +40,7 @@ pub fn refusal(e: Error) -> Refusal {
     Refusal::new(code, e.as_str())
 }
 
-/// What a [`StagerTarget`] tells a sender about itself besides what the stager knows.
+/// What a [`LinkTarget`] tells a sender about the device besides what its transfer knows.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceInfo {
     /// The longest it stays silent while busy: one sector erase, or a commit that verifies the
@@ -50,31 +50,132 @@ pub struct DeviceInfo {
     pub accepts_reset: bool,
 }
 
-/// A [`Stager`] as the link's [`Target`]: the container slot of the active region (`app`),
-/// installed by the boot manager at the next reset. Keep one for the life of the application
-/// (a dropped link resumes from what it has in RAM; a reset from what the boot state records).
-pub struct StagerTarget<'s, const N: usize> {
-    stager: Stager<'s, N>,
-    info: DeviceInfo,
-    target: &'s str,
+/// A resumable transfer into one region, as a [`LinkTarget`] drives it: the [`Stager`] (the
+/// container slot of the active region, installed at the next reset) and a data region's
+/// [`RegionInstaller`] (installed at once). Each method is the transfer's own, of the same name.
+pub trait Transfer {
+    /// What a commit achieves.
+    const OUTCOME: Outcome;
+    /// The largest chunk the transfer takes.
+    const CHUNK_SIZE: usize;
+    /// The region it fills, as a `Hello` describes it.
+    fn region(&mut self) -> Result<RegionInfo, Error>;
+    /// Verifies the head and starts or resumes the container (see [`Stager::begin`]).
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error>;
+    /// Erases the next sector ahead of the data: bytes done and the total.
+    fn erase_step(&mut self) -> Result<(u32, u32), Error>;
+    /// Stores `bytes` at `offset`, where the bytes received so far end.
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error>;
+    /// Bytes of the container begun last that survive a reset.
+    fn durable(&self) -> u32;
+    /// Ends the container (verified as the transfer verifies it).
+    fn commit(&mut self) -> Result<(), Error>;
 }
 
-impl<'s, const N: usize> StagerTarget<'s, N> {
-    /// The stager behind the link; `target` is the device class (the boot config's).
-    pub fn new(stager: Stager<'s, N>, target: &'s str, info: DeviceInfo) -> Self {
+/// A [`Transfer`] as the link's [`Target`], describing the device as `target` (the device
+/// class). Keep one for the life of the application (a dropped link resumes from what the
+/// transfer holds in RAM; a reset from what it recorded).
+pub struct LinkTarget<'a, T> {
+    transfer: T,
+    info: DeviceInfo,
+    target: &'a str,
+}
+
+/// The [`Stager`] as the link's [`Target`]: the container slot of the active region (`app`),
+/// installed by the boot manager at the next reset.
+pub type StagerTarget<'s, const N: usize> = LinkTarget<'s, Stager<'s, N>>;
+
+/// A data region's [`RegionInstaller`] as the link's [`Target`]: a container naming the region
+/// is installed into it at once (outcome `installed`), resuming after a dropped link or a
+/// reset.
+pub type InstallerTarget<'a, const N: usize> = LinkTarget<'a, RegionInstaller<'a, N>>;
+
+impl<'a, T: Transfer> LinkTarget<'a, T> {
+    /// The transfer behind the link; `target` is the device class (the boot config's or the
+    /// policy's).
+    pub fn new(transfer: T, target: &'a str, info: DeviceInfo) -> Self {
         Self {
-            stager,
+            transfer,
             info,
             target,
         }
     }
+}
 
+impl<'s, const N: usize> StagerTarget<'s, N> {
     /// The stager.
     pub fn stager(&mut self) -> &mut Stager<'s, N> {
-        &mut self.stager
+        &mut self.transfer
     }
 }
 
+impl<'a, const N: usize> InstallerTarget<'a, N> {
+    /// The installer.
+    pub fn installer(&mut self) -> &mut RegionInstaller<'a, N> {
+        &mut self.transfer
+    }
+}
+
+impl<T: Transfer> Target for LinkTarget<'_, T> {
+    fn describe(&mut self) -> Result<Description, Refusal> {
+        let mut regions = Regions::new();
+        regions
+            .push(self.transfer.region().map_err(refusal)?)
+            .map_err(|_| refusal(Error::InvalidLayout))?;
+        Ok(Description {
+            target: name(self.target).map_err(refusal)?,
+            chunk_size: u32::try_from(T::CHUNK_SIZE).unwrap_or(u32::MAX),
+            busy_ms: self.info.busy_ms,
+            regions,
+        })
+    }
+
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<Begun, Refusal> {
+        let b = self.transfer.begin(head, container_len).map_err(refusal)?;
+        Ok(Begun {
+            id: ContainerId(b.id),
+            resume_from: b.resume_from,
+            erase_total: b.erase_total,
+        })
+    }
+
+    fn erase_step(&mut self) -> Result<EraseProgress, Refusal> {
+        let (done, total) = self.transfer.erase_step().map_err(refusal)?;
+        Ok(EraseProgress { done, total })
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Refusal> {
+        self.transfer.write(offset, bytes).map_err(refusal)
+    }
+
+    fn durable(&self) -> u32 {
+        self.transfer.durable()
+    }
+
+    fn commit(&mut self) -> Result<Outcome, Refusal> {
+        self.transfer.commit().map_err(refusal)?;
+        Ok(T::OUTCOME)
+    }
+
+    fn accepts_reset(&self) -> bool {
+        self.info.accepts_reset
+    }
+}
+
+/// A name as the link carries it.
+fn name<const L: usize>(s: &str) -> Result<Name<L>, Error> {
+    Name::new(s).map_err(|_| Error::InvalidLayout)
+}
+
+fn partial((id, durable): ([u8; 32], u32)) -> Partial {
+    Partial {
+        id: ContainerId(id),
+        durable,
+    }
+}
+
+/// The version and security counter of a signed head, parsed but not verified (it names, it
+/// proves nothing).
 fn installed(head: &[u8]) -> Option<Installed> {
     let header: Header = SignedHeader::parse(head).ok()?.0.header;
     Some(Installed {
@@ -83,151 +184,82 @@ fn installed(head: &[u8]) -> Option<Installed> {
     })
 }
 
-impl<const N: usize> Target for StagerTarget<'_, N> {
-    fn describe(&mut self) -> Result<Description, Refusal> {
-        let bad = |_| refusal(Error::InvalidLayout);
-        let state = self.stager.state();
-        let floor = state.floor;
-        let running = state.active().and_then(installed);
-        let region = RegionInfo {
-            name: Name::new(ACTIVE_REGION).map_err(bad)?,
-            capacity: self.stager.capacity(),
+impl<const N: usize> Transfer for Stager<'_, N> {
+    const OUTCOME: Outcome = Outcome::Pending;
+    const CHUNK_SIZE: usize = N;
+
+    fn region(&mut self) -> Result<RegionInfo, Error> {
+        let state = self.state();
+        let (floor, installed) = (state.floor, state.active().and_then(installed));
+        Ok(RegionInfo {
+            name: name(ACTIVE_REGION)?,
+            capacity: self.capacity(),
             floor,
-            installed: running,
-            pending: self.stager.pending().map(ContainerId),
-            partial: self.stager.partial().map(|(id, durable)| Partial {
-                id: ContainerId(id),
-                durable,
-            }),
-        };
-        let mut regions = Regions::new();
-        regions
-            .push(region)
-            .map_err(|_| refusal(Error::InvalidLayout))?;
-        Ok(Description {
-            target: Name::new(self.target).map_err(bad)?,
-            chunk_size: u32::try_from(N).unwrap_or(u32::MAX),
-            busy_ms: self.info.busy_ms,
-            regions,
+            installed,
+            pending: self.pending().map(ContainerId),
+            partial: self.partial().map(partial),
         })
     }
 
-    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<Begun, Refusal> {
-        let b = self.stager.begin(head, container_len).map_err(refusal)?;
-        Ok(Begun {
-            id: ContainerId(b.id),
-            resume_from: b.resume_from,
-            erase_total: b.erase_total,
-        })
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
+        Stager::begin(self, head, container_len)
     }
 
-    fn erase_step(&mut self) -> Result<EraseProgress, Refusal> {
-        let (done, total) = self.stager.erase_step().map_err(refusal)?;
-        Ok(EraseProgress { done, total })
+    fn erase_step(&mut self) -> Result<(u32, u32), Error> {
+        Stager::erase_step(self)
     }
 
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Refusal> {
-        self.stager.write(offset, bytes).map_err(refusal)
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        Stager::write(self, offset, bytes)
     }
 
     fn durable(&self) -> u32 {
-        self.stager.durable()
+        Stager::durable(self)
     }
 
-    fn commit(&mut self) -> Result<Outcome, Refusal> {
-        self.stager.commit().map_err(refusal)?;
-        Ok(Outcome::Pending)
-    }
-
-    fn accepts_reset(&self) -> bool {
-        self.info.accepts_reset
+    fn commit(&mut self) -> Result<(), Error> {
+        Stager::commit(self).map(drop)
     }
 }
 
-/// A data region's [`RegionInstaller`] as the link's [`Target`]: a container naming the region
-/// is installed into it at once (outcome `installed`), resuming after a dropped link or a
-/// reset. Keep one for the life of the application.
-pub struct InstallerTarget<'a, const N: usize> {
-    installer: RegionInstaller<'a, N>,
-    info: DeviceInfo,
-    target: &'a str,
-}
+impl<const N: usize> Transfer for RegionInstaller<'_, N> {
+    const OUTCOME: Outcome = Outcome::Installed;
+    const CHUNK_SIZE: usize = N;
 
-impl<'a, const N: usize> InstallerTarget<'a, N> {
-    /// The installer behind the link; `target` is the device class (the policy's).
-    pub fn new(installer: RegionInstaller<'a, N>, target: &'a str, info: DeviceInfo) -> Self {
-        Self {
-            installer,
-            info,
-            target,
-        }
-    }
-
-    /// The installer.
-    pub fn installer(&mut self) -> &mut RegionInstaller<'a, N> {
-        &mut self.installer
-    }
-}
-
-impl<const N: usize> Target for InstallerTarget<'_, N> {
-    fn describe(&mut self) -> Result<Description, Refusal> {
-        let bad = |_| refusal(Error::InvalidLayout);
-        let i = &self.installer;
-        let region = RegionInfo {
-            name: Name::new(i.region_name()).map_err(bad)?,
-            capacity: i.capacity(),
-            floor: i.floor(),
-            installed: i.installed().map(|(version, security_counter)| Installed {
-                version,
-                security_counter,
-            }),
+    fn region(&mut self) -> Result<RegionInfo, Error> {
+        Ok(RegionInfo {
+            name: name(self.region_name())?,
+            capacity: self.capacity(),
+            floor: self.floor(),
+            installed: self
+                .installed()
+                .map(|(version, security_counter)| Installed {
+                    version,
+                    security_counter,
+                }),
             pending: None,
-            partial: i.partial().map(|(id, durable)| Partial {
-                id: ContainerId(id),
-                durable,
-            }),
-        };
-        let mut regions = Regions::new();
-        regions
-            .push(region)
-            .map_err(|_| refusal(Error::InvalidLayout))?;
-        Ok(Description {
-            target: Name::new(self.target).map_err(bad)?,
-            chunk_size: u32::try_from(N).unwrap_or(u32::MAX),
-            busy_ms: self.info.busy_ms,
-            regions,
+            partial: self.partial().map(partial),
         })
     }
 
-    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<Begun, Refusal> {
-        let b = self.installer.begin(head, container_len).map_err(refusal)?;
-        Ok(Begun {
-            id: ContainerId(b.id),
-            resume_from: b.resume_from,
-            erase_total: b.erase_total,
-        })
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
+        RegionInstaller::begin(self, head, container_len)
     }
 
-    fn erase_step(&mut self) -> Result<EraseProgress, Refusal> {
-        let (done, total) = self.installer.erase_step().map_err(refusal)?;
-        Ok(EraseProgress { done, total })
+    fn erase_step(&mut self) -> Result<(u32, u32), Error> {
+        RegionInstaller::erase_step(self)
     }
 
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Refusal> {
-        self.installer.write(offset, bytes).map_err(refusal)
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        RegionInstaller::write(self, offset, bytes)
     }
 
     fn durable(&self) -> u32 {
-        self.installer.durable()
+        RegionInstaller::durable(self)
     }
 
-    fn commit(&mut self) -> Result<Outcome, Refusal> {
-        self.installer.commit().map_err(refusal)?;
-        Ok(Outcome::Installed)
-    }
-
-    fn accepts_reset(&self) -> bool {
-        self.info.accepts_reset
+    fn commit(&mut self) -> Result<(), Error> {
+        RegionInstaller::commit(self).map(drop)
     }
 }
 

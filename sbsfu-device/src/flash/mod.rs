@@ -23,7 +23,7 @@ mod write;
 
 #[cfg(feature = "std")]
 pub use mem::{MemError, MemFlash};
-pub(crate) use read::read_pieces;
+pub(crate) use read::{is_blank, read_pieces};
 pub use sectors::{STM32F405_SECTORS, SectorMap, Sectors, Uniform};
 #[cfg(feature = "std")]
 pub use sink::{SinkError, SinkFlash};

@@ -28,3 +28,24 @@ pub(crate) fn read_pieces(
     }
     Ok(())
 }
+
+/// Whether `from..to` of `region` reads blank (all `0xFF`), read in 64-byte pieces; a piece
+/// that cannot be read is not blank. How a resumable transfer decides whether a sector must
+/// be erased again.
+pub(crate) fn is_blank(region: &mut dyn Region, from: u32, to: u32) -> bool {
+    let mut buf = [0u8; 64];
+    let mut at = from;
+    while at < to {
+        let n = buf
+            .len()
+            .min(usize::try_from(to.saturating_sub(at)).unwrap_or(0));
+        let Some(piece) = buf.get_mut(..n) else {
+            return false;
+        };
+        if region.read(at, piece).is_err() || piece.iter().any(|b| *b != 0xFF) {
+            return false;
+        }
+        at = at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    true
+}

@@ -82,6 +82,18 @@ mod tests {
             .collect()
     }
 
+    /// Noise before each of the first 40 frames, `len + i` bytes before frame `i`.
+    fn garbage(len: u8) -> Vec<Option<Fault>> {
+        (0..40u8)
+            .map(|i| {
+                Some(Fault::Garbage {
+                    len: len + i,
+                    seed: i,
+                })
+            })
+            .collect()
+    }
+
     fn assert_committed(device: &Device<F>, image: &[u8], result: &Result<Report, Error>) {
         let report = result.as_ref().unwrap();
         assert_eq!(report.outcome, Some(Outcome::Pending));
@@ -173,22 +185,8 @@ mod tests {
         let image = container(LEN, 6);
         let mut d = device();
         let faults = Faults {
-            to_device: (0..40u8)
-                .map(|i| {
-                    Some(Fault::Garbage {
-                        len: 50 + i,
-                        seed: i,
-                    })
-                })
-                .collect(),
-            to_host: (0..40u8)
-                .map(|i| {
-                    Some(Fault::Garbage {
-                        len: 20 + i,
-                        seed: i,
-                    })
-                })
-                .collect(),
+            to_device: garbage(50),
+            to_host: garbage(20),
             ..Faults::default()
         };
         let (result, _) = push(&image, &mut d, &faults);

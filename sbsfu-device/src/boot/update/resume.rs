@@ -4,20 +4,11 @@
 use super::{Resumable, STAGE_BUFFER, Stager, Staging, container_id};
 use crate::Error;
 use crate::boot::state::Phase;
-use crate::flash::SequentialWriter;
+use crate::flash::{SequentialWriter, is_blank};
 use crate::install::head::HeadReader;
 
-/// What [`Stager::begin`] found in the slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Begun {
-    /// The container's id: SHA-256 of its signed head (prefix, header, signature).
-    pub id: [u8; 32],
-    /// The offset of the first byte the stager needs: every byte before it is stored. Equal to
-    /// the container's length when it is already pending.
-    pub resume_from: u32,
-    /// Bytes [`Stager::erase_step`] will erase (or find blank) before data may flow.
-    pub erase_total: u32,
-}
+/// What [`Stager::begin`] found in the slot (the type a data region's installer returns too).
+pub type Begun = crate::install::RegionBegun;
 
 impl<'s, const N: usize> Stager<'s, N> {
     /// Starts (or resumes) a container whose whole head is `head` and whose length is
@@ -190,7 +181,7 @@ impl<'s, const N: usize> Stager<'s, N> {
                 .slot
                 .sector(r.erase_next)
                 .map_or(r.erase_end, |s| s.end);
-            if !self.is_blank(r.erase_next, end)? {
+            if !is_blank(&mut *self.slot, r.erase_next, end) {
                 self.slot.erase_sector_at(r.erase_next)?;
             }
             r.erase_next = end;
@@ -201,23 +192,6 @@ impl<'s, const N: usize> Stager<'s, N> {
             r.erase_next.saturating_sub(r.erase_start),
             r.erase_end.saturating_sub(r.erase_start),
         ))
-    }
-
-    /// Whether `from..to` of the slot reads blank (an unreadable piece is not).
-    fn is_blank(&mut self, from: u32, to: u32) -> Result<bool, Error> {
-        let mut buf = [0u8; 64];
-        let mut at = from;
-        while at < to {
-            let n = buf
-                .len()
-                .min(usize::try_from(to.saturating_sub(at)).unwrap_or(0));
-            let piece = buf.get_mut(..n).ok_or(Error::InvalidLayout)?;
-            if self.slot.read(at, piece).is_err() || piece.iter().any(|b| *b != 0xFF) {
-                return Ok(false);
-            }
-            at = at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        Ok(true)
     }
 
     /// Stores `bytes` at `offset` of the container begun with [`Stager::begin`]: `offset` must be

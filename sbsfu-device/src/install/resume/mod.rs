@@ -23,155 +23,37 @@
 //! pass it and reach the region, but the image then fails the digest and is never recorded
 //! installed ([`crate::Installer`] has the details; stage where that matters).
 
+mod begin;
+mod record;
+
 use sbsfu_format::Header;
-use sbsfu_format::{LINK_LEN, MAX_HEAD_LEN, PREFIX_LEN, PayloadLayout, SIGNATURE_LEN};
-use sbsfu_format::{SignedHeader, Version};
-use sha2::{Digest, Sha256};
+use sbsfu_format::Version;
 
 use super::Event;
-use super::check_region;
 use super::opener::Opener;
 use crate::Error;
 use crate::boot::verify::verify_region;
 use crate::flash::{Region, SequentialWriter};
 use crate::keys::Policy;
 use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
+use record::{Head, Stored};
 
 /// Plaintext bytes programmed between two progress records (at the first chunk boundary that
 /// is also a sector boundary this far past the last record): what a reset may cost at most,
 /// besides the rest of a sector.
 pub const INSTALL_PROGRESS_STEP: u32 = 8 * 1024;
 
-/// What [`RegionInstaller::begin`] found.
+/// What a resumable transfer's `begin` found: [`RegionInstaller::begin`]'s, and the
+/// `Stager`'s (`boot::Begun`, the same type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionBegun {
-    /// The container's id: SHA-256 of its signed head.
+    /// The container's id: SHA-256 of its signed head (prefix, header, signature).
     pub id: [u8; 32],
-    /// Offset (in the container) of the first byte needed; every byte before it is installed.
+    /// The offset of the first byte needed: every byte before it is stored. Equal to the
+    /// container's length when it is already pending or installed.
     pub resume_from: u32,
-    /// Bytes of the region [`RegionInstaller::erase_step`] will erase (or find blank).
+    /// Bytes the transfer's `erase_step` will erase (or find blank) before data may flow.
     pub erase_total: u32,
-}
-
-/// A signed head, held in RAM.
-#[derive(Clone, Copy)]
-struct Head {
-    bytes: [u8; MAX_HEAD_LEN],
-    len: usize,
-}
-
-impl Head {
-    fn new(head: &[u8]) -> Result<Self, Error> {
-        let mut bytes = [0u8; MAX_HEAD_LEN];
-        bytes
-            .get_mut(..head.len())
-            .ok_or(Error::TrailingBytes)?
-            .copy_from_slice(head);
-        Ok(Self {
-            bytes,
-            len: head.len(),
-        })
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-
-    fn id(&self) -> [u8; 32] {
-        Sha256::digest(self.as_bytes()).into()
-    }
-
-    /// The header, parsed but not verified: it names, it proves nothing.
-    fn header(&self) -> Option<Header> {
-        Some(SignedHeader::parse(self.as_bytes()).ok()?.0.header)
-    }
-
-    /// The container offset where chunk `index` starts: where an install resumed at that
-    /// chunk goes on (0 for chunk 0: the sender sends the head again, it is checked to be
-    /// the one verified).
-    fn offset_of(&self, index: u32) -> u32 {
-        if index == 0 {
-            return 0;
-        }
-        let wire = self
-            .header()
-            .and_then(|h| PayloadLayout::of(&h).ok())
-            .map_or(0, |l| l.wire_offset(index));
-        u32::try_from(wire)
-            .unwrap_or(u32::MAX)
-            .saturating_add(u32::try_from(self.len).unwrap_or(u32::MAX))
-    }
-}
-
-/// What the install log says about the region.
-#[derive(Clone, Copy)]
-enum Stored {
-    /// Nothing valid (a blank log, or a container refused at commit).
-    Empty,
-    /// Receiving the container `head`: every chunk before `chunk` is programmed; `link` is the
-    /// link chunk `chunk` must hash to (signed-only payloads).
-    Receiving {
-        head: Head,
-        chunk: u32,
-        link: [u8; LINK_LEN],
-    },
-    /// The container `head` is installed and was verified from flash.
-    Installed { head: Head },
-}
-
-const EMPTY: u8 = 0;
-const RECEIVING: u8 = 1;
-const INSTALLED: u8 = 2;
-/// kind, chunk (LE), link, head length (LE).
-const FIXED: usize = 1 + 4 + LINK_LEN + 2;
-
-impl Stored {
-    fn encode(&self, out: &mut [u8; MAX_PAYLOAD]) -> Result<usize, Error> {
-        let (kind, head, chunk, link) = match self {
-            Stored::Empty => (EMPTY, None, 0, [0; LINK_LEN]),
-            Stored::Receiving { head, chunk, link } => (RECEIVING, Some(head), *chunk, *link),
-            Stored::Installed { head } => (INSTALLED, Some(head), 0, [0; LINK_LEN]),
-        };
-        let head = head.map_or(&[][..], Head::as_bytes);
-        let len = FIXED.saturating_add(head.len());
-        let buf = out.get_mut(..len).ok_or(Error::CorruptState)?;
-        let (fixed, rest) = buf.split_at_mut(FIXED);
-        let (k, fixed) = fixed.split_at_mut(1);
-        let (c, fixed) = fixed.split_at_mut(4);
-        let (l, h) = fixed.split_at_mut(LINK_LEN);
-        k.copy_from_slice(&[kind]);
-        c.copy_from_slice(&chunk.to_le_bytes());
-        l.copy_from_slice(&link);
-        let head_len = u16::try_from(head.len()).map_err(|_| Error::CorruptState)?;
-        h.copy_from_slice(&head_len.to_le_bytes());
-        rest.copy_from_slice(head);
-        Ok(len)
-    }
-
-    fn decode(payload: &[u8]) -> Result<Self, Error> {
-        let (fixed, head) = payload.split_at_checked(FIXED).ok_or(Error::CorruptState)?;
-        let (kind, fixed) = fixed.split_first().ok_or(Error::CorruptState)?;
-        let (chunk, fixed) = fixed.split_first_chunk::<4>().ok_or(Error::CorruptState)?;
-        let (link, len) = fixed
-            .split_first_chunk::<LINK_LEN>()
-            .ok_or(Error::CorruptState)?;
-        let len = len.first_chunk::<2>().ok_or(Error::CorruptState)?;
-        if usize::from(u16::from_le_bytes(*len)) != head.len() {
-            return Err(Error::CorruptState);
-        }
-        Ok(match *kind {
-            EMPTY if head.is_empty() => Stored::Empty,
-            RECEIVING => Stored::Receiving {
-                head: Head::new(head)?,
-                chunk: u32::from_le_bytes(*chunk),
-                link: *link,
-            },
-            INSTALLED => Stored::Installed {
-                head: Head::new(head)?,
-            },
-            _ => return Err(Error::CorruptState),
-        })
-    }
 }
 
 /// What the installer is doing with the container begun last (RAM only).
@@ -301,203 +183,6 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
         self.log.append(buf.get(..n).ok_or(Error::CorruptState)?)?;
         self.stored = stored;
         Ok(())
-    }
-
-    /// Verifies `head` (signature, target, floor, encryption policy, chunk size, region, load
-    /// address, size, and that `container_len` is the length its header implies) before
-    /// anything is erased or written, then starts or resumes the container:
-    ///
-    /// - the one this installer is receiving (a dropped link): it goes on from where it is;
-    /// - the one installed: nothing to receive, `resume_from` is its length and
-    ///   [`Self::commit`] verifies it from flash again;
-    /// - the one the log records as partly received (a reset): from the recorded chunk, the
-    ///   image digest recomputed from the plaintext in flash, the rest of the region erased
-    ///   again from there;
-    /// - any other: recorded as the container being received (the region holds nothing valid
-    ///   from then on) before anything is erased, from 0.
-    pub fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
-        let mut opener = Opener::<N>::new(self.policy);
-        let (used, header) = match opener.push(head)? {
-            (used, Some(Event::Header(h))) => (used, *h),
-            _ => return Err(Error::Truncated),
-        };
-        if used != head.len() {
-            return Err(Error::TrailingBytes);
-        }
-        check_region(&*self.region, &header)?;
-        let layout = PayloadLayout::of(&header)?;
-        let header_len = head
-            .len()
-            .saturating_sub(PREFIX_LEN.saturating_add(SIGNATURE_LEN));
-        let expected = u32::try_from(layout.container_len(header_len)).unwrap_or(u32::MAX);
-        if container_len != expected {
-            return Err(if container_len < expected {
-                Error::Truncated
-            } else {
-                Error::TrailingBytes
-            });
-        }
-        let new = Head::new(head)?;
-        let id = new.id();
-        let same = |h: &Head| h.as_bytes() == head;
-        match self.run {
-            Run::Storing {
-                head: h,
-                received,
-                erase_start,
-                erase_end,
-                ..
-            } if same(&h) => {
-                return Ok(RegionBegun {
-                    id,
-                    resume_from: received,
-                    erase_total: erase_end.saturating_sub(erase_start),
-                });
-            }
-            Run::Done { head: h, .. } if same(&h) => {
-                return Ok(RegionBegun {
-                    id,
-                    resume_from: container_len,
-                    erase_total: 0,
-                });
-            }
-            _ => {}
-        }
-        self.run = Run::Idle;
-        if let Stored::Installed { head: h } = self.stored
-            && same(&h)
-        {
-            self.run = Run::Done {
-                head: new,
-                len: container_len,
-                verified: false,
-            };
-            return Ok(RegionBegun {
-                id,
-                resume_from: container_len,
-                erase_total: 0,
-            });
-        }
-        let resume = match self.stored {
-            Stored::Receiving {
-                head: h,
-                chunk,
-                link,
-            } if same(&h) && chunk > 0 => Some((chunk, link)),
-            _ => None,
-        };
-        let chunk = match resume {
-            // Records are made on sector boundaries only; anything else starts over.
-            Some((chunk, link))
-                if self
-                    .region
-                    .sector(layout.plain_offset(chunk))
-                    .is_some_and(|s| s.start == layout.plain_offset(chunk)) =>
-            {
-                let at = layout.plain_offset(chunk);
-                let region = &mut *self.region;
-                let resumed = opener.resume_at(chunk, link, |hash| {
-                    let mut buf = [0u8; 256];
-                    crate::flash::read_pieces(region, at, &mut buf, &mut |piece| {
-                        hash(piece);
-                        Ok(())
-                    })
-                });
-                // An unreadable region starts over.
-                if resumed.is_ok() { chunk } else { 0 }
-            }
-            _ => 0,
-        };
-        if chunk == 0 {
-            opener = Opener::<N>::new(self.policy);
-            opener.push(head)?;
-            let (_, link) = opener.position().ok_or(Error::Truncated)?;
-            // Before anything is erased: the region holds nothing valid from here on.
-            self.record(Stored::Receiving {
-                head: new,
-                chunk: 0,
-                link,
-            })?;
-        }
-        let start = layout.plain_offset(chunk);
-        let image_end = layout
-            .image_len()
-            .checked_next_multiple_of(self.region.write_size())
-            .unwrap_or(u32::MAX);
-        let erase_end = match image_end.checked_sub(1) {
-            Some(last) if image_end > start => self.region.sector(last).map_or(start, |s| s.end),
-            _ => start,
-        };
-        let resume_from = new.offset_of(chunk);
-        self.opener = opener;
-        self.writer = SequentialWriter::erased_to(start);
-        self.run = Run::Storing {
-            head: new,
-            len: container_len,
-            received: resume_from,
-            erase_start: start,
-            erase_next: start,
-            erase_end,
-        };
-        Ok(RegionBegun {
-            id,
-            resume_from,
-            erase_total: erase_end.saturating_sub(start),
-        })
-    }
-
-    /// Erases the next sector the image will occupy (or finds it blank); returns the bytes
-    /// done and the total, as [`RegionBegun::erase_total`] announced.
-    pub fn erase_step(&mut self) -> Result<(u32, u32), Error> {
-        let r = self.erase_next();
-        if let Err(e) = r {
-            self.fail(e);
-        }
-        r
-    }
-
-    fn erase_next(&mut self) -> Result<(u32, u32), Error> {
-        let (start, next, end) = match self.run {
-            Run::Storing {
-                erase_start,
-                erase_next,
-                erase_end,
-                ..
-            } => (erase_start, erase_next, erase_end),
-            Run::Done { .. } => return Ok((0, 0)),
-            Run::Failed(e) => return Err(e),
-            Run::Idle => return Err(Error::Truncated),
-        };
-        let mut done = next;
-        if next < end {
-            let sector_end = self.region.sector(next).map_or(end, |s| s.end);
-            if !self.is_blank(next, sector_end)? {
-                self.region.erase_sector_at(next)?;
-            }
-            done = sector_end;
-            self.writer = SequentialWriter::erased_to(done);
-            if let Run::Storing { erase_next, .. } = &mut self.run {
-                *erase_next = done;
-            }
-        }
-        Ok((done.saturating_sub(start), end.saturating_sub(start)))
-    }
-
-    /// Whether `from..to` of the region reads blank (an unreadable piece is not).
-    fn is_blank(&mut self, from: u32, to: u32) -> Result<bool, Error> {
-        let mut buf = [0u8; 64];
-        let mut at = from;
-        while at < to {
-            let n = buf
-                .len()
-                .min(usize::try_from(to.saturating_sub(at)).unwrap_or(0));
-            let piece = buf.get_mut(..n).ok_or(Error::InvalidLayout)?;
-            if self.region.read(at, piece).is_err() || piece.iter().any(|b| *b != 0xFF) {
-                return Ok(false);
-            }
-            at = at.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        Ok(true)
     }
 
     fn fail(&mut self, e: Error) {
@@ -670,29 +355,4 @@ impl<'a, const N: usize> RegionInstaller<'a, N> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip() {
-        let head = Head::new(&[7u8; 140]).unwrap();
-        for s in [
-            Stored::Empty,
-            Stored::Receiving {
-                head,
-                chunk: 0x0102_0304,
-                link: [9; LINK_LEN],
-            },
-            Stored::Installed { head },
-        ] {
-            let mut buf = [0u8; MAX_PAYLOAD];
-            let n = s.encode(&mut buf).unwrap();
-            let back = Stored::decode(&buf[..n]).unwrap();
-            let mut again = [0u8; MAX_PAYLOAD];
-            assert_eq!(back.encode(&mut again).unwrap(), n);
-            assert_eq!(buf[..n], again[..n]);
-            assert!(Stored::decode(&buf[..n - 1]).is_err() || n == FIXED);
-        }
-        assert!(Stored::decode(&[3; FIXED]).is_err());
-    }
-}
+mod tests;

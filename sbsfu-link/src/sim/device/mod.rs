@@ -7,15 +7,21 @@
 //! check a CRC of the payload in place of the image digest: enough to tell an altered head or a
 //! corrupted container from the real one, not security.
 
+mod containers;
+mod timing;
+
+pub use containers::{container, fake_id};
+pub use timing::FlashTiming;
+
+use containers::{SIM_HEADER_LEN, check_head};
 use std::format;
 use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
 use sbsfu_format::Name;
-use sbsfu_format::Prefix;
+use sbsfu_format::PREFIX_LEN;
 use sbsfu_format::SIGNATURE_LEN;
-use sbsfu_format::{MAGIC, PREFIX_LEN};
 
 use crate::frame::crc32c;
 use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
@@ -23,66 +29,6 @@ use crate::message::Outcome;
 use crate::target::{Begun, EraseProgress, Target};
 use crate::text::ContainerId;
 use crate::{ErrorCode, Refusal};
-
-/// STM32F4 flash timings (RM0090, x32 parallelism).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FlashTiming {
-    /// Erase of a 16 KiB sector.
-    pub erase_16k_ms: u64,
-    /// Erase of a 64 KiB sector.
-    pub erase_64k_ms: u64,
-    /// Erase of a 128 KiB sector.
-    pub erase_128k_ms: u64,
-    /// Programming one 32-bit word.
-    pub program_word_us: u64,
-    /// Verifying the container at commit, per byte (reading it back, decrypting, hashing).
-    pub verify_ns_per_byte: u64,
-}
-
-impl FlashTiming {
-    /// RM0090's typical figures: 250 ms, 550 ms and 1 s per sector, 16 µs per word; no
-    /// verification cost at commit.
-    pub const F4_TYPICAL: Self = Self {
-        erase_16k_ms: 250,
-        erase_64k_ms: 550,
-        erase_128k_ms: 1000,
-        program_word_us: 16,
-        verify_ns_per_byte: 0,
-    };
-
-    /// RM0090's maximum figures: 500 ms, 1.1 s and 2 s per sector, 100 µs per word.
-    pub const F4_MAX: Self = Self {
-        erase_16k_ms: 500,
-        erase_64k_ms: 1100,
-        erase_128k_ms: 2000,
-        program_word_us: 100,
-        verify_ns_per_byte: 0,
-    };
-
-    /// No time at all (for tests that only care about behaviour).
-    pub const INSTANT: Self = Self {
-        erase_16k_ms: 0,
-        erase_64k_ms: 0,
-        erase_128k_ms: 0,
-        program_word_us: 0,
-        verify_ns_per_byte: 0,
-    };
-
-    /// Erase time of a sector of `len` bytes, in nanoseconds.
-    pub fn erase_ns(&self, len: u32) -> u64 {
-        let ms = match len {
-            0..=0x4000 => self.erase_16k_ms,
-            0x4001..=0x1_0000 => self.erase_64k_ms,
-            _ => self.erase_128k_ms,
-        };
-        ms * 1_000_000
-    }
-
-    /// Programming time of `len` bytes, in nanoseconds.
-    pub fn program_ns(&self, len: usize) -> u64 {
-        (len as u64).div_ceil(4) * self.program_word_us * 1000
-    }
-}
 
 /// What survives a power cut: the progress record the Stager would keep in flash.
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,90 +71,6 @@ pub struct SimTarget {
     accepts_reset: bool,
     violations: Vec<String>,
     erased_ns: u64,
-}
-
-/// The key of the double's stand-in signature.
-const SIM_KEY: &[u8] = b"sbsfu-link test double";
-
-/// Header bytes the double's containers carry: container length, payload CRC, filler.
-const SIM_HEADER_LEN: usize = 24;
-
-fn fake_signature(prefix_and_header: &[u8]) -> [u8; SIGNATURE_LEN] {
-    let mut sig = [0u8; SIGNATURE_LEN];
-    for (i, word) in sig.chunks_mut(4).enumerate() {
-        let mut input = Vec::with_capacity(prefix_and_header.len() + SIM_KEY.len() + 4);
-        input.extend_from_slice(&(i as u32).to_be_bytes());
-        input.extend_from_slice(SIM_KEY);
-        input.extend_from_slice(prefix_and_header);
-        word.copy_from_slice(&crc32c(&input).to_be_bytes());
-    }
-    sig
-}
-
-/// The double's container id: a CRC-based stand-in for SHA-256 of the head.
-pub fn fake_id(head: &[u8]) -> ContainerId {
-    let mut id = [0u8; 32];
-    for (i, word) in id.chunks_mut(4).enumerate() {
-        let input = [&(i as u32).to_be_bytes()[..], head].concat();
-        word.copy_from_slice(&crc32c(&input).to_be_bytes());
-    }
-    ContainerId(id)
-}
-
-/// A container the double accepts: an sbsfu prefix, a header holding the length and the
-/// payload's CRC, the stand-in signature, and `len` bytes in all of pseudo-random payload
-/// (from `seed`, so that two seeds give two different containers).
-pub fn container(len: usize, seed: u64) -> Vec<u8> {
-    let head_len = PREFIX_LEN + SIM_HEADER_LEN + SIGNATURE_LEN;
-    assert!(len >= head_len, "a container is at least its head");
-    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let payload: Vec<u8> = (0..len - head_len)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as u8
-        })
-        .collect();
-    let mut c = Vec::with_capacity(len);
-    c.extend_from_slice(
-        &Prefix {
-            header_len: SIM_HEADER_LEN as u16,
-        }
-        .encode(),
-    );
-    c.extend_from_slice(&(len as u32).to_be_bytes());
-    c.extend_from_slice(&crc32c(&payload).to_be_bytes());
-    c.extend_from_slice(&seed.to_be_bytes());
-    c.extend_from_slice(&[0x5A; SIM_HEADER_LEN - 16]);
-    let sig = fake_signature(&c);
-    c.extend_from_slice(&sig);
-    c.extend_from_slice(&payload);
-    c
-}
-
-/// Checks a head the way the double's `begin` does: returns its id and declared length.
-fn check_head(head: &[u8]) -> Result<(ContainerId, u32, u32), Refusal> {
-    let format = |t| Refusal::new(ErrorCode::FORMAT, t);
-    if !head.starts_with(&MAGIC) {
-        return Err(format("not an sbsfu container"));
-    }
-    let prefix = Prefix::parse(head).map_err(|e| format(e.as_str()))?;
-    let header_len = usize::from(prefix.header_len);
-    if head.len() != PREFIX_LEN + header_len + SIGNATURE_LEN || header_len < 8 {
-        return Err(format("head length does not match its prefix"));
-    }
-    let (signed, sig) = head.split_at(PREFIX_LEN + header_len);
-    if fake_signature(signed) != sig {
-        return Err(Refusal::new(
-            ErrorCode::AUTHENTICATION,
-            "authentication failed (signature, chunk or digest)",
-        ));
-    }
-    let header = &signed[PREFIX_LEN..];
-    let len = u32::from_be_bytes(header[..4].try_into().unwrap());
-    let payload_crc = u32::from_be_bytes(header[4..8].try_into().unwrap());
-    Ok((fake_id(head), len, payload_crc))
 }
 
 fn power_lost() -> Refusal {
