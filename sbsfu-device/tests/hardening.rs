@@ -322,7 +322,11 @@ fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
         panic!("an encrypted container")
     };
     let key = unwrap_content_key(&device_key(), &enc).unwrap();
-    let cipher = ChunkCipher::new(&key, enc.nonce_prefix, payload_aad(&header).unwrap());
+    let cipher = ChunkCipher::new(
+        &key,
+        enc.nonce_prefix,
+        payload_aad(&header, &signed.message).unwrap(),
+    );
     let layout = PayloadLayout::of(&header).unwrap();
     let mut out = c[..head_len].to_vec();
     for i in 0..layout.chunk_count() {

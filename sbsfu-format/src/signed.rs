@@ -8,7 +8,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::header::{Header, MAX_HEADER_LEN};
+use crate::header::{DIGEST_LEN, EntryTable, Header, MAX_HEADER_LEN, Recipient};
 use crate::prefix::{PREFIX_LEN, Prefix};
 use crate::reader::Reader;
 
@@ -92,10 +92,16 @@ impl SignedMessage {
         }
     }
 
-    /// The message for `header`: context, prefix, canonical header encoding.
+    /// The message for `header`: context, prefix, canonical header encoding (an HPKE header's
+    /// wraps zero: [`Header::encode`]).
     pub fn for_header(header: &Header) -> Result<Self, Error> {
+        Self::for_header_with(header, &[])
+    }
+
+    /// The message for `header` with its recipients' entries `wraps` ([`Header::encode_with`]).
+    pub fn for_header_with(header: &Header, wraps: &[Recipient]) -> Result<Self, Error> {
         let mut enc = [0u8; MAX_HEADER_LEN];
-        let bytes = header.encode(&mut enc)?;
+        let bytes = header.encode_with(wraps, &mut enc)?;
         let header_len = u16::try_from(bytes.len()).map_err(|_| Error::BufferTooSmall)?;
         let mut m = Self::new();
         m.extend(&Prefix { header_len }.encode())?;
@@ -131,6 +137,46 @@ impl SignedMessage {
     /// SHA-256 of the whole signed message.
     pub fn digest(&self) -> [u8; 32] {
         Sha256::digest(self.as_bytes()).into()
+    }
+
+    /// SHA-256 of the whole message with `header`'s digest field, and with `wraps` also every
+    /// recipient's wrap (all but the key id of each HPKE entry), read as zeros: the associated
+    /// data of the chunks and of the HPKE wraps, hashed from the bytes as signed, without a
+    /// copy. `header` must be the header of this message: if its digest is not where it says,
+    /// [`Error::MalformedHeader`].
+    pub(crate) fn digest_zeroing(&self, header: &Header, wraps: bool) -> Result<[u8; 32], Error> {
+        const ZEROS: [u8; DIGEST_LEN + 48] = [0; DIGEST_LEN + 48];
+        let all = self.as_bytes();
+        let len = self.header_bytes().len();
+        let base = all.len().checked_sub(len).ok_or(Error::MalformedHeader)?;
+        let digest = header.digest_offset(len).ok_or(Error::MalformedHeader)?;
+        let digest = base.checked_add(digest).ok_or(Error::MalformedHeader)?;
+        let digest = digest
+            ..digest
+                .checked_add(DIGEST_LEN)
+                .ok_or(Error::MalformedHeader)?;
+        if all.get(digest.clone()) != Some(header.digest.as_slice()) {
+            return Err(Error::MalformedHeader);
+        }
+        let mut h = Sha256::new();
+        let mut at = 0usize;
+        let mut zero = |h: &mut Sha256, r: core::ops::Range<usize>| -> Result<(), Error> {
+            h.update(all.get(at..r.start).ok_or(Error::MalformedHeader)?);
+            h.update(ZEROS.get(..r.len()).ok_or(Error::MalformedHeader)?);
+            at = r.end;
+            Ok(())
+        };
+        zero(&mut h, digest)?;
+        if let Some(t) = EntryTable::of(header, len).filter(|_| wraps) {
+            for i in 0..t.count() {
+                let r = t.wrap(i).ok_or(Error::MalformedHeader)?;
+                let r = base.checked_add(r.start).ok_or(Error::MalformedHeader)?
+                    ..base.checked_add(r.end).ok_or(Error::MalformedHeader)?;
+                zero(&mut h, r)?;
+            }
+        }
+        h.update(all.get(at..).ok_or(Error::MalformedHeader)?);
+        Ok(h.finalize().into())
     }
 
     /// Signs the message (host side).
