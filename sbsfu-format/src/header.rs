@@ -24,7 +24,9 @@ pub const MAX_HEADER_LEN: usize = 484;
 /// Most recipients an HPKE header may list (a device-key rotation, a lab key beside production).
 pub const MAX_RECIPIENTS: usize = 4;
 /// Encoded length of one [`Recipient`]: key id 8, encapsulated key 32, wrapped key 32, tag 16.
-pub const RECIPIENT_LEN: usize = 8 + 32 + 32 + 16;
+pub const RECIPIENT_LEN: usize = 8 + WRAP_LEN;
+/// A recipient's entry but its key id: what the HPKE wrap produces.
+pub(crate) const WRAP_LEN: usize = 32 + 32 + 16;
 /// Upper bound on a target (device class) name.
 pub const MAX_TARGET_LEN: usize = 32;
 /// Upper bound on a region name.
@@ -339,43 +341,10 @@ impl EntryTable {
         (i < self.count).then_some(start..start.checked_add(RECIPIENT_LEN)?)
     }
 
-    /// Entry `i` without its key id: the bytes the sealer fills in once the rest is known.
-    pub(crate) fn wrap(&self, i: usize) -> Option<core::ops::Range<usize>> {
-        let e = self.entry(i)?;
-        Some(e.start.checked_add(8)?..e.end)
-    }
-
-    /// Whether `at` is in the wrap of an entry.
-    fn in_wrap(&self, at: usize) -> bool {
-        at.checked_sub(self.start)
-            .filter(|d| *d < self.count.saturating_mul(RECIPIENT_LEN))
-            .is_some_and(|d| d % RECIPIENT_LEN >= 8)
-    }
-}
-
-/// A postcard output that compares what is encoded with `expected`, except at the recipients'
-/// wraps (`skip`): the canonical-encoding check of [`Header::parse`] without a buffer.
-struct Compare<'b> {
-    expected: &'b [u8],
-    at: usize,
-    same: bool,
-    skip: Option<EntryTable>,
-}
-
-impl postcard::ser_flavors::Flavor for Compare<'_> {
-    type Output = bool;
-
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        let skipped = self.skip.is_some_and(|t| t.in_wrap(self.at));
-        if !skipped && self.expected.get(self.at) != Some(&byte) {
-            self.same = false;
-        }
-        self.at = self.at.saturating_add(1);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<bool> {
-        Ok(self.same && self.at == self.expected.len())
+    /// Where entry `i`'s wrap starts: the entry without its key id, [`WRAP_LEN`] bytes that
+    /// the sealer fills in once the rest is known.
+    pub(crate) fn wrap(&self, i: usize) -> Option<usize> {
+        self.entry(i)?.start.checked_add(8)
     }
 }
 
@@ -435,15 +404,9 @@ impl Header {
         let wire: Wire<'_, Protection> =
             postcard_exact(bytes, Error::MalformedHeader, Error::TrailingHeaderBytes)?;
         let header = Self::from_wire(&wire)?;
-        // Canonical: encoding the header again gives `bytes`, but for the wraps (fixed-size
-        // bytes, any value of which is canonical), compared as they are encoded.
-        let compare = Compare {
-            expected: bytes,
-            at: 0,
-            same: true,
-            skip: EntryTable::of(&header, bytes.len()),
-        };
-        if !postcard::serialize_with_flavor(&header.as_wire(&[]), compare).unwrap_or(false) {
+        // Canonical: the bytes decoded exactly, so they are the header's one encoding unless a
+        // varint is longer than it needs to be, which makes them longer than that encoding.
+        if header.encoded_len() != Some(bytes.len()) {
             return Err(Error::NonCanonicalHeader);
         }
         header.validate()?;
@@ -497,6 +460,50 @@ impl Header {
         let entry = Recipient::from_bytes(bytes.get(range)?.first_chunk()?);
         let id = self.recipient_key_ids().nth(index)?;
         (entry.key_id == id).then_some(entry)
+    }
+
+    /// Length of this header's encoding, from its fields: what [`Header::encode`] writes
+    /// (`encoded_len_is_the_encoders`), without the encoder (a device only parses). Postcard
+    /// writes integers and lengths as LEB128 varints, 7 bits a byte, arrays as they are.
+    fn encoded_len(&self) -> Option<usize> {
+        fn varint(n: u32) -> usize {
+            match n {
+                0..0x80 => 1,
+                0x80..0x4000 => 2,
+                0x4000..0x20_0000 => 3,
+                0x20_0000..0x1000_0000 => 4,
+                _ => 5,
+            }
+        }
+        let str_len = |s: &str| {
+            let n = s.len();
+            Some(varint(u32::try_from(n).ok()?).checked_add(n)?)
+        };
+        let protection = match &self.protection {
+            Protection::SignedOnly { .. } => SIGNED_ONLY_LEN,
+            Protection::Aes256Gcm(_) => AES_256_GCM_LEN,
+            // Tag and count take a byte each.
+            Protection::Hpke(h) => (h.recipients.as_slice().len())
+                .checked_mul(RECIPIENT_LEN)?
+                .checked_add(2 + 7)?,
+        };
+        let v = &self.version;
+        [
+            8,
+            str_len(self.target.as_str())?,
+            varint(v.major),
+            varint(v.minor),
+            varint(v.patch),
+            varint(self.security_counter),
+            str_len(self.region.as_str())?,
+            varint(self.load_address),
+            varint(self.image_len),
+            varint(self.chunk_size),
+            DIGEST_LEN,
+            protection,
+        ]
+        .iter()
+        .try_fold(0usize, |a, n| a.checked_add(*n))
     }
 
     /// Where the digest is in this header's encoding of `len` bytes: just before the
@@ -883,6 +890,12 @@ pub(crate) mod tests {
             let bytes = h.encode_with(&wraps, &mut buf).unwrap();
             prop_assert_eq!(Header::parse(bytes), Ok(h));
             prop_assert_eq!(read_entries(&h, bytes), wraps);
+        }
+
+        #[test]
+        fn encoded_len_is_the_encoders((h, wraps) in arb_encoded()) {
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            prop_assert_eq!(h.encoded_len(), Some(h.encode_with(&wraps, &mut buf).unwrap().len()));
         }
 
         #[test]

@@ -8,7 +8,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::header::{DIGEST_LEN, EntryTable, Header, MAX_HEADER_LEN, Recipient};
+use crate::header::{
+    DIGEST_LEN, EntryTable, Header, MAX_HEADER_LEN, MAX_RECIPIENTS, Recipient, WRAP_LEN,
+};
 use crate::prefix::{PREFIX_LEN, Prefix};
 use crate::reader::Reader;
 
@@ -145,37 +147,36 @@ impl SignedMessage {
     /// copy. `header` must be the header of this message: if its digest is not where it says,
     /// [`Error::MalformedHeader`].
     pub(crate) fn digest_zeroing(&self, header: &Header, wraps: bool) -> Result<[u8; 32], Error> {
-        const ZEROS: [u8; DIGEST_LEN + 48] = [0; DIGEST_LEN + 48];
+        const ZEROS: [u8; WRAP_LEN] = [0; WRAP_LEN];
+        let bad = Error::MalformedHeader;
         let all = self.as_bytes();
         let len = self.header_bytes().len();
-        let base = all.len().checked_sub(len).ok_or(Error::MalformedHeader)?;
-        let digest = header.digest_offset(len).ok_or(Error::MalformedHeader)?;
-        let digest = base.checked_add(digest).ok_or(Error::MalformedHeader)?;
-        let digest = digest
-            ..digest
-                .checked_add(DIGEST_LEN)
-                .ok_or(Error::MalformedHeader)?;
-        if all.get(digest.clone()) != Some(header.digest.as_slice()) {
-            return Err(Error::MalformedHeader);
+        let base = all.len().checked_sub(len).ok_or(bad)?;
+        let at = |offset: Option<usize>| offset.and_then(|o| o.checked_add(base)).ok_or(bad);
+        let digest = at(header.digest_offset(len))?;
+        let found = all
+            .get(digest..)
+            .and_then(|d| d.first_chunk::<DIGEST_LEN>());
+        if found != Some(&header.digest) {
+            return Err(bad);
         }
-        let mut h = Sha256::new();
-        let mut at = 0usize;
-        let mut zero = |h: &mut Sha256, r: core::ops::Range<usize>| -> Result<(), Error> {
-            h.update(all.get(at..r.start).ok_or(Error::MalformedHeader)?);
-            h.update(ZEROS.get(..r.len()).ok_or(Error::MalformedHeader)?);
-            at = r.end;
-            Ok(())
-        };
-        zero(&mut h, digest)?;
+        // What is read as zeros, in message order: the digest, then each wrap.
+        let mut zeros = [(digest, DIGEST_LEN); 1 + MAX_RECIPIENTS];
+        let mut n = 1usize;
         if let Some(t) = EntryTable::of(header, len).filter(|_| wraps) {
-            for i in 0..t.count() {
-                let r = t.wrap(i).ok_or(Error::MalformedHeader)?;
-                let r = base.checked_add(r.start).ok_or(Error::MalformedHeader)?
-                    ..base.checked_add(r.end).ok_or(Error::MalformedHeader)?;
-                zero(&mut h, r)?;
+            for (i, z) in zeros.iter_mut().skip(1).take(t.count()).enumerate() {
+                *z = (at(t.wrap(i))?, WRAP_LEN);
+                n = n.saturating_add(1);
             }
         }
-        h.update(all.get(at..).ok_or(Error::MalformedHeader)?);
+        let mut h = Sha256::new();
+        let mut from = 0usize;
+        for (start, zero_len) in zeros.get(..n).unwrap_or_default() {
+            h.update(all.get(from..*start).ok_or(bad)?);
+            h.update(ZEROS.get(..*zero_len).ok_or(bad)?);
+            from = start.saturating_add(*zero_len);
+        }
+        h.update(all.get(from..).ok_or(bad)?);
         Ok(h.finalize().into())
     }
 
