@@ -408,6 +408,10 @@ fn test() -> Result {
     ]))?;
     step("the STM32F4 on QEMU");
     f4::f4_test()?;
+    // The flash and RAM budgets of the example bootloader (f4-bench's footprint, without its
+    // instruction counts: one more firmware build and three boots under QEMU).
+    step("the example bootloader within 64 KiB of flash and 16 KiB of RAM");
+    f4::f4_footprint()?;
     step("no_std builds for the MCU (thumbv7em-none-eabihf)");
     run(cargo().args([
         "build",
