@@ -477,7 +477,7 @@ impl Header {
         }
         let str_len = |s: &str| {
             let n = s.len();
-            Some(varint(u32::try_from(n).ok()?).checked_add(n)?)
+            varint(u32::try_from(n).ok()?).checked_add(n)
         };
         let protection = match &self.protection {
             Protection::SignedOnly { .. } => SIGNED_ONLY_LEN,
