@@ -3,8 +3,7 @@
 
 use sbsfu_device::Error;
 use sbsfu_format::{
-    ChunkCipher, PayloadLayout, Protection, SignedHeader, hpke_wrap_aad, payload_aad,
-    unwrap_from_recipient,
+    ChunkCipher, Protection, SignedHeader, hpke_wrap_aad, payload_aad, unwrap_from_recipient,
 };
 use sbsfu_tests::*;
 
@@ -22,7 +21,7 @@ fn device(seed: u8) -> DeviceConfig {
 /// `c` with every chunk's plaintext replaced by `fill`, sealed under the content key that the
 /// X25519 key `stolen` unwraps from `c`: what whoever extracted that key can make, if anything.
 fn forge_with(stolen: u8, c: &[u8], fill: u8) -> Option<Vec<u8>> {
-    let (signed, head_len) = SignedHeader::parse(c).unwrap();
+    let signed = SignedHeader::parse(c).unwrap().0;
     let header = signed.header;
     let Protection::Hpke(hpke) = header.protection else {
         panic!("an HPKE container")
@@ -39,15 +38,7 @@ fn forge_with(stolen: u8, c: &[u8], fill: u8) -> Option<Vec<u8>> {
         hpke.nonce_prefix,
         payload_aad(&header, &signed.message).unwrap(),
     );
-    let layout = PayloadLayout::of(&header).unwrap();
-    let mut out = c[..head_len].to_vec();
-    for i in 0..layout.chunk_count() {
-        let mut chunk = vec![fill; layout.plain_len(i) as usize];
-        let tag = cipher.seal(i, layout.is_last(i), &mut chunk).unwrap();
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&tag);
-    }
-    Some(out)
+    Some(reseal_chunks(c, &cipher, fill))
 }
 
 #[test]

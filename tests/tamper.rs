@@ -182,11 +182,14 @@ fn policy_violations_have_precise_errors() {
         let img = image(1000, 5);
         let base = kind.spec(CHUNK);
 
-        let other_signer = Spec {
-            signer: 9,
-            ..base.clone()
-        }
-        .seal(&img);
+        // The base container with one field changed.
+        let with = |change: fn(&mut Spec)| {
+            let mut spec = base.clone();
+            change(&mut spec);
+            spec.seal(&img)
+        };
+
+        let other_signer = with(|s| s.signer = 9);
         let id = sbsfu_format::KeyId::of_ed25519(signing_key(9).verifying_key().as_bytes());
         expect(&other_signer, &cfg, Error::UnknownSigner(id));
 
@@ -201,18 +204,10 @@ fn policy_violations_have_precise_errors() {
         );
         expect(&forged, &cfg, Error::Authentication);
 
-        let wrong_target = Spec {
-            target: "stm32f407",
-            ..base.clone()
-        }
-        .seal(&img);
+        let wrong_target = with(|s| s.target = "stm32f407");
         expect(&wrong_target, &cfg, Error::WrongTarget);
 
-        let downgrade = Spec {
-            security_counter: 9,
-            ..base.clone()
-        }
-        .seal(&img);
+        let downgrade = with(|s| s.security_counter = 9);
         expect(
             &downgrade,
             &cfg,
@@ -222,18 +217,10 @@ fn policy_violations_have_precise_errors() {
             },
         );
 
-        let other_region = Spec {
-            region: "data",
-            ..base.clone()
-        }
-        .seal(&img);
+        let other_region = with(|s| s.region = "data");
         expect(&other_region, &cfg, Error::UnknownRegion);
 
-        let other_address = Spec {
-            load_address: 0x0801_0000,
-            ..base.clone()
-        }
-        .seal(&img);
+        let other_address = with(|s| s.load_address = 0x0801_0000);
         expect(
             &other_address,
             &cfg,
@@ -243,11 +230,7 @@ fn policy_violations_have_precise_errors() {
             },
         );
 
-        let big_chunks = Spec {
-            chunk_size: 8192,
-            ..base.clone()
-        }
-        .seal(&img);
+        let big_chunks = with(|s| s.chunk_size = 8192);
         expect(
             &big_chunks,
             &cfg,
@@ -281,11 +264,7 @@ fn policy_violations_have_precise_errors() {
                 assert_eq!(out.installed_image(), &img[..]);
             }
         } else if kind == Kind::Aes {
-            let other_device = Spec {
-                device: 7,
-                ..base.clone()
-            }
-            .seal(&img);
+            let other_device = with(|s| s.device = 7);
             expect(
                 &other_device,
                 &cfg,

@@ -69,14 +69,8 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (cuts, stream) = match data.split_first() {
-        Some((n, rest)) if rest.len() >= usize::from(n % 8) * 2 => {
-            let (c, s) = rest.split_at(usize::from(n % 8) * 2);
-            (c.chunks(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect::<Vec<_>>(), s)
-        }
-        _ => (Vec::new(), data),
-    };
-    let pieces = sbsfu_fuzz::split(stream, &cuts);
+    let pieces = sbsfu_fuzz::stream_pieces(data);
+    let zeros = pieces.iter().flat_map(|p| p.iter()).filter(|b| **b == 0).count();
     let signers = [TrustedKey::from_bytes(&sbsfu_f4::keys::SIGNING_KEY).expect("example key")];
     let device_keys = [DeviceKey::from_bytes(sbsfu_f4::keys::DEVICE_KEY)];
     let config = BootConfig {
@@ -127,7 +121,6 @@ fuzz_target!(|data: &[u8]| {
     if flash.ops() == 0 {
         FLASH.with(|f| *f.borrow_mut() = Some(flash));
     }
-    let zeros = stream.iter().filter(|b| **b == 0).count();
     assert!(calls <= zeros + 16 * pieces_len(data), "unbounded work: {calls} calls");
 });
 

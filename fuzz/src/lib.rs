@@ -88,6 +88,20 @@ pub fn install_checked(policy: &Policy<'_>, pieces: &[&[u8]]) -> Result<Installe
     result
 }
 
+/// A fuzz input as a stream cut in pieces: the first byte says how many split points follow
+/// (its value modulo 8, 2 bytes each, little-endian); the rest is the stream, cut there.
+pub fn stream_pieces(data: &[u8]) -> Vec<&[u8]> {
+    let (cuts, stream) = match data.split_first() {
+        Some((n, rest)) if rest.len() >= usize::from(n % 8) * 2 => {
+            let (c, s) = rest.split_at(usize::from(n % 8) * 2);
+            let cuts = c.chunks(2).map(|p| u16::from_le_bytes([p[0], p[1]]));
+            (cuts.collect::<Vec<_>>(), s)
+        }
+        _ => (Vec::new(), data),
+    };
+    split(stream, &cuts)
+}
+
 /// Cuts `data` at the given points (each taken modulo what is left).
 pub fn split<'d>(data: &'d [u8], cuts: &[u16]) -> Vec<&'d [u8]> {
     let mut out = Vec::new();

@@ -132,8 +132,8 @@ pub use install::IoSource;
 #[cfg(feature = "fast-sha256")]
 pub use install::UnrolledSha256;
 pub use install::{
-    Event, ImageHasher, ImageSha256, Installed, Installer, Opener, Source, install_from,
-    verify_head,
+    Event, INSTALL_PROGRESS_STEP, ImageHasher, ImageSha256, Installed, Installer, Opener,
+    RegionBegun, RegionInstaller, Source, install_from, verify_head,
 };
 
 // Flash: named regions of any embedded-storage `NorFlash`, with the sector map it lacks.

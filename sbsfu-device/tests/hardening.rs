@@ -311,12 +311,12 @@ fn an_install_erases_what_an_older_image_left_behind() {
 /// its own content key: what whoever extracted the class-wide device key from one device can
 /// make. The signed header (and its digest) is the original's.
 fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
-    use sbsfu_format::PayloadLayout;
+    use sbsfu_device::sim::kit::reseal_chunks;
     use sbsfu_format::Protection;
     use sbsfu_format::SignedHeader;
     use sbsfu_format::unwrap_content_key;
     use sbsfu_format::{ChunkCipher, payload_aad};
-    let (signed, head_len) = SignedHeader::parse(c).unwrap();
+    let signed = SignedHeader::parse(c).unwrap().0;
     let header = signed.header;
     let Protection::Aes256Gcm(enc) = header.protection else {
         panic!("an encrypted container")
@@ -327,14 +327,7 @@ fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
         enc.nonce_prefix,
         payload_aad(&header, &signed.message).unwrap(),
     );
-    let layout = PayloadLayout::of(&header).unwrap();
-    let mut out = c[..head_len].to_vec();
-    for i in 0..layout.chunk_count() {
-        let mut chunk = vec![fill; layout.plain_len(i) as usize];
-        let tag = cipher.seal(i, layout.is_last(i), &mut chunk).unwrap();
-        out.extend_from_slice(&chunk);
-        out.extend_from_slice(&tag);
-    }
+    let out = reseal_chunks(c, &cipher, fill);
     assert_eq!(out.len(), c.len());
     out
 }

@@ -8,6 +8,11 @@
 //! boot manager runs first (installing a pending container, confirming it as a healthy
 //! application would), then the receiver serves one TCP connection after another. A `Reset`
 //! request (`push --reset`) is a reset too.
+//!
+//! With `--data-region NAME --data-flash FILE` it also has a data region: a simulated 1 MiB
+//! external NOR flash (4 KiB sectors, seen at `0x9000_0000`) kept in its own file, whose first
+//! 992 KiB are the region NAME and whose last 32 KiB its install log. Containers naming NAME are
+//! installed there at once (`push` prints `installed`), resuming after a kill like the rest.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -22,11 +27,13 @@ use embedded_storage::nor_flash::{
 };
 use sbsfu_device::Error as DeviceError;
 use sbsfu_device::boot::{
-    Area, BootConfig, BootFlash, BootManager, DeviceInfo, STM32F405_LAYOUT, Stager, StagerTarget,
-    confirm,
+    Area, BootConfig, BootFlash, BootManager, DeviceInfo, InstallerTarget, Routed,
+    STM32F405_LAYOUT, Stager, StagerTarget, confirm,
 };
-use sbsfu_format::DeviceKey;
+use sbsfu_device::{FlashRegion, Policy, Region, RegionInstaller, Shared, Uniform};
+use sbsfu_format::{DeviceKey, Name};
 use sbsfu_link::Receiver;
+use sbsfu_link::target::Target;
 
 use crate::cli::DeviceSimArgs;
 use crate::error::{Error, Result};
@@ -35,6 +42,13 @@ use crate::passphrase::Passphrase;
 
 /// The STM32F405's 1 MiB of flash.
 const FLASH_SIZE: u32 = 1024 * 1024;
+/// The external flash of `--data-region`: 1 MiB in 4 KiB sectors, seen at `DATA_ADDRESS`; the
+/// region is all but its last 32 KiB, which hold the install log's two banks.
+const DATA_FLASH_SIZE: u32 = 1024 * 1024;
+const DATA_SECTOR: u32 = 4096;
+const DATA_ADDRESS: u32 = 0x9000_0000;
+const DATA_LOG_BANK: u32 = 16 * 1024;
+const DATA_REGION_SIZE: u32 = DATA_FLASH_SIZE - 2 * DATA_LOG_BANK;
 /// The installer's chunk buffer (the largest `chunk_size` it accepts).
 const CHUNK: usize = 16 * 1024;
 /// Frames and window the receiver accepts.
@@ -48,9 +62,13 @@ const RAM: Area = Area::new(0x2000_0000, 0x2_0000);
 struct FileFlash {
     file: File,
     path: PathBuf,
-    /// Sleep as long as the F405's flash takes (`--f4-timing`).
-    f4_timing: bool,
+    size: u32,
+    /// Sleep as long as the flash takes (`--f4-timing`).
+    timing: Option<Timing>,
 }
+
+/// How long a flash takes: to erase a sector of so many bytes, to program a 32-bit word.
+type Timing = (fn(u32) -> Duration, Duration);
 
 /// RM0090's typical times: sector erase by size, programming per 32-bit word.
 fn f4_erase_time(len: u32) -> Duration {
@@ -62,6 +80,11 @@ fn f4_erase_time(len: u32) -> Duration {
 }
 const F4_WORD_TIME: Duration = Duration::from_micros(16);
 
+/// A serial NOR flash's typical 4 KiB sector erase (Winbond W25Q, say).
+fn qspi_erase_time(_len: u32) -> Duration {
+    Duration::from_millis(45)
+}
+
 #[derive(Debug)]
 struct FlashError(NorFlashErrorKind);
 
@@ -72,7 +95,7 @@ impl NorFlashError for FlashError {
 }
 
 impl FileFlash {
-    fn open(path: &Path, f4_timing: bool) -> Result<Self> {
+    fn open(path: &Path, size: u32, timing: Option<Timing>) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -82,24 +105,25 @@ impl FileFlash {
             .map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len == 0 {
-            file.write_all_at(&vec![0xFF; FLASH_SIZE as usize], 0)
+            file.write_all_at(&vec![0xFF; size as usize], 0)
                 .map_err(|e| Error::io(path, e))?;
-        } else if len != u64::from(FLASH_SIZE) {
+        } else if len != u64::from(size) {
             return Err(Error::Input {
                 path: path.to_owned(),
-                reason: format!("is {len} bytes, not a flash image of {FLASH_SIZE}"),
+                reason: format!("is {len} bytes, not a flash image of {size}"),
             });
         }
         Ok(Self {
             file,
             path: path.to_owned(),
-            f4_timing,
+            size,
+            timing,
         })
     }
 
     fn check(&self, offset: u32, len: usize) -> std::result::Result<u64, FlashError> {
         let end = u64::from(offset) + len as u64;
-        if end > u64::from(FLASH_SIZE) {
+        if end > u64::from(self.size) {
             return Err(FlashError(NorFlashErrorKind::OutOfBounds));
         }
         Ok(u64::from(offset))
@@ -124,7 +148,7 @@ impl ReadNorFlash for FileFlash {
     }
 
     fn capacity(&self) -> usize {
-        FLASH_SIZE as usize
+        self.size as usize
     }
 }
 
@@ -135,8 +159,8 @@ impl NorFlash for FileFlash {
     fn erase(&mut self, from: u32, to: u32) -> std::result::Result<(), FlashError> {
         let at = self.check(from, to.saturating_sub(from) as usize)?;
         let blank = vec![0xFF; to.saturating_sub(from) as usize];
-        if self.f4_timing {
-            std::thread::sleep(f4_erase_time(to.saturating_sub(from)));
+        if let Some((erase, _)) = self.timing {
+            std::thread::sleep(erase(to.saturating_sub(from)));
         }
         self.file.write_all_at(&blank, at).map_err(|e| self.io(&e))
     }
@@ -156,8 +180,8 @@ impl NorFlash for FileFlash {
             // NOR programs erased cells only: the device code must never ask for more.
             return Err(FlashError(NorFlashErrorKind::Other));
         }
-        if self.f4_timing {
-            std::thread::sleep(F4_WORD_TIME * (bytes.len() / Self::WRITE_SIZE) as u32);
+        if let Some((_, word)) = self.timing {
+            std::thread::sleep(word * (bytes.len() / Self::WRITE_SIZE) as u32);
         }
         self.file.write_all_at(bytes, at).map_err(|e| self.io(&e))
     }
@@ -165,6 +189,13 @@ impl NorFlash for FileFlash {
 
 /// `sbsfu device-sim`: runs until killed.
 pub fn run(args: &DeviceSimArgs, pass: &Passphrase) -> Result<Vec<u8>> {
+    if let Some(name) = &args.data_region
+        && (Name::<16>::new(name).is_err() || name == sbsfu_device::boot::ACTIVE_REGION)
+    {
+        return Err(Error::Usage(format!(
+            "--data-region {name}: a region name is 1 to 16 bytes of [a-z0-9._-], not `app`"
+        )));
+    }
     let signers = args
         .pubkeys
         .iter()
@@ -183,7 +214,19 @@ pub fn run(args: &DeviceSimArgs, pass: &Passphrase) -> Result<Vec<u8>> {
         trial_boots: 1,
         require_encryption: false,
     };
-    let flash = RefCell::new(FileFlash::open(&args.flash, args.f4_timing)?);
+    let timing = |erase: fn(u32) -> Duration| args.f4_timing.then_some((erase, F4_WORD_TIME));
+    let flash = RefCell::new(FileFlash::open(
+        &args.flash,
+        FLASH_SIZE,
+        timing(f4_erase_time),
+    )?);
+    let data = match (&args.data_region, &args.data_flash) {
+        (Some(name), Some(path)) => {
+            let flash = FileFlash::open(path, DATA_FLASH_SIZE, timing(qspi_erase_time))?;
+            Some((name.as_str(), RefCell::new(flash)))
+        }
+        _ => None,
+    };
     let listener = TcpListener::bind(&args.listen)
         .map_err(|e| Error::Link(format!("--listen {}: {e}", args.listen)))?;
     log(&format!(
@@ -192,7 +235,7 @@ pub fn run(args: &DeviceSimArgs, pass: &Passphrase) -> Result<Vec<u8>> {
         args.flash.display()
     ));
     loop {
-        power_on(&config, &flash, &listener)?;
+        power_on(&config, &flash, data.as_ref(), &listener)?;
         log("reset");
     }
 }
@@ -205,6 +248,7 @@ fn log(line: &str) {
 fn power_on(
     config: &BootConfig<'_>,
     flash: &RefCell<FileFlash>,
+    data: Option<&(&str, RefCell<FileFlash>)>,
     listener: &TcpListener,
 ) -> Result<()> {
     let device = |e: DeviceError| Error::Link(format!("device: {e}"));
@@ -231,11 +275,49 @@ fn power_on(
         Err(e) => log(&format!("boot: {e}")),
     }
     let stager = Stager::<CHUNK>::new(config, &mut regions).map_err(device)?;
+    let floor = stager.state().floor;
     let info = DeviceInfo {
         busy_ms: 3000,
         accepts_reset: true,
     };
-    let mut target = StagerTarget::new(stager, config.target, info);
+    let target = StagerTarget::new(stager, config.target, info);
+    let Some((name, data)) = data else {
+        return serve_all(target, listener);
+    };
+    // The data region: its own policy (the device's floor), its install log.
+    let policy = Policy {
+        target: config.target,
+        signers: config.signers,
+        device_keys: config.device_keys,
+        min_security_counter: floor,
+        require_encryption: config.require_encryption,
+    };
+    let sectors = Uniform {
+        size: DATA_SECTOR,
+        capacity: DATA_FLASH_SIZE,
+    };
+    let area = |name, start, len| {
+        FlashRegion::new(
+            name,
+            Shared(data),
+            sectors,
+            DATA_ADDRESS + start,
+            start,
+            len,
+        )
+        .map_err(device)
+    };
+    let mut region = area(name, 0, DATA_REGION_SIZE)?;
+    let mut log0 = area("log0", DATA_REGION_SIZE, DATA_LOG_BANK)?;
+    let mut log1 = area("log1", DATA_REGION_SIZE + DATA_LOG_BANK, DATA_LOG_BANK)?;
+    let banks: [&mut dyn Region; 2] = [&mut log0, &mut log1];
+    let installer = RegionInstaller::<CHUNK>::new(&policy, &mut region, banks).map_err(device)?;
+    let data_target = InstallerTarget::new(installer, config.target, info);
+    serve_all(Routed::new(target, data_target, name), listener)
+}
+
+/// The application's receiver over `target`, one connection after another, until a `Reset`.
+fn serve_all<T: Target>(mut target: T, listener: &TcpListener) -> Result<()> {
     let mut receiver = Receiver::<FRAME>::new(WINDOW);
     for stream in listener.incoming() {
         let stream = match stream {
@@ -253,11 +335,7 @@ fn power_on(
 }
 
 /// Serves one connection until it closes; `true` when the sender asked for a reset.
-fn serve(
-    mut stream: TcpStream,
-    receiver: &mut Receiver<FRAME>,
-    target: &mut StagerTarget<'_, CHUNK>,
-) -> bool {
+fn serve<T: Target>(mut stream: TcpStream, receiver: &mut Receiver<FRAME>, target: &mut T) -> bool {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());

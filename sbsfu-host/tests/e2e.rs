@@ -24,24 +24,10 @@ fn keys_are_private_and_openssl_reads_them() {
         openssl_available(),
         "openssl is needed for the interoperability tests"
     );
-    let pubout = Command::new("openssl")
-        .current_dir(d)
-        .args(["pkey", "-in", "signing.pem", "-pubout"])
-        .output()
-        .unwrap();
-    assert!(
-        pubout.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pubout.stderr)
-    );
+    let pubout = openssl(d, "pkey -in signing.pem -pubout");
     assert_eq!(pubout.stdout, fs::read(d.join("signing.pub.pem")).unwrap());
     // And we read what OpenSSL generates.
-    let generated = Command::new("openssl")
-        .current_dir(d)
-        .args(["genpkey", "-algorithm", "ed25519", "-out", "ossl.pem"])
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
+    openssl(d, "genpkey -algorithm ed25519 -out ossl.pem");
     ok(d, &["pubkey", "--key", "ossl.pem", "--out", "ossl.pub.pem"]);
 }
 
@@ -164,23 +150,10 @@ fn signatures_verify_with_openssl() {
     tbs.extend_from_slice(&c[..12 + header_len]);
     fs::write(d.join("tbs"), &tbs).unwrap();
     fs::write(d.join("sig"), &c[12 + header_len..12 + header_len + 64]).unwrap();
-    let v = Command::new("openssl")
-        .current_dir(d)
-        .args([
-            "pkeyutl",
-            "-verify",
-            "-pubin",
-            "-inkey",
-            "signing.pub.pem",
-            "-rawin",
-            "-in",
-            "tbs",
-            "-sigfile",
-            "sig",
-        ])
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    openssl(
+        d,
+        "pkeyutl -verify -pubin -inkey signing.pub.pem -rawin -in tbs -sigfile sig",
+    );
 }
 
 #[test]
@@ -296,16 +269,7 @@ fn memory_stays_flat_for_large_images() {
          --security-counter 1 --target big --load-address 0 --in big.bin --out big.sfu >/dev/null && \
          {bin} verify --pubkey signing.pub.pem --decrypt-key device.key big.sfu >/dev/null"
     );
-    let out = Command::new("sh")
-        .current_dir(d)
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(Command::new("sh").current_dir(d).args(["-c", &script]));
 }
 
 #[test]
@@ -360,28 +324,10 @@ fn x25519_keys(d: &std::path::Path) {
         d,
         &["pubkey", "--key", "device.pem", "--out", "device.pub.pem"],
     );
-    let pubout = run_ok(Command::new("openssl").current_dir(d).args([
-        "pkey",
-        "-in",
-        "device.pem",
-        "-pubout",
-    ]));
+    let pubout = openssl(d, "pkey -in device.pem -pubout");
     assert_eq!(pubout.stdout, fs::read(d.join("device.pub.pem")).unwrap());
-    run_ok(Command::new("openssl").current_dir(d).args([
-        "genpkey",
-        "-algorithm",
-        "x25519",
-        "-out",
-        "ossl.pem",
-    ]));
-    run_ok(Command::new("openssl").current_dir(d).args([
-        "pkey",
-        "-in",
-        "ossl.pem",
-        "-pubout",
-        "-out",
-        "ossl.pub.pem",
-    ]));
+    openssl(d, "genpkey -algorithm x25519 -out ossl.pem");
+    openssl(d, "pkey -in ossl.pem -pubout -out ossl.pub.pem");
 }
 
 #[test]
@@ -403,14 +349,7 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
             "locked.pem",
         ],
     );
-    let text = run_ok(Command::new("openssl").current_dir(d).args([
-        "pkey",
-        "-in",
-        "locked.pem",
-        "-passin",
-        "file:pass",
-        "-pubout",
-    ]));
+    let text = openssl(d, "pkey -in locked.pem -passin file:pass -pubout");
     ok(
         d,
         &[

@@ -47,6 +47,11 @@ fn factory() -> (tempfile::TempDir, Vec<u8>) {
     (dir, app)
 }
 
+/// `sbsfu provision` of the factory's bootloader and container; the options that follow say
+/// which device(s) and where to.
+const PROVISION: &str =
+    "provision --bootloader boot.bin --container app.sfu --decrypt-key device.key";
+
 fn record(flash: &[u8]) -> DeviceRecord<'_> {
     let len = check_record_prefix(&flash[RECORD..]).unwrap();
     DeviceRecord::parse(&flash[RECORD..RECORD + len]).unwrap()
@@ -61,6 +66,26 @@ fn fleet_sign(serial: &str, out: &str) -> String {
     )
 }
 
+/// The flash an Intel HEX image in `dir` describes, as an independent reader makes it:
+/// `arm-none-eabi-objcopy`, gaps filled with `0xFF`.
+fn objcopy_flash(dir: &Path, hex: &str) -> Vec<u8> {
+    // Written elsewhere: the folder's own files are checked too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bin = elsewhere.path().join("flash.bin");
+    let objcopy = Command::new("arm-none-eabi-objcopy")
+        .current_dir(dir)
+        .args(["-I", "ihex", "-O", "binary", "--gap-fill", "0xff", hex])
+        .arg(&bin)
+        .output()
+        .expect("arm-none-eabi-objcopy (binutils-arm-none-eabi; cargo xtask test installs it)");
+    assert!(
+        objcopy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&objcopy.stderr)
+    );
+    fs::read(bin).unwrap()
+}
+
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -70,14 +95,7 @@ fn mode(path: &Path) -> u32 {
 fn provision_hex_read_back_by_objcopy() {
     let (dir, app) = factory();
     let d = dir.path();
-    let base = [
-        "provision",
-        "--bootloader",
-        "boot.bin",
-        "--container",
-        "app.sfu",
-        "--decrypt-key",
-        "device.key",
+    let device = [
         "--serial",
         "SN-7",
         "--field",
@@ -85,32 +103,14 @@ fn provision_hex_read_back_by_objcopy() {
         "--calibration",
         "cal.bin",
     ];
+    let base = [&words(PROVISION)[..], &device[..]].concat();
     fs::write(d.join("cal.bin"), [1, 2, 3, 250]).unwrap();
     let json = ok(d, &[&base[..], &["--out", "dev.hex", "--json"]].concat());
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["devices"][0]["serial"], "SN-7");
     assert_eq!(report["version"], "1.2.3");
     assert_eq!(mode(&d.join("dev.hex")), 0o600);
-    let objcopy = Command::new("arm-none-eabi-objcopy")
-        .current_dir(d)
-        .args([
-            "-I",
-            "ihex",
-            "-O",
-            "binary",
-            "--gap-fill",
-            "0xff",
-            "dev.hex",
-            "dev-objcopy.bin",
-        ])
-        .output()
-        .expect("arm-none-eabi-objcopy (binutils-arm-none-eabi; cargo xtask test installs it)");
-    assert!(
-        objcopy.status.success(),
-        "{}",
-        String::from_utf8_lossy(&objcopy.stderr)
-    );
-    let flash = fs::read(d.join("dev-objcopy.bin")).unwrap();
+    let flash = objcopy_flash(d, "dev.hex");
     // The bootloader, the record, the container in slot 0, the image installed.
     assert_eq!(&flash[..700], &[0x11; 700][..]);
     let rec = record(&flash);
@@ -149,15 +149,7 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
         "serial,hw\nA-1,rev B\nA-2,rev C\n# a comment\nA-3,\n",
     )
     .unwrap();
-    let base = [
-        "provision",
-        "--bootloader",
-        "boot.bin",
-        "--container",
-        "app.sfu",
-        "--decrypt-key",
-        "device.key",
-    ];
+    let base = words(PROVISION);
     ok(
         d,
         &[
@@ -190,22 +182,7 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
             .all(|d| d["key_type"] == "x25519" && d["public_key"].as_str().unwrap().len() == 64)
     );
     // No secret in the registry: A-1's private key (from its image) appears nowhere in it.
-    let objcopy = Command::new("arm-none-eabi-objcopy")
-        .current_dir(&out)
-        .args([
-            "-I",
-            "ihex",
-            "-O",
-            "binary",
-            "--gap-fill",
-            "0xff",
-            "A-1.hex",
-            "../a1.bin",
-        ])
-        .output()
-        .expect("arm-none-eabi-objcopy");
-    assert!(objcopy.status.success());
-    let a1 = fs::read(d.join("a1.bin")).unwrap();
+    let a1 = objcopy_flash(&out, "A-1.hex");
     let secret: String = record(&a1)
         .device_key()
         .as_bytes()
@@ -246,4 +223,46 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
     );
     assert_ne!(code(&failed), 0);
     assert!(files(&d.join("failed")).is_empty());
+}
+
+/// The bootloader may fill its region up to the record's first byte, not one byte more: what
+/// lets the example bootloader (linked into 63 KiB) be provisioned, and refuses one that would
+/// overwrite the record or be overwritten by it.
+#[test]
+fn provision_bootloader_may_end_at_the_record_not_in_it() {
+    let (dir, _) = factory();
+    let d = dir.path();
+    let mut boot = fs::read(d.join("boot.bin")).unwrap();
+    boot.resize(RECORD, 0x33);
+    fs::write(d.join("boot-full.bin"), &boot).unwrap();
+    boot.push(0x33);
+    fs::write(d.join("boot-over.bin"), &boot).unwrap();
+    let args = |boot: &'static str, out: &'static str| {
+        [
+            "provision",
+            "--bootloader",
+            boot,
+            "--container",
+            "app.sfu",
+            "--decrypt-key",
+            "device.key",
+            "--serial",
+            "SN-8",
+            "--out",
+            out,
+        ]
+    };
+    ok(d, &args("boot-full.bin", "full.bin"));
+    let flash = fs::read(d.join("full.bin")).unwrap();
+    assert_eq!(&flash[..RECORD], &boot[..RECORD]);
+    assert_eq!(record(&flash).serial(), "SN-8");
+    let out = sbsfu(d, &args("boot-over.bin", "over.bin"));
+    assert_eq!(code(&out), 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("spans 0x08000000..0x0800fc01: outside the bootloader region"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.join("over.bin").exists());
 }

@@ -30,6 +30,16 @@ struct Sim(Child);
 
 impl Sim {
     fn start(dir: &Path, port: u16, f4_timing: bool) -> Self {
+        Self::start_with(dir, port, f4_timing, &[])
+    }
+
+    /// With a data region `assets` on the external flash `data.bin`.
+    fn with_data_region(dir: &Path, port: u16, f4_timing: bool) -> Self {
+        let data = ["--data-region", "assets", "--data-flash", "data.bin"];
+        Self::start_with(dir, port, f4_timing, &data)
+    }
+
+    fn start_with(dir: &Path, port: u16, f4_timing: bool, extra: &[&str]) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec![
             "device-sim",
@@ -47,6 +57,7 @@ impl Sim {
         if f4_timing {
             args.push("--f4-timing");
         }
+        args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
             .current_dir(dir)
             .args(&args)
@@ -95,6 +106,43 @@ fn container(dir: &Path, len: usize, minor: u32, target: &str, name: &str) {
             "bin",
             "--load-address",
             "0x08020000",
+            "--chunk-size",
+            "1024",
+            "--out",
+            name,
+        ],
+    );
+}
+
+/// `len` pseudo-random bytes for the data region `assets` (seen at 0x90000000), signed and
+/// encrypted as version `1.minor.0`.
+fn data_container(dir: &Path, len: usize, minor: u32, name: &str) {
+    let bin = format!("{name}.bin");
+    fs::write(dir.join(&bin), pattern(len)).unwrap();
+    let version = format!("1.{minor}.0");
+    let counter = minor.to_string();
+    ok(
+        dir,
+        &[
+            "sign",
+            "--key",
+            "signing.pem",
+            "--encrypt-key",
+            "device.key",
+            "--version",
+            &version,
+            "--security-counter",
+            &counter,
+            "--target",
+            "stm32f405",
+            "--region",
+            "assets",
+            "--in",
+            &bin,
+            "--input-format",
+            "bin",
+            "--load-address",
+            "0x90000000",
             "--chunk-size",
             "1024",
             "--out",
@@ -226,5 +274,88 @@ fn refusals_and_broken_links_are_one_line_with_their_exit_code() {
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!("sbsfu: error: tcp {tcp}: Connection refused (os error 111)\n")
+    );
+}
+
+#[test]
+fn a_data_region_container_is_installed_at_once() {
+    let w = workspace();
+    let dir = w.path();
+    data_container(dir, 20_000, 1, "assets.sfu");
+    let port = free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    let _sim = Sim::with_data_region(dir, port, false);
+
+    let out = ok(dir, &["push", "--tcp", &tcp, "assets.sfu"]);
+    assert!(out.contains("\n  result           installed\n"), "{out}");
+    let info = json(&ok(dir, &["push", "--info", "--tcp", &tcp, "--json"]));
+    let assets = &info["regions"][1];
+    assert_eq!(assets["name"], "assets");
+    assert_eq!(assets["version"], "1.1.0");
+    assert_eq!(assets["pending"], serde_json::Value::Null);
+    assert_eq!(assets["partial"], serde_json::Value::Null);
+    assert_eq!(info["regions"][0]["name"], "app");
+    // The plaintext is in the external flash, from its first byte.
+    let data = fs::read(dir.join("data.bin")).unwrap();
+    assert_eq!(
+        &data[..20_000],
+        &fs::read(dir.join("assets.sfu.bin")).unwrap()[..]
+    );
+
+    // Pushed again: already installed, verified again, nothing sent.
+    let r = json(&ok(dir, &["push", "--tcp", &tcp, "assets.sfu", "--json"]));
+    assert_eq!(r["result"], "installed");
+    assert_eq!(r["bytes_sent"], 0);
+}
+
+#[test]
+fn a_killed_device_resumes_a_data_region_push_after_its_restart() {
+    let w = workspace();
+    let dir = w.path();
+    data_container(dir, 300_000, 2, "big.sfu");
+    let len = fs::metadata(dir.join("big.sfu")).unwrap().len();
+    let port = free_port();
+    let tcp = format!("127.0.0.1:{port}");
+    let sim = Sim::with_data_region(dir, port, true);
+    let push = Command::new(env!("CARGO_BIN_EXE_sbsfu"))
+        .current_dir(dir)
+        .args(["push", "--tcp", &tcp, "big.sfu"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the device once it has installed 200 KB (of 300 KB): a power cut mid-transfer.
+    let started = Instant::now();
+    loop {
+        let flash = fs::read(dir.join("data.bin")).unwrap_or_default();
+        let at = 200_000;
+        if flash.len() > at && flash[at..at + 64].iter().any(|b| *b != 0xFF) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the push never got far"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    drop(sim);
+    let out = push.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1);
+
+    let _sim = Sim::with_data_region(dir, port, false);
+    let info = json(&ok(dir, &["push", "--info", "--tcp", &tcp, "--json"]));
+    let durable = info["regions"][1]["partial_durable"].as_u64().unwrap();
+    assert!(durable >= 128 * 1024, "durable {durable}");
+    assert_eq!(info["regions"][1]["version"], serde_json::Value::Null);
+    let r = json(&ok(dir, &["push", "--tcp", &tcp, "big.sfu", "--json"]));
+    assert_eq!(r["result"], "installed");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert_eq!(resumed, durable);
+    assert_eq!(r["bytes_sent"].as_u64().unwrap(), len - resumed);
+    let data = fs::read(dir.join("data.bin")).unwrap();
+    assert_eq!(
+        &data[..300_000],
+        &fs::read(dir.join("big.sfu.bin")).unwrap()[..]
     );
 }

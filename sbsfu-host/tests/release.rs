@@ -115,9 +115,10 @@ fn a_load_address_that_disagrees_with_the_file_is_an_error() {
 /// `openssl pkeyutl -sign -rawin`: how an HSM or signing service signs, without sbsfu.
 fn openssl_sign(d: &Path, key: &str, tbs: &str, sig: &str) {
     assert!(openssl_available(), "openssl is needed for this test");
-    run_ok(Command::new("openssl").current_dir(d).args([
-        "pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", tbs, "-out", sig,
-    ]));
+    openssl(
+        d,
+        &format!("pkeyutl -sign -rawin -inkey {key} -in {tbs} -out {sig}"),
+    );
 }
 
 #[test]
@@ -192,14 +193,7 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
     assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
     // OpenSSL reads it with the same passphrase file.
     assert!(openssl_available(), "openssl is needed for this test");
-    let pubout = run_ok(Command::new("openssl").current_dir(d).args([
-        "pkey",
-        "-in",
-        "signing.pem",
-        "-passin",
-        "file:pass",
-        "-pubout",
-    ]));
+    let pubout = openssl(d, "pkey -in signing.pem -passin file:pass -pubout");
     let ours = ok(d, &words("pubkey --passphrase-file pass --key signing.pem"));
     assert_eq!(String::from_utf8(pubout.stdout).unwrap(), ours);
     fs::write(d.join("signing.pub.pem"), &ours).unwrap();
@@ -235,16 +229,10 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
         "is passphrase-protected: give --passphrase-file FILE or set SBSFU_KEY_PASSPHRASE"
     ));
     // And a key OpenSSL encrypted is read too.
-    run_ok(Command::new("openssl").current_dir(d).args([
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-aes-256-cbc",
-        "-pass",
-        "file:pass",
-        "-out",
-        "ossl.pem",
-    ]));
+    openssl(
+        d,
+        "genpkey -algorithm ed25519 -aes-256-cbc -pass file:pass -out ossl.pem",
+    );
     ok(
         d,
         &["pubkey", "--passphrase-file", "pass", "--key", "ossl.pem"],

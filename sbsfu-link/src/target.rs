@@ -88,3 +88,34 @@ pub trait Target {
         false
     }
 }
+
+/// A target borrowed: what [`crate::Receiver`] and combinators of targets take.
+impl<T: Target + ?Sized> Target for &mut T {
+    fn describe(&mut self) -> Result<Description, Refusal> {
+        (**self).describe()
+    }
+
+    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<Begun, Refusal> {
+        (**self).begin(head, container_len)
+    }
+
+    fn erase_step(&mut self) -> Result<EraseProgress, Refusal> {
+        (**self).erase_step()
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Refusal> {
+        (**self).write(offset, bytes)
+    }
+
+    fn durable(&self) -> u32 {
+        (**self).durable()
+    }
+
+    fn commit(&mut self) -> Result<Outcome, Refusal> {
+        (**self).commit()
+    }
+
+    fn accepts_reset(&self) -> bool {
+        (**self).accepts_reset()
+    }
+}

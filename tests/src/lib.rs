@@ -29,7 +29,9 @@ pub fn dual_bank_sectors() -> Vec<u32> {
     v
 }
 
-pub use sbsfu_device::sim::kit::{Spec, device_key, signing_key, x25519_key, x25519_public};
+pub use sbsfu_device::sim::kit::{
+    Spec, device_key, reseal_chunks, signing_key, x25519_key, x25519_public,
+};
 
 /// The three protections a container can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -209,16 +209,22 @@ def raw_public(path):
     return pub, pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def take_prefix(r, magic, max_len, what):
+    """The 12-byte prefix: the magic, version 1, and the length of what follows (1..=max_len)."""
+    prefix = r.take(12)
+    assert prefix[:8] == magic, "magic"
+    assert int.from_bytes(prefix[8:10], "big") == 1, "version"
+    length = int.from_bytes(prefix[10:12], "big")
+    assert 1 <= length <= max_len, what
+    return prefix, length
+
+
 def keyset_main():
     data = open(sys.argv[1], "rb").read()
     root, root_raw = raw_public(sys.argv[2])
     expected = [raw_public(p)[1] for p in sys.argv[3:]]
     r = Reader(data)
-    prefix = r.take(12)
-    assert prefix[:8] == KEYSET_MAGIC, "magic"
-    assert int.from_bytes(prefix[8:10], "big") == 1, "version"
-    body_len = int.from_bytes(prefix[10:12], "big")
-    assert 1 <= body_len <= 192, "body length"
+    prefix, body_len = take_prefix(r, KEYSET_MAGIC, 192, "body length")
     body = r.take(body_len)
     signature = r.take(64)
     assert r.pos == len(data), "trailing bytes"
@@ -246,8 +252,7 @@ def main():
     if open(sys.argv[1], "rb").read(8) == KEYSET_MAGIC:
         return keyset_main()
     container = open(sys.argv[1], "rb").read()
-    pub = load_pem_public_key(open(sys.argv[2], "rb").read())
-    pub_raw = pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    pub, pub_raw = raw_public(sys.argv[2])
     device_key = None
     if len(sys.argv) == 5:
         if open(sys.argv[3]).read().startswith("-----BEGIN PRIVATE KEY-----"):
@@ -259,11 +264,7 @@ def main():
     expected = open(sys.argv[-1], "rb").read()
 
     r = Reader(container)
-    prefix = r.take(12)
-    assert prefix[:8] == MAGIC, "magic"
-    assert int.from_bytes(prefix[8:10], "big") == 1, "version"
-    header_len = int.from_bytes(prefix[10:12], "big")
-    assert 1 <= header_len <= 484, "header length"
+    prefix, header_len = take_prefix(r, MAGIC, 484, "header length")
     header_raw = r.take(header_len)
     h = parse_header(header_raw)
     signature = r.take(64)

@@ -6,7 +6,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{Result, cargo, root, run, step};
+use crate::{Result, cargo, dev_sign_args, root, run, step};
 
 /// Devices in the batch.
 const DEVICES: usize = 1000;
@@ -33,26 +33,9 @@ pub fn bench_provision() -> Result {
     sbsfu(&[
         "pubkey", "--key", signing, "--format", "raw", "--out", "boot.bin",
     ])?;
-    sbsfu(&[
-        "sign",
-        "--key",
-        signing,
-        "--allow-dev-key",
-        "--encrypt-key",
-        device,
-        "--version",
-        "1.0.0",
-        "--security-counter",
-        "1",
-        "--target",
-        "stm32f405",
-        "--load-address",
-        "0x08020000",
-        "--in",
-        "app.bin",
-        "--out",
-        "app.sfu",
-    ])?;
+    run(Command::new(&cli)
+        .current_dir(&dir)
+        .args(dev_sign_args(&keys, "app.bin", "app.sfu")))?;
     let mut csv = String::from("serial,line\n");
     for i in 0..DEVICES {
         csv.push_str(&format!("SN-{i:06},L{}\n", i % 4));

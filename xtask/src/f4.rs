@@ -19,6 +19,7 @@ mod push;
 
 use crate::qemu::{self, Run};
 
+mod factory;
 mod hpke;
 use crate::{Result, cargo, root, run, sbsfu_cli, setup, step};
 
@@ -53,9 +54,9 @@ fn firmware(
         package,
     ]);
     if sha2 == Sha2::Unrolled {
-        // RUSTFLAGS replaces (not extends) the compact-SHA flag of .cargo/config.toml; a
-        // harmless cfg keeps it non-empty.
-        c.env("RUSTFLAGS", "--cfg sbsfu_unrolled_sha2");
+        // RUSTFLAGS replaces (not extends) the flags of .cargo/config.toml: the compact-SHA
+        // one goes, the compact-AES one stays.
+        c.env("RUSTFLAGS", "--cfg aes_backend_soft=\"compact\"");
         // It does not fit the bootloader's 64K: link it larger, to measure it.
         c.env("SBSFU_BOOT_FLASH", "128K");
     }
@@ -170,8 +171,10 @@ fn sections(elf: &Path) -> Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// Where the flash image goes: after the bootloader (sectors 4 onwards).
-const IMAGE_FROM: u32 = 0x0801_0000;
+/// Where the flash image goes: after the bootloader, from the device record's region on (its
+/// last KiB of sector 3: erased, 0xFF, unless provisioned). QEMU's flash reads 0x00 where
+/// nothing is loaded, which the bootloader would take for a foreign record.
+const IMAGE_FROM: u32 = sbsfu_device::boot::STM32F405_RECORD.address;
 
 enum Scenario<'a> {
     /// The application installed and confirmed: a normal boot.
@@ -418,10 +421,6 @@ pub fn f4_test() -> Result {
     step("the application's ELF, HEX and binary sign into one container");
     same_image_from_elf_hex_and_bin(&cli)?;
 
-    step(
-        "example bootloader: verifies the application in flash, advances the OTP counter, jumps; \
-         the application takes interrupts",
-    );
     let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
     let boot = firmware(
         "sbsfu-f4-boot",
@@ -430,40 +429,46 @@ pub fn f4_test() -> Result {
         Some("target/f4-ram-otp"),
         Sha2::Compact,
     )?;
-    let image = provision(&app, Scenario::Idle)?;
-    let file = flash_file(&image, "flash-good.bin")?;
-    let out = boot_run(&boot, &[(&file, IMAGE_FROM)])?;
-    if out.status != Some(0)
-        || !out.output.contains("sbsfu-boot: verified app 1.0.0")
-        || !out.output.contains("floor 1 (63 OTP advances left)")
-        || !out.output.contains("hello from the application")
-        || !out.output.contains("SysTick interrupts after the jump")
-    {
-        return Err(
-            "the bootloader did not verify the application, advance its OTP counter and start \
-             it in reset state (interrupts taken)"
-                .into(),
-        );
+    let devices = factory::provision_batch(&cli, &boot, "target/f4-test/app.sfu")?;
+    for device in &devices {
+        step(&format!(
+            "{}'s factory image under QEMU (the whole flash, as programmed): the bootloader \
+             takes its key from the record, verifies the application, advances the OTP \
+             counter, jumps; the application prints its serial number and takes interrupts",
+            device.serial
+        ));
+        let out = boot_run(&device.file, &[])?;
+        if !factory::booted(&out, device.serial, "1.0.0")
+            || !out.output.contains("floor 1 (63 OTP advances left)")
+            || !out.output.contains("SysTick interrupts after the jump")
+        {
+            return Err(format!(
+                "the bootloader did not verify {}'s application with the key from its record, \
+                 advance its OTP counter and start it in reset state (interrupts taken), or \
+                 the application did not print its serial number",
+                device.serial
+            ));
+        }
     }
 
     step("example bootloader: a tampered application is refused, and it says why");
-    let mut tampered = image.clone();
+    let mut tampered = devices[0].image.clone();
     tampered[(offset(LAYOUT.active) + 0x100) as usize] ^= 0x01;
-    let file_tampered = flash_file(&tampered, "flash-tampered.bin")?;
-    let out = boot_run(&boot, &[(&file_tampered, IMAGE_FROM)])?;
+    let file_tampered = root().join("target/f4-test/flash-tampered.bin");
+    write(&file_tampered, &tampered)?;
+    let out = boot_run(&file_tampered, &[])?;
     if !refused(&out, "authentication failed") {
         return Err("the bootloader did not refuse the tampered application".into());
     }
+
+    factory::per_device_update(&cli, &devices)?;
 
     hpke::boot_chain(&cli, &app, &boot)?;
 
     step("example bootloader: an OTP counter above the application's refuses it, whatever the log");
     let otp = root().join("target/f4-test/otp-counter-2.bin");
     write(&otp, &ram_otp(&[2]))?;
-    let out = boot_run(
-        &boot,
-        &[(&file, IMAGE_FROM), (&otp, sbsfu_f4::ram_otp::ADDRESS)],
-    )?;
+    let out = boot_run(&devices[0].file, &[(&otp, sbsfu_f4::ram_otp::ADDRESS)])?;
     if !refused(&out, "security counter below the device minimum") {
         return Err("the bootloader booted an image below its OTP counter".into());
     }
@@ -479,10 +484,11 @@ pub fn f4_test() -> Result {
     )?;
 
     println!(
-        "\nf4-test OK: {cases} on-target cases, the boot chain with the OTP counter and an \
-         interrupt after the jump, and the refusals of a tampered image and of an image below \
-         the OTP counter, and sbsfu push over USART2 into the running application (through a \
-         faulty, cut link too, resumed)"
+        "\nf4-test OK: {cases} on-target cases, factory images of sbsfu provision booted with \
+         the key from their records (a per-device update installed, another device's refused), \
+         the boot chain with the OTP counter and an interrupt after the jump, and the refusals \
+         of a tampered image and of an image below the OTP counter, and sbsfu push over USART2 \
+         into the running application (through a faulty, cut link too, resumed)"
     );
     Ok(())
 }

@@ -80,6 +80,11 @@ fn cargo() -> Command {
     c
 }
 
+/// Runs `cargo` with the words of `line` (no quoting: its arguments hold no spaces).
+fn run_cargo(line: &str) -> Result {
+    run(cargo().args(line.split_whitespace()))
+}
+
 /// Runs `cmd`, echoing it, and fails if it fails.
 fn run(cmd: &mut Command) -> Result {
     let shown = show(cmd);
@@ -164,26 +169,7 @@ fn demo() -> Result {
         "[3/6] signing (Ed25519) and encrypting (AES-256-GCM) it into {container}, with the \
          published development keys of keys-example/ (hence --allow-dev-key)"
     ));
-    run(&mut sbsfu(&[
-        "sign",
-        "--key",
-        "keys-example/signing.pem",
-        "--encrypt-key",
-        "keys-example/device.key",
-        "--version",
-        "1.0.0",
-        "--security-counter",
-        "1",
-        "--target",
-        "stm32f405",
-        "--load-address",
-        DEMO_LOAD_ADDRESS,
-        "--in",
-        &input,
-        "--out",
-        &container,
-        "--allow-dev-key",
-    ]))?;
+    run(sbsfu(&[]).args(dev_sign_args(Path::new("keys-example"), &input, &container)))?;
 
     step(
         "[4/6] verifying it exactly as a device would (the sbsfu-device installer, on a simulated flash)",
@@ -241,6 +227,36 @@ try next:
         root = root.display()
     );
     Ok(())
+}
+
+/// `sbsfu sign` of `input` into `out`: signed (Ed25519) and encrypted (AES-256-GCM) for the
+/// example application at [`DEMO_LOAD_ADDRESS`], with the published development keys in `keys`
+/// (hence --allow-dev-key). The demo's container and bench-provision's.
+fn dev_sign_args(keys: &Path, input: &str, out: &str) -> Vec<String> {
+    let key = |name: &str| keys.join(name).display().to_string();
+    let (signing, device) = (key("signing.pem"), key("device.key"));
+    [
+        "sign",
+        "--key",
+        &signing,
+        "--encrypt-key",
+        &device,
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "1",
+        "--target",
+        "stm32f405",
+        "--load-address",
+        DEMO_LOAD_ADDRESS,
+        "--in",
+        input,
+        "--out",
+        out,
+        "--allow-dev-key",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// A deterministic 64 KiB stand-in for a firmware image.
@@ -372,40 +388,25 @@ fn test() -> Result {
     setup::mcu_target()?;
     setup::rust_target(setup::RISCV_TARGET)?;
     step("formatting");
-    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run_cargo("fmt --all --check")?;
     step("every test the docs name exists");
     docs::check_test_references()?;
     step("lints");
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run_cargo("clippy --workspace --all-targets -- -D warnings")?;
     step("API docs without warnings (RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps)");
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     step("host tests");
-    run(cargo().args(["test", "--workspace"]))?;
+    run_cargo("test --workspace")?;
     step("the shell examples of the README and docs/, as written (cargo xtask readme)");
     readme::readme()?;
     // The workspace build unifies the F4 crates' `fast-sha256` into sbsfu-device: test the
     // device crate's own default (sha2's SHA-256) too.
     step("the device crate's unit tests with its default features");
-    run(cargo().args(["test", "-p", "sbsfu-device", "--lib"]))?;
+    run_cargo("test -p sbsfu-device --lib")?;
     step("power cuts at every flash operation of an update and a revert (release build)");
-    run(cargo().args([
-        "test",
-        "--release",
-        "-p",
-        "sbsfu-device",
-        "power_cut",
-        "--",
-        "--nocapture",
-    ]))?;
+    run_cargo("test --release -p sbsfu-device power_cut -- --nocapture")?;
     step("the STM32F4 on QEMU");
     f4::f4_test()?;
     // The flash and RAM budgets of the example bootloader (f4-bench's footprint, without its
@@ -413,27 +414,11 @@ fn test() -> Result {
     step("the example bootloader within 64 KiB of flash and 16 KiB of RAM");
     f4::f4_footprint()?;
     step("no_std builds for the MCU (thumbv7em-none-eabihf)");
-    run(cargo().args([
-        "build",
-        "-p",
-        "sbsfu-format",
-        "-p",
-        "sbsfu-device",
-        "-p",
-        "sbsfu-link",
-        "--target",
-        "thumbv7em-none-eabihf",
-    ]))?;
+    run_cargo(
+        "build -p sbsfu-format -p sbsfu-device -p sbsfu-link --target thumbv7em-none-eabihf",
+    )?;
     // The device side of the link, as firmware builds it.
-    run(cargo().args([
-        "build",
-        "-p",
-        "sbsfu-device",
-        "--features",
-        "link",
-        "--target",
-        "thumbv7em-none-eabihf",
-    ]))?;
+    run_cargo("build -p sbsfu-device --features link --target thumbv7em-none-eabihf")?;
     for package in [
         "sbsfu-format",
         "sbsfu-device",
@@ -445,17 +430,9 @@ fn test() -> Result {
         "sbsfu-link",
     ] {
         // One package per run: the firmware crates must not unify features with each other.
-        run(cargo().args([
-            "clippy",
-            "--quiet",
-            "-p",
-            package,
-            "--target",
-            "thumbv7em-none-eabihf",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        run_cargo(&format!(
+            "clippy --quiet -p {package} --target thumbv7em-none-eabihf -- -D warnings"
+        ))?;
     }
     step(
         "the ESP32-C3 bridge (examples/esp32c3-bridge: sbsfu-link's sender over UART1): it builds",

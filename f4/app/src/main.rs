@@ -1,7 +1,9 @@
 //! Example application for the sbsfu layout: linked at the active slot (0x0802_0000) and started
-//! by f4-boot once verified. It says hello over semihosting, proves that the bootloader left the
-//! CPU as a reset would by taking SysTick interrupts (an application that expects reset state
-//! never re-enables interrupts itself), feeds the watchdog the bootloader started, and exits.
+//! by f4-boot once verified. It says hello over semihosting, says which device it runs on (the
+//! serial number in the factory's device record, read with `sbsfu_device::device_record`),
+//! proves that the bootloader left the CPU as a reset would by taking SysTick interrupts (an
+//! application that expects reset state never re-enables interrupts itself), feeds the watchdog
+//! the bootloader started, and exits.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -14,7 +16,14 @@ mod firmware {
 
     use cortex_m::peripheral::syst::SystClkSource;
     use cortex_m_rt::{entry, exception};
+    use sbsfu_device::boot::STM32F405_RECORD;
+    use sbsfu_device::device_record;
+    use sbsfu_device::format::MAX_RECORD_LEN;
+    use sbsfu_f4::internal_flash::InternalFlash;
+    use sbsfu_f4::keys::TARGET;
+    use sbsfu_f4::layout::offset;
     use stm32f4::stm32f405 as pac;
+    use zeroize::Zeroize;
 
     /// SysTick interrupts taken.
     static TICKS: AtomicU32 = AtomicU32::new(0);
@@ -45,6 +54,15 @@ mod firmware {
         else {
             semihosting::process::exit(101)
         };
+        // Which device this is: the serial number `sbsfu provision` wrote into its record.
+        let mut flash = InternalFlash::new(dp.FLASH);
+        let mut record = [0u8; MAX_RECORD_LEN];
+        match device_record(&mut flash, offset(STM32F405_RECORD), TARGET, &mut record) {
+            Ok(r) => semihosting::println!("f4-app: device record: serial {}", r.serial()),
+            Err(e) => semihosting::println!("f4-app: no device record: {}", e.as_str()),
+        }
+        // It holds the device's secret key too.
+        record.zeroize();
         let mut syst = core.SYST;
         syst.set_clock_source(SystClkSource::Core);
         syst.set_reload(10_000);

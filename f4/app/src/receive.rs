@@ -17,9 +17,9 @@ use embedded_storage::nor_flash::{
 };
 use sbsfu_device::TrustedKey;
 use sbsfu_device::boot::{BootFlash, DeviceInfo, STM32F405_LAYOUT, Stager, StagerTarget};
-use sbsfu_device::format::DeviceKey;
 use sbsfu_f4::config::{CHUNK, boot_config};
-use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY, TARGET};
+use sbsfu_f4::device_keys::device_keys;
+use sbsfu_f4::keys::{SIGNING_KEY, TARGET};
 use sbsfu_f4::layout::FLASH_SIZE;
 use sbsfu_link::Receiver;
 use semihosting::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -179,8 +179,6 @@ pub fn run(usart: &mut Usart2, watchdog: &pac::IWDG) -> i32 {
         return 10;
     };
     let signers = [signer];
-    let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
-    let config = boot_config(&signers, &device_keys);
     let Ok(file) = semihosting::fs::File::options()
         .read(true)
         .write(true)
@@ -189,7 +187,12 @@ pub fn run(usart: &mut Usart2, watchdog: &pac::IWDG) -> i32 {
         semihosting::println!("f4-app: cannot open {:?}", HOST_FLASH);
         return 11;
     };
-    let flash = RefCell::new(HostFlash(file));
+    let mut flash = HostFlash(file);
+    // The bootloader's keys: the device record's key if there is one (staging refuses what the
+    // bootloader could not install).
+    let keys = device_keys(&mut flash, |_| {});
+    let config = boot_config(&signers, keys.as_slice());
+    let flash = RefCell::new(flash);
     let Ok(mut regions) = STM32F405_LAYOUT.regions(&BootFlash::stm32f405(&flash)) else {
         return 12;
     };

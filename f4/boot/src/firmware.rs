@@ -6,11 +6,11 @@ use cortex_m_rt::entry;
 use sbsfu_device::CounterStore;
 use sbsfu_device::OtpCounter;
 use sbsfu_device::boot::{Boot, BootFlash, BootManager, STM32F405_LAYOUT};
-use sbsfu_device::format::DeviceKey;
 use sbsfu_device::{Error, TrustedKey};
 use sbsfu_f4::config::{CHUNK, boot_config};
+use sbsfu_f4::device_keys::{Keys, device_keys};
 use sbsfu_f4::internal_flash::InternalFlash;
-use sbsfu_f4::keys::{DEVICE_KEY, DEVICE_X25519_KEY, SIGNING_KEY};
+use sbsfu_f4::keys::SIGNING_KEY;
 use sbsfu_f4::watchdog::Watchdog;
 use stm32f4::stm32f405 as pac;
 
@@ -74,22 +74,43 @@ fn halt(code: i32) -> ! {
     }
 }
 
-/// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
-/// success: what to boot, the OTP advances left and the first check that failed on the way, if
-/// one did (a staged update refused, a state record not written); on failure: the error, and
-/// that first failed check (the reason).
 /// What to boot, the OTP advances left, and the first check that failed on the way.
 type Decision = (Boot, u32, Option<Error>);
 /// Why nothing can boot, and the first check that failed on the way.
 type Failure = (Error, Option<Error>);
 
-fn decide(flash: InternalFlash) -> Result<Decision, Failure> {
+/// The device keys (`sbsfu_f4::device_keys`), and what the record said.
+fn keys(flash: &mut InternalFlash) -> Keys {
+    let keys = device_keys(flash, |record| {
+        say::text("sbsfu-boot: device record ");
+        say::text(record.serial());
+        say::text(": its own device key\n");
+    });
+    match &keys {
+        Keys::Own(_) => {}
+        Keys::CompiledIn(_) => {
+            say::text("sbsfu-boot: no device record: the compiled-in development keys\n")
+        }
+        Keys::Refused(e, _) => {
+            say::text("sbsfu-boot: device record refused: ");
+            say::text(match e {
+                Error::WrongTarget => "made for another target",
+                e => e.as_str(),
+            });
+            say::text(": no device key of its own, the class key only\n");
+        }
+    }
+    keys
+}
+
+/// Runs the boot manager over the internal flash, with the anti-rollback counter in OTP. On
+/// success: what to boot, the OTP advances left and the first check that failed on the way, if
+/// one did (a staged update refused, a state record not written); on failure: the error, and
+/// that first failed check (the reason).
+fn decide(mut flash: InternalFlash) -> Result<Decision, Failure> {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).map_err(|e| (e, None))?];
-    let device_keys = [
-        DeviceKey::from_bytes(DEVICE_KEY),
-        DeviceKey::x25519(DEVICE_X25519_KEY),
-    ];
-    let config = boot_config(&signers, &device_keys);
+    let keys = keys(&mut flash);
+    let config = boot_config(&signers, keys.as_slice());
     let cell = RefCell::new(flash);
     #[cfg(feature = "ram-otp")]
     let mut counter = OtpCounter::new(sbsfu_f4::ram_otp::RamOtp::new());

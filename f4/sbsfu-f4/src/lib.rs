@@ -1,7 +1,8 @@
 //! STM32F4 support shared by the on-target test firmware, the benchmarks and the example
 //! bootloader: the internal flash and OTP driver, the independent watchdog, a RAM-backed NOR
 //! flash with the F405's sector sizes and a RAM-backed OTP area (QEMU's flash is ROM and its OTP
-//! unmapped), the example F405 boot layout and configuration, the embedded keys, and an
+//! unmapped), the example F405 boot layout and configuration, the embedded keys and the device
+//! keys from the factory record, and an
 //! instruction counter for QEMU `-icount`.
 //!
 //! Everything but the hardware drivers also builds for the host, where it is unit tested.
@@ -15,6 +16,7 @@
 extern crate std;
 
 pub mod config;
+pub mod device_keys;
 #[cfg(target_os = "none")]
 pub mod icount;
 #[cfg(target_os = "none")]

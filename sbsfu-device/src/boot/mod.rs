@@ -116,7 +116,7 @@ pub use layout::{
     STM32F405_LAYOUT, STM32F405_RECORD, SplitRegions,
 };
 #[cfg(feature = "link")]
-pub use link::{DeviceInfo, StagerTarget, refusal};
+pub use link::{DeviceInfo, InstallerTarget, Routed, StagerTarget, refusal};
 pub use manager::{Boot, BootManager};
 pub use state::{BootState, Phase, StateLog};
 pub use update::{Begun, PROGRESS_STEP, Stager, confirm};

@@ -10,6 +10,7 @@ pub(crate) mod digest;
 pub(crate) mod head;
 pub(crate) mod opener;
 mod payload;
+mod resume;
 mod source;
 
 #[cfg(feature = "fast-sha256")]
@@ -17,6 +18,7 @@ pub use digest::UnrolledSha256;
 pub use digest::{ImageHasher, ImageSha256};
 pub use head::verify_head;
 pub use opener::{Event, Opener};
+pub use resume::{INSTALL_PROGRESS_STEP, RegionBegun, RegionInstaller};
 
 #[cfg(feature = "std")]
 pub use source::IoSource;
@@ -188,6 +190,16 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
         .position(|r| r.name() == h.region.as_str())
         .ok_or(Error::UnknownRegion)?;
     let region = regions.get(index).ok_or(Error::UnknownRegion)?;
+    check_region(&**region, h)?;
+    Ok(index)
+}
+
+/// Checks that the image of the verified header `h` goes to `region`: its load address, its
+/// chunks in whole write units, its padded length within the region.
+pub(crate) fn check_region(region: &dyn Region, h: &Header) -> Result<(), Error> {
+    if region.name() != h.region.as_str() {
+        return Err(Error::UnknownRegion);
+    }
     if region.address() != h.load_address {
         return Err(Error::WrongLoadAddress {
             expected: region.address(),
@@ -211,7 +223,7 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
             capacity: region.capacity(),
         });
     }
-    Ok(index)
+    Ok(())
 }
 
 #[cfg(test)]

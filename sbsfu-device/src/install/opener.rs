@@ -15,7 +15,7 @@
 
 use sbsfu_format::Header;
 use sbsfu_format::PayloadLayout;
-use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{LINK_LEN, SIGNATURE_LEN, SignedMessage};
 use zeroize::Zeroize;
 
 use super::digest::{ImageHasher, ImageSha256, image_sha256};
@@ -132,6 +132,79 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
             } => Ok((header, self.head.message(), self.head.signature())),
             Phase::Failed(e) => Err(*e),
             Phase::Head | Phase::Open { .. } => Err(Error::Truncated),
+        }
+    }
+
+    /// Where the payload stands once the head verified: the chunk arriving next and, for a
+    /// signed-only payload, the link that chunk must hash to. `None` before the head, after
+    /// the last chunk, after an error, or while part of a chunk is buffered (a resumable
+    /// install records its progress only between chunks).
+    pub(crate) fn position(&self) -> Option<(u32, [u8; LINK_LEN])> {
+        let Phase::Open {
+            payload: Stream::Chunks { auth, index, .. },
+            ..
+        } = &self.phase
+        else {
+            return None;
+        };
+        if self.body_have > 0 || self.tail_have > 0 {
+            return None;
+        }
+        let link = match auth {
+            Payload::Chain { expected } => *expected,
+            Payload::Gcm(_) => [0; LINK_LEN],
+        };
+        Some((*index, link))
+    }
+
+    /// Moves a reader whose head verified (and which has read no payload byte) to chunk
+    /// `index`, as a resumed install does: the STREAM position is the chunk index, a
+    /// signed-only payload's next `link` was recorded with the progress, and `plaintext`
+    /// feeds the image digest with every byte before that chunk (read back from flash).
+    /// Chunks before `index` are not authenticated again (their ciphertext is gone): the image
+    /// digest, checked when the last chunk arrives, covers them.
+    pub(crate) fn resume_at<F>(
+        &mut self,
+        index: u32,
+        link: [u8; LINK_LEN],
+        plaintext: F,
+    ) -> Result<(), Error>
+    where
+        F: FnOnce(&mut dyn FnMut(&[u8])) -> Result<(), Error>,
+    {
+        let Phase::Open {
+            payload:
+                Stream::Chunks {
+                    layout,
+                    auth,
+                    index: at,
+                },
+            ..
+        } = &mut self.phase
+        else {
+            return Err(Error::Truncated);
+        };
+        if *at != 0 || self.body_have > 0 || self.tail_have > 0 || index >= layout.chunk_count() {
+            return Err(Error::Truncated);
+        }
+        if let Payload::Chain { expected } = auth
+            && index > 0
+        {
+            *expected = link;
+        }
+        *at = index;
+        let hasher = &mut self.hasher;
+        plaintext(&mut |bytes| hasher.update(bytes))
+    }
+
+    /// The layout of the payload, once the head verified.
+    pub(crate) fn layout(&self) -> Option<PayloadLayout> {
+        match &self.phase {
+            Phase::Open {
+                payload: Stream::Chunks { layout, .. },
+                ..
+            } => Some(*layout),
+            _ => None,
         }
     }
 

@@ -8,8 +8,8 @@ use std::vec::Vec;
 use ed25519_dalek::SigningKey;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use sbsfu_format::{
-    ContentKey, DeviceKey, EncryptParams, RecipientKey, SealParams, Version, Wrap, seal_to_vec,
-    x25519_public_key,
+    ChunkCipher, ContentKey, DeviceKey, EncryptParams, PayloadLayout, RecipientKey, SealParams,
+    SignedHeader, Version, Wrap, seal_to_vec, x25519_public_key,
 };
 
 use crate::{Policy, TrustedKey};
@@ -169,6 +169,24 @@ impl Spec {
         };
         seal_to_vec(&params, &key, image).expect("a valid spec seals")
     }
+}
+
+/// The container `c` with every chunk's plaintext replaced by `fill` and sealed with `cipher`:
+/// what whoever unwrapped the content key (with a stolen device key) can make. The signed head,
+/// and so the digest it signs, is `c`'s own.
+pub fn reseal_chunks(c: &[u8], cipher: &ChunkCipher, fill: u8) -> Vec<u8> {
+    let (signed, head_len) = SignedHeader::parse(c).expect("a container");
+    let layout = PayloadLayout::of(&signed.header).expect("a container's layout");
+    let mut out = c[..head_len].to_vec();
+    for i in 0..layout.chunk_count() {
+        let mut chunk = std::vec![fill; layout.plain_len(i) as usize];
+        let tag = cipher
+            .seal(i, layout.is_last(i), &mut chunk)
+            .expect("a chunk seals");
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&tag);
+    }
+    out
 }
 
 /// A flash that notes, for each erase and write, how many container bytes had been fed (from

@@ -424,36 +424,22 @@ pub(crate) mod tests {
         let secs = [(sec(".text", AX, 0x0800_0000, &text), 0)];
         let ok = elf32(&[load], &secs, &text);
         assert!(image(ok.clone()).is_ok());
+        let refusal = |elf: Vec<u8>| read(elf.as_slice()).unwrap_err();
         let mut rel = ok.clone();
         rel[16] = 1; // ET_REL
-        assert!(
-            read(rel.as_slice())
-                .unwrap_err()
-                .contains("not a linked executable")
-        );
+        assert!(refusal(rel).contains("not a linked executable"));
         let hosted = elf32(&[(3, 0x100, 0, 0, 8, 8), load], &secs, &text);
-        assert!(read(hosted.as_slice()).unwrap_err().contains("PT_INTERP"));
+        assert!(refusal(hosted).contains("PT_INTERP"));
         let big = elf32(&[(1, 0x100, 0x0800_0000, 0x0800_0000, 8, 4)], &secs, &text);
-        assert!(
-            read(big.as_slice())
-                .unwrap_err()
-                .contains("larger than its memory size")
-        );
+        assert!(refusal(big).contains("larger than its memory size"));
         let past = elf32(
             &[(1, 0x100, 0x0800_0000, 0x0800_0000, 0x10_0000, 0x10_0000)],
             &secs,
             &text,
         );
-        assert_eq!(
-            read(past.as_slice()).unwrap_err(),
-            "segment 0: lies outside the file"
-        );
+        assert_eq!(refusal(past), "segment 0: lies outside the file");
         let short = elf32(&[(1, 0x100, 0x0800_0000, 0x0800_0000, 4, 8)], &secs, &text);
-        assert!(
-            read(short.as_slice())
-                .unwrap_err()
-                .contains("runs past the end of the file bytes")
-        );
+        assert!(refusal(short).contains("runs past the end of the file bytes"));
         let twice = elf32(
             &[load, (1, 0x100, 0x0800_0004, 0x0800_0004, 8, 8)],
             &[

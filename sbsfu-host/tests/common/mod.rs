@@ -113,6 +113,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs `openssl` in `dir` with the words of `line`: it must succeed.
+pub fn openssl(dir: &Path, line: &str) -> Output {
+    run_ok(Command::new("openssl").current_dir(dir).args(words(line)))
+}
+
 /// The words of a command line (no quoting: arguments here hold no spaces).
 pub fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()

@@ -77,7 +77,11 @@ pub(super) fn boot_chain(cli: &Path, app: &[u8], boot: &Path) -> Result {
     let image = provision(app, Scenario::Installing(&update))?;
     let file = flash_file(&image, "flash-hpke.bin")?;
     let out = boot_run(boot, &[(&file, IMAGE_FROM)])?;
+    // A device never provisioned (its record's region erased): the compiled-in keys.
     if out.status != Some(0)
+        || !out
+            .output
+            .contains("sbsfu-boot: no device record: the compiled-in development keys")
         || !out.output.contains("sbsfu-boot: verified app 1.1.0")
         || !out.output.contains("hello from the application")
     {
