@@ -21,23 +21,22 @@ fn device(seed: u8) -> DeviceConfig {
 /// `c` with every chunk's plaintext replaced by `fill`, sealed under the content key that the
 /// X25519 key `stolen` unwraps from `c`: what whoever extracted that key can make, if anything.
 fn forge_with(stolen: u8, c: &[u8], fill: u8) -> Option<Vec<u8>> {
-    let header = SignedHeader::parse(c).unwrap().0.header;
+    let signed = SignedHeader::parse(c).unwrap().0;
+    let header = signed.header;
     let Protection::Hpke(hpke) = header.protection else {
         panic!("an HPKE container")
     };
     let key = x25519_key(stolen);
     let public = key.public_key().unwrap();
-    let aad = hpke_wrap_aad(&header).unwrap();
+    let aad = hpke_wrap_aad(&header, &signed.message).unwrap();
     // The stolen key opens the wrap of its own device's recipient entry, and no other.
-    let content_key = hpke
-        .recipients
-        .as_slice()
-        .iter()
-        .find_map(|r| unwrap_from_recipient(&key, &public, r, &aad).ok())?;
+    let content_key = (0..hpke.recipients.as_slice().len())
+        .map(|i| header.recipient(signed.message.header_bytes(), i).unwrap())
+        .find_map(|r| unwrap_from_recipient(&key, &public, &r, &aad).ok())?;
     let cipher = ChunkCipher::new(
         &content_key,
         hpke.nonce_prefix,
-        payload_aad(&header).unwrap(),
+        payload_aad(&header, &signed.message).unwrap(),
     );
     Some(reseal_chunks(c, &cipher, fill))
 }

@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = Prefix::parse(data);
     if let Ok(h) = Header::parse(data) {
         let mut buf = [0u8; MAX_HEADER_LEN];
-        assert_eq!(h.encode(&mut buf).expect("re-encodes"), data, "non-canonical header accepted");
+        // With an HPKE header's recipients' entries, which the header leaves in the bytes.
+        let wraps: Vec<_> = (0..).map_while(|i| h.recipient(data, i)).collect();
+        assert_eq!(wraps.len(), h.recipient_key_ids().count());
+        assert_eq!(h.encode_with(&wraps, &mut buf).expect("re-encodes"), data, "non-canonical header accepted");
         assert!(h.image_len <= MAX_IMAGE_LEN);
         let layout = PayloadLayout::of(&h).expect("an accepted header has a layout");
         // Bounded work: the payload a header declares is bounded by the image bound.

@@ -67,7 +67,9 @@ fuzz_target!(|input: Input| {
     assert_eq!((h.image_len, h.chunk_size, h.protection.clone_kind()), (template.image_len, template.chunk_size, template.protection.clone_kind()));
     head.verify(&key.verifying_key()).expect("verifies");
     let mut buf = [0u8; MAX_HEADER_LEN];
-    assert_eq!(h.encode(&mut buf).unwrap(), head.message.header_bytes());
+    let hb = head.message.header_bytes();
+    let wraps: Vec<_> = (0..).map_while(|i| h.recipient(hb, i)).collect();
+    assert_eq!(h.encode_with(&wraps, &mut buf).unwrap(), hb);
 
     // And it installs byte-exact on a device that trusts the key (and has the region).
     if region == "app" && h.chunk_size as usize <= sbsfu_fuzz::BUF {

@@ -1,9 +1,7 @@
 //! Trusted signing keys and the device's acceptance policy.
 
 use ed25519_dalek::VerifyingKey;
-use sbsfu_format::{
-    DeviceKey, DeviceKeyKind, Header, HpkeEncryption, KeyId, Protection, Recipient,
-};
+use sbsfu_format::{DeviceKey, DeviceKeyKind, Header, HpkeEncryption, KeyId, Protection};
 
 use crate::Error;
 
@@ -75,19 +73,17 @@ impl Policy<'_> {
     }
 
     /// The recipient of `hpke` this device holds the X25519 key of, by key id: that key, its
-    /// public key (one scalar multiplication per X25519 key held) and the recipient entry.
+    /// public key (one scalar multiplication per X25519 key held) and the recipient's index in
+    /// the header (its entry stays in the header bytes: [`Header::recipient`]).
     /// [`Error::NotARecipient`] when the container is encrypted to other keys only.
-    pub fn recipient<'h>(
-        &self,
-        hpke: &'h HpkeEncryption,
-    ) -> Result<(&DeviceKey, [u8; 32], &'h Recipient), Error> {
+    pub fn recipient(&self, hpke: &HpkeEncryption) -> Result<(&DeviceKey, [u8; 32], usize), Error> {
         self.device_keys
             .iter()
             .filter_map(|k| Some((k, k.public_key()?)))
             .find_map(|(k, public)| {
                 let id = KeyId::of_x25519(&public);
-                let r = hpke.recipients.as_slice().iter().find(|r| r.key_id == id)?;
-                Some((k, public, r))
+                let i = hpke.recipients.as_slice().iter().position(|r| *r == id)?;
+                Some((k, public, i))
             })
             .ok_or(Error::NotARecipient)
     }

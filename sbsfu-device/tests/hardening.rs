@@ -316,12 +316,17 @@ fn forged_under_the_device_key(c: &[u8], fill: u8) -> Vec<u8> {
     use sbsfu_format::SignedHeader;
     use sbsfu_format::unwrap_content_key;
     use sbsfu_format::{ChunkCipher, payload_aad};
-    let header = SignedHeader::parse(c).unwrap().0.header;
+    let signed = SignedHeader::parse(c).unwrap().0;
+    let header = signed.header;
     let Protection::Aes256Gcm(enc) = header.protection else {
         panic!("an encrypted container")
     };
     let key = unwrap_content_key(&device_key(), &enc).unwrap();
-    let cipher = ChunkCipher::new(&key, enc.nonce_prefix, payload_aad(&header).unwrap());
+    let cipher = ChunkCipher::new(
+        &key,
+        enc.nonce_prefix,
+        payload_aad(&header, &signed.message).unwrap(),
+    );
     let out = reseal_chunks(c, &cipher, fill);
     assert_eq!(out.len(), c.len());
     out

@@ -28,16 +28,15 @@ pub const NONCE_PREFIX_LEN: usize = 7;
 /// Domain separation for hash-chain links.
 pub const CHAIN_CONTEXT: &[u8] = b"sbsfu/v1/chain-link";
 
-/// The associated data of every chunk: SHA-256 of the signed message of `header` with its digest
-/// field set to zero.
+/// The associated data of every chunk: SHA-256 of the signed message of `header` (`message`,
+/// as signed) with its digest field set to zero.
 ///
 /// This binds each chunk to every header field (target, version, region, wrapped key, nonce
 /// prefix, ...) while letting a signer seal chunks in the same pass that computes the digest;
-/// the digest itself is checked against the whole plaintext at the end.
-pub fn payload_aad(header: &Header) -> Result<[u8; 32], Error> {
-    let mut h = *header;
-    h.digest = [0; 32];
-    Ok(SignedMessage::for_header(&h)?.digest())
+/// the digest itself is checked against the whole plaintext at the end. It is hashed from the
+/// signed bytes, which hold what a [`Header`] does not (an HPKE header's wraps).
+pub fn payload_aad(header: &Header, message: &SignedMessage) -> Result<[u8; 32], Error> {
+    message.digest_zeroing(header, false)
 }
 
 /// The STREAM nonce of chunk `index`.

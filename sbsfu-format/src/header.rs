@@ -24,7 +24,9 @@ pub const MAX_HEADER_LEN: usize = 484;
 /// Most recipients an HPKE header may list (a device-key rotation, a lab key beside production).
 pub const MAX_RECIPIENTS: usize = 4;
 /// Encoded length of one [`Recipient`]: key id 8, encapsulated key 32, wrapped key 32, tag 16.
-pub const RECIPIENT_LEN: usize = 8 + 32 + 32 + 16;
+pub const RECIPIENT_LEN: usize = 8 + WRAP_LEN;
+/// A recipient's entry but its key id: what the HPKE wrap produces.
+pub(crate) const WRAP_LEN: usize = 32 + 32 + 16;
 /// Upper bound on a target (device class) name.
 pub const MAX_TARGET_LEN: usize = 32;
 /// Upper bound on a region name.
@@ -85,9 +87,7 @@ impl FromStr for Version {
 }
 
 /// How the payload chunks are protected.
-// Held inline (no heap on a device): a header is at most MAX_HEADER_LEN bytes on the wire.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Protection {
     /// Signed only: chunks are plaintext, each followed by the SHA-256 link of the next chunk, and
     /// `chain_head` (the link of chunk 0) is signed here. Every chunk is thus authenticated before
@@ -104,7 +104,12 @@ pub enum Protection {
     Hpke(HpkeEncryption),
 }
 
-/// The content key wrapped to one recipient (an X25519 device key) with HPKE.
+/// The content key wrapped to one recipient (an X25519 device key) with HPKE: one entry of an
+/// HPKE header's recipient list, [`RECIPIENT_LEN`] bytes in this order.
+///
+/// A [`Header`] keeps the recipients' key ids only ([`RecipientIds`]): a device needs one entry,
+/// once, where the header bytes are at hand, so the entries stay there ([`Header::recipient`])
+/// and a header stays small on a device's stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Recipient {
     /// Key id of the recipient's X25519 public key ([`KeyId::of_x25519`]).
@@ -117,86 +122,85 @@ pub struct Recipient {
     pub wrap_tag: [u8; 16],
 }
 
-/// One to [`MAX_RECIPIENTS`] recipients with distinct key ids, encoded as a postcard sequence
-/// (`varint(count) || recipients`). Held inline: no heap on a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recipients {
-    len: u8,
-    items: [Recipient; MAX_RECIPIENTS],
+impl Recipient {
+    /// The entry in `bytes` (its encoding: fixed-size fields, nothing to check).
+    fn from_bytes(bytes: &[u8; RECIPIENT_LEN]) -> Self {
+        let mut r = Recipient::default();
+        let (key_id, rest) = bytes.split_at(8);
+        let (enc, rest) = rest.split_at(32);
+        let (wrapped_key, wrap_tag) = rest.split_at(32);
+        r.key_id.0.copy_from_slice(key_id);
+        r.enc.copy_from_slice(enc);
+        r.wrapped_key.copy_from_slice(wrapped_key);
+        r.wrap_tag.copy_from_slice(wrap_tag);
+        r
+    }
 }
 
-impl Recipients {
-    /// The recipients `list` names; `None` for none, more than [`MAX_RECIPIENTS`] or a repeated
-    /// key id.
-    pub fn new(list: &[Recipient]) -> Option<Self> {
-        let mut items = [Recipient::default(); MAX_RECIPIENTS];
+/// The key ids of an HPKE header's one to [`MAX_RECIPIENTS`] recipients, distinct, in header
+/// order. (Their wraps are in the header bytes: [`Header::recipient`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecipientIds {
+    len: u8,
+    ids: [KeyId; MAX_RECIPIENTS],
+}
+
+impl RecipientIds {
+    /// The key ids `list` names; `None` for none, more than [`MAX_RECIPIENTS`] or a repeated
+    /// one.
+    pub fn new(list: &[KeyId]) -> Option<Self> {
+        let mut ids = [KeyId::default(); MAX_RECIPIENTS];
         if list.is_empty() || list.len() > MAX_RECIPIENTS {
             return None;
         }
-        items.iter_mut().zip(list).for_each(|(o, r)| *o = *r);
+        ids.iter_mut().zip(list).for_each(|(o, r)| *o = *r);
         let len = u8::try_from(list.len()).ok()?;
-        let r = Self { len, items };
+        let r = Self { len, ids };
         r.distinct().then_some(r)
     }
 
-    /// The recipients, in header order.
-    pub fn as_slice(&self) -> &[Recipient] {
-        self.items.get(..usize::from(self.len)).unwrap_or_default()
-    }
-
-    /// The recipients, for filling in their wraps (the sealer).
-    pub fn as_mut_slice(&mut self) -> &mut [Recipient] {
-        self.items
-            .get_mut(..usize::from(self.len))
-            .unwrap_or_default()
+    /// The key ids, in header order.
+    pub fn as_slice(&self) -> &[KeyId] {
+        self.ids.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     fn distinct(&self) -> bool {
         let list = self.as_slice();
-        list.iter().enumerate().all(|(i, r)| {
-            list.iter()
-                .skip(i.saturating_add(1))
-                .all(|o| o.key_id != r.key_id)
-        })
+        list.iter()
+            .enumerate()
+            .all(|(i, r)| list.iter().skip(i.saturating_add(1)).all(|o| o != r))
     }
 }
 
-impl Serialize for Recipients {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let list = self.as_slice();
-        let mut seq = s.serialize_seq(Some(list.len()))?;
-        list.iter().try_for_each(|r| seq.serialize_element(r))?;
-        seq.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for Recipients {
+/// Decoded from the recipient list, `varint(count) || count x recipient`: the count is bounded
+/// before any entry is read, and each entry is read whole but only its key id kept.
+impl<'de> Deserialize<'de> for RecipientIds {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
         impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Recipients;
+            type Value = RecipientIds;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("1 to 4 recipients")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut a: A,
-            ) -> Result<Recipients, A::Error> {
+            ) -> Result<RecipientIds, A::Error> {
                 use serde::de::Error as _;
                 // The count is bounded before any recipient is read.
                 let n = a.size_hint().unwrap_or(0);
                 if n == 0 || n > MAX_RECIPIENTS {
                     return Err(A::Error::custom("recipient count"));
                 }
-                let mut items = [Recipient::default(); MAX_RECIPIENTS];
-                for item in items.iter_mut().take(n) {
-                    *item = a
+                let mut ids = [KeyId::default(); MAX_RECIPIENTS];
+                for id in ids.iter_mut().take(n) {
+                    let r: Recipient = a
                         .next_element()?
                         .ok_or_else(|| A::Error::custom("truncated"))?;
+                    *id = r.key_id;
                 }
-                let list = items.get(..n).unwrap_or_default();
-                Recipients::new(list).ok_or_else(|| A::Error::custom("repeated recipient"))
+                let list = ids.get(..n).unwrap_or_default();
+                RecipientIds::new(list).ok_or_else(|| A::Error::custom("repeated recipient"))
             }
         }
         d.deserialize_seq(Visit)
@@ -204,10 +208,11 @@ impl<'de> Deserialize<'de> for Recipients {
 }
 
 /// Parameters of an HPKE-wrapped payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct HpkeEncryption {
-    /// The content key wrapped to each recipient.
-    pub recipients: Recipients,
+    /// The recipients' key ids (each recipient's wrap of the content key stays in the header
+    /// bytes: [`Header::recipient`]).
+    pub recipients: RecipientIds,
     /// Random 7-byte STREAM nonce prefix.
     pub nonce_prefix: [u8; 7],
 }
@@ -252,9 +257,11 @@ pub struct Header {
     pub protection: Protection,
 }
 
-/// The header as it is encoded: names are plain strings here and validated on the way in.
+/// The header as it is encoded: names are plain strings here and validated on the way in. The
+/// protection is a [`Protection`] when decoding and a [`ProtectionOut`] (with the recipients'
+/// wraps) when encoding.
 #[derive(Serialize, Deserialize)]
-struct Wire<'a> {
+struct Wire<'a, P> {
     signer: KeyId,
     target: &'a str,
     version: Version,
@@ -264,11 +271,89 @@ struct Wire<'a> {
     image_len: u32,
     chunk_size: u32,
     digest: [u8; DIGEST_LEN],
-    protection: Protection,
+    protection: P,
 }
 
+/// A [`Protection`] as encoded: the same variants in the same order, with an HPKE header's
+/// recipient entries made of its key ids and the wraps given (zeros where none are).
+#[derive(Serialize)]
+enum ProtectionOut<'a> {
+    SignedOnly {
+        chain_head: &'a [u8; DIGEST_LEN],
+    },
+    Aes256Gcm(&'a Encryption),
+    Hpke {
+        recipients: RecipientsOut<'a>,
+        nonce_prefix: &'a [u8; 7],
+    },
+}
+
+/// The recipient list as encoded: `varint(count) || count x recipient`.
+struct RecipientsOut<'a> {
+    ids: &'a RecipientIds,
+    /// The entries, in order and with the same key ids; empty for zero wraps.
+    wraps: &'a [Recipient],
+}
+
+impl Serialize for RecipientsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let ids = self.ids.as_slice();
+        let mut seq = s.serialize_seq(Some(ids.len()))?;
+        ids.iter().enumerate().try_for_each(|(i, id)| {
+            let zero = Recipient {
+                key_id: *id,
+                ..Recipient::default()
+            };
+            seq.serialize_element(self.wraps.get(i).unwrap_or(&zero))
+        })?;
+        seq.end()
+    }
+}
+
+/// Where an HPKE header's recipient entries are in its encoding of `len` bytes: last but for the
+/// 7-byte nonce prefix, after the variant tag and the count (one byte each).
+#[derive(Clone, Copy)]
+pub(crate) struct EntryTable {
+    start: usize,
+    count: usize,
+}
+
+impl EntryTable {
+    /// The entries of `header`, encoded in `len` bytes; `None` if it is not an HPKE header.
+    pub(crate) fn of(header: &Header, len: usize) -> Option<Self> {
+        let Protection::Hpke(h) = &header.protection else {
+            return None;
+        };
+        let count = h.recipients.as_slice().len();
+        let start = len.checked_sub(count.checked_mul(RECIPIENT_LEN)?.checked_add(7)?)?;
+        Some(Self { start, count })
+    }
+
+    /// How many entries.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Entry `i`, whole.
+    fn entry(&self, i: usize) -> Option<core::ops::Range<usize>> {
+        let start = self.start.checked_add(i.checked_mul(RECIPIENT_LEN)?)?;
+        (i < self.count).then_some(start..start.checked_add(RECIPIENT_LEN)?)
+    }
+
+    /// Where entry `i`'s wrap starts: the entry without its key id, [`WRAP_LEN`] bytes that
+    /// the sealer fills in once the rest is known.
+    pub(crate) fn wrap(&self, i: usize) -> Option<usize> {
+        self.entry(i)?.start.checked_add(8)
+    }
+}
+
+/// Encoded length of a protection after the header's digest (the variant tag included).
+const SIGNED_ONLY_LEN: usize = 1 + DIGEST_LEN;
+const AES_256_GCM_LEN: usize = 1 + 8 + 12 + 32 + 16 + 7;
+
 impl Header {
-    fn as_wire(&self) -> Wire<'_> {
+    fn as_wire<'a>(&'a self, wraps: &'a [Recipient]) -> Wire<'a, ProtectionOut<'a>> {
         Wire {
             signer: self.signer,
             target: self.target.as_str(),
@@ -279,11 +364,21 @@ impl Header {
             image_len: self.image_len,
             chunk_size: self.chunk_size,
             digest: self.digest,
-            protection: self.protection,
+            protection: match &self.protection {
+                Protection::SignedOnly { chain_head } => ProtectionOut::SignedOnly { chain_head },
+                Protection::Aes256Gcm(e) => ProtectionOut::Aes256Gcm(e),
+                Protection::Hpke(h) => ProtectionOut::Hpke {
+                    recipients: RecipientsOut {
+                        ids: &h.recipients,
+                        wraps,
+                    },
+                    nonce_prefix: &h.nonce_prefix,
+                },
+            },
         }
     }
 
-    fn from_wire(w: &Wire<'_>) -> Result<Self, Error> {
+    fn from_wire(w: &Wire<'_, Protection>) -> Result<Self, Error> {
         Ok(Self {
             signer: w.signer,
             target: Name::new(w.target)?,
@@ -298,18 +393,20 @@ impl Header {
         })
     }
 
-    /// Parses exactly `bytes` as a header: strict, canonical and range-checked.
+    /// Parses exactly `bytes` as a header: strict, canonical and range-checked. An HPKE
+    /// header's recipient entries stay in `bytes` ([`Header::recipient`] reads one).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.is_empty() || bytes.len() > MAX_HEADER_LEN {
             return Err(Error::HeaderLength(
                 u16::try_from(bytes.len()).unwrap_or(u16::MAX),
             ));
         }
-        let wire: Wire<'_> =
+        let wire: Wire<'_, Protection> =
             postcard_exact(bytes, Error::MalformedHeader, Error::TrailingHeaderBytes)?;
         let header = Self::from_wire(&wire)?;
-        let mut canonical = [0u8; MAX_HEADER_LEN];
-        if header.encode(&mut canonical)? != bytes {
+        // Canonical: the bytes decoded exactly, so they are the header's one encoding unless a
+        // varint is longer than it needs to be, which makes them longer than that encoding.
+        if header.encoded_len() != Some(bytes.len()) {
             return Err(Error::NonCanonicalHeader);
         }
         header.validate()?;
@@ -332,11 +429,94 @@ impl Header {
         Ok(())
     }
 
-    /// Encodes the header into `out`, returning the encoded bytes.
+    /// Encodes the header into `out`, returning the encoded bytes. An HPKE header's
+    /// recipients' wraps are not part of a `Header`: they are encoded as zeros here (what
+    /// [`crate::hpke_wrap_aad`] covers), and as given by [`Header::encode_with`].
     pub fn encode<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], Error> {
-        postcard::to_slice(&self.as_wire(), out)
+        self.encode_with(&[], out)
+    }
+
+    /// Encodes the header with its recipients' entries `wraps` (in header order, with the
+    /// header's key ids: else [`Error::InvalidRecipients`]); no entries encodes the wraps as
+    /// zeros, as [`Header::encode`] does.
+    pub fn encode_with<'o>(
+        &self,
+        wraps: &[Recipient],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], Error> {
+        let ids = self.recipient_key_ids();
+        if !wraps.is_empty() && !wraps.iter().map(|r| r.key_id).eq(ids) {
+            return Err(Error::InvalidRecipients);
+        }
+        postcard::to_slice(&self.as_wire(wraps), out)
             .map(|b| &*b)
             .map_err(|_| Error::BufferTooSmall)
+    }
+
+    /// Recipient `index`'s entry, read from `bytes`, this header's encoding (as parsed, or as
+    /// signed): `None` if there is no such recipient or `bytes` do not hold its key id there.
+    pub fn recipient(&self, bytes: &[u8], index: usize) -> Option<Recipient> {
+        let range = EntryTable::of(self, bytes.len())?.entry(index)?;
+        let entry = Recipient::from_bytes(bytes.get(range)?.first_chunk()?);
+        let id = self.recipient_key_ids().nth(index)?;
+        (entry.key_id == id).then_some(entry)
+    }
+
+    /// Length of this header's encoding, from its fields: what [`Header::encode`] writes
+    /// (`encoded_len_is_the_encoders`), without the encoder (a device only parses). Postcard
+    /// writes integers and lengths as LEB128 varints, 7 bits a byte, arrays as they are.
+    fn encoded_len(&self) -> Option<usize> {
+        fn varint(n: u32) -> usize {
+            match n {
+                0..0x80 => 1,
+                0x80..0x4000 => 2,
+                0x4000..0x20_0000 => 3,
+                0x20_0000..0x1000_0000 => 4,
+                _ => 5,
+            }
+        }
+        let str_len = |s: &str| {
+            let n = s.len();
+            varint(u32::try_from(n).ok()?).checked_add(n)
+        };
+        let protection = match &self.protection {
+            Protection::SignedOnly { .. } => SIGNED_ONLY_LEN,
+            Protection::Aes256Gcm(_) => AES_256_GCM_LEN,
+            // Tag and count take a byte each.
+            Protection::Hpke(h) => (h.recipients.as_slice().len())
+                .checked_mul(RECIPIENT_LEN)?
+                .checked_add(2 + 7)?,
+        };
+        let v = &self.version;
+        [
+            8,
+            str_len(self.target.as_str())?,
+            varint(v.major),
+            varint(v.minor),
+            varint(v.patch),
+            varint(self.security_counter),
+            str_len(self.region.as_str())?,
+            varint(self.load_address),
+            varint(self.image_len),
+            varint(self.chunk_size),
+            DIGEST_LEN,
+            protection,
+        ]
+        .iter()
+        .try_fold(0usize, |a, n| a.checked_add(*n))
+    }
+
+    /// Where the digest is in this header's encoding of `len` bytes: just before the
+    /// protection, whose length the header determines.
+    pub(crate) fn digest_offset(&self, len: usize) -> Option<usize> {
+        let protection = match &self.protection {
+            Protection::SignedOnly { .. } => SIGNED_ONLY_LEN,
+            Protection::Aes256Gcm(_) => AES_256_GCM_LEN,
+            Protection::Hpke(_) => len
+                .checked_sub(EntryTable::of(self, len)?.start)?
+                .checked_add(2)?,
+        };
+        len.checked_sub(protection.checked_add(DIGEST_LEN)?)
     }
 
     /// The AES-256 device key id, if the payload is encrypted under one.
@@ -353,7 +533,7 @@ impl Header {
             Protection::Hpke(h) => h.recipients.as_slice(),
             _ => &[],
         };
-        list.iter().map(|r| r.key_id)
+        list.iter().copied()
     }
 
     /// Whether the payload is encrypted (under a device key or to recipients).
@@ -433,18 +613,31 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn hpke(n: usize) -> Protection {
-        let list: std::vec::Vec<Recipient> = (0..n)
-            .map(|i| Recipient {
-                key_id: KeyId([i as u8 + 1; 8]),
-                enc: [0xe1; 32],
-                wrapped_key: [0xb1; 32],
-                wrap_tag: [0xc1; 16],
-            })
-            .collect();
+        let ids: std::vec::Vec<KeyId> = (0..n).map(|i| KeyId([i as u8 + 1; 8])).collect();
         Protection::Hpke(HpkeEncryption {
-            recipients: Recipients::new(&list).unwrap(),
+            recipients: RecipientIds::new(&ids).unwrap(),
             nonce_prefix: [0xe0; 7],
         })
+    }
+
+    /// Entries for the recipients of `h`, with wraps made of `seed`.
+    pub(crate) fn entries(h: &Header, seed: u8) -> std::vec::Vec<Recipient> {
+        h.recipient_key_ids()
+            .enumerate()
+            .map(|(i, key_id)| Recipient {
+                key_id,
+                enc: [seed ^ 0xe1 ^ i as u8; 32],
+                wrapped_key: [seed ^ 0xb1; 32],
+                wrap_tag: [seed ^ 0xc1 ^ (i as u8) << 4; 16],
+            })
+            .collect()
+    }
+
+    /// The entries of every recipient of `h`, read from its encoding `bytes`.
+    pub(crate) fn read_entries(h: &Header, bytes: &[u8]) -> std::vec::Vec<Recipient> {
+        (0..h.recipient_key_ids().count())
+            .map(|i| h.recipient(bytes, i).unwrap())
+            .collect()
     }
 
     #[test]
@@ -462,10 +655,11 @@ pub(crate) mod tests {
         h.image_len = MAX_IMAGE_LEN;
         h.chunk_size = MAX_CHUNK_SIZE;
         let mut buf = [0u8; MAX_HEADER_LEN];
-        let n = h.encode(&mut buf).unwrap().len();
+        let n = h.encode_with(&entries(&h, 1), &mut buf).unwrap().len();
         // The bound is the largest header exactly: it grows only as far as four recipients need.
         assert_eq!(n, MAX_HEADER_LEN);
         assert_eq!(Header::parse(&buf[..n]), Ok(h));
+        assert_eq!(read_entries(&h, &buf[..n]), entries(&h, 1));
         h.protection = encrypted();
         assert!(h.encode(&mut buf).unwrap().len() <= 200);
     }
@@ -475,9 +669,12 @@ pub(crate) mod tests {
         for n in 1..=MAX_RECIPIENTS {
             let h = sample(hpke(n));
             let mut buf = [0u8; MAX_HEADER_LEN];
-            let bytes = h.encode(&mut buf).unwrap().to_vec();
+            let wraps = entries(&h, 3);
+            let bytes = h.encode_with(&wraps, &mut buf).unwrap().to_vec();
             assert_eq!(Header::parse(&bytes), Ok(h));
             assert_eq!(h.recipient_key_ids().count(), n);
+            assert_eq!(read_entries(&h, &bytes), wraps);
+            assert_eq!(h.recipient(&bytes, n), None);
             // The count sits right after the protection tag (2): 0 and 5 are refused.
             let at = bytes.len() - 7 - n * RECIPIENT_LEN - 1;
             assert_eq!((bytes[at - 1], bytes[at]), (2, n as u8));
@@ -492,12 +689,53 @@ pub(crate) mod tests {
                 let second = at + 1 + RECIPIENT_LEN;
                 v.copy_within(at + 1..at + 9, second);
                 assert_eq!(Header::parse(&v), Err(Error::MalformedHeader));
+                // An entry is read only where its key id is.
+                assert_eq!(h.recipient(&v, 1), None);
             }
         }
-        let one = Recipient::default();
-        assert!(Recipients::new(&[]).is_none());
-        assert!(Recipients::new(&[one; 5]).is_none());
-        assert!(Recipients::new(&[one, one]).is_none());
+        let one = KeyId::default();
+        assert!(RecipientIds::new(&[]).is_none());
+        assert!(RecipientIds::new(&[one; 5]).is_none());
+        assert!(RecipientIds::new(&[one, one]).is_none());
+        // Entries must name the header's recipients, in order.
+        let h = sample(hpke(2));
+        let mut wraps = entries(&h, 0);
+        wraps.swap(0, 1);
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        assert_eq!(
+            h.encode_with(&wraps, &mut buf),
+            Err(Error::InvalidRecipients)
+        );
+        assert_eq!(
+            h.encode_with(&wraps[..1], &mut buf),
+            Err(Error::InvalidRecipients)
+        );
+        let aes = sample(encrypted());
+        assert_eq!(
+            aes.encode_with(&wraps, &mut buf),
+            Err(Error::InvalidRecipients)
+        );
+        assert_eq!(aes.recipient(aes.encode(&mut buf).unwrap(), 0), None);
+    }
+
+    #[test]
+    fn the_digest_offset_is_where_the_digest_is() {
+        for p in [
+            Protection::SignedOnly {
+                chain_head: [0xcc; 32],
+            },
+            encrypted(),
+            hpke(1),
+            hpke(MAX_RECIPIENTS),
+        ] {
+            let h = sample(p);
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            let bytes = h.encode_with(&entries(&h, 9), &mut buf).unwrap();
+            let at = h.digest_offset(bytes.len()).unwrap();
+            assert_eq!(bytes[at..at + 32], h.digest);
+            // The field before it is the chunk size (128: varint 80 01).
+            assert_eq!(bytes[at - 2..at], [0x80, 0x01]);
+        }
     }
 
     #[test]
@@ -608,7 +846,6 @@ pub(crate) mod tests {
             digest in any::<[u8; 32]>(),
             enc in any::<Option<([u8; 8], [u8; 12], [u8; 32], [u8; 16], [u8; 7])>>(),
             hpke_n in 0..=MAX_RECIPIENTS,
-            wraps in any::<[([u8; 32], [u8; 32], [u8; 16]); MAX_RECIPIENTS]>(),
         ) -> Header {
             Header {
                 signer: KeyId(signer),
@@ -622,15 +859,10 @@ pub(crate) mod tests {
                 digest,
                 protection: match enc {
                     None if hpke_n > 0 => {
-                        let list: std::vec::Vec<Recipient> = wraps[..hpke_n]
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (e, w, t))| Recipient {
-                                key_id: KeyId([i as u8; 8]), enc: *e, wrapped_key: *w, wrap_tag: *t,
-                            })
-                            .collect();
+                        let ids: std::vec::Vec<KeyId> =
+                            (0..hpke_n).map(|i| KeyId([i as u8; 8])).collect();
                         Protection::Hpke(HpkeEncryption {
-                            recipients: Recipients::new(&list).unwrap(),
+                            recipients: RecipientIds::new(&ids).unwrap(),
                             nonce_prefix: [digest[0]; 7],
                         })
                     }
@@ -643,12 +875,27 @@ pub(crate) mod tests {
         }
     }
 
+    /// A header with its recipients' entries (wraps from `seed`).
+    fn arb_encoded() -> impl Strategy<Value = (Header, std::vec::Vec<Recipient>)> {
+        (arb_header(), any::<u8>()).prop_map(|(h, seed)| {
+            let wraps = entries(&h, seed);
+            (h, wraps)
+        })
+    }
+
     proptest! {
         #[test]
-        fn encode_parse_round_trip(h in arb_header()) {
+        fn encode_parse_round_trip((h, wraps) in arb_encoded()) {
             let mut buf = [0u8; MAX_HEADER_LEN];
-            let bytes = h.encode(&mut buf).unwrap();
+            let bytes = h.encode_with(&wraps, &mut buf).unwrap();
             prop_assert_eq!(Header::parse(bytes), Ok(h));
+            prop_assert_eq!(read_entries(&h, bytes), wraps);
+        }
+
+        #[test]
+        fn encoded_len_is_the_encoders((h, wraps) in arb_encoded()) {
+            let mut buf = [0u8; MAX_HEADER_LEN];
+            prop_assert_eq!(h.encoded_len(), Some(h.encode_with(&wraps, &mut buf).unwrap().len()));
         }
 
         #[test]
@@ -657,12 +904,14 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn single_byte_changes_never_parse_to_the_same_header(h in arb_header(), pos in any::<usize>(), x in 1u8..) {
+        fn single_byte_changes_never_parse_to_the_same_header((h, wraps) in arb_encoded(), pos in any::<usize>(), x in 1u8..) {
+            // The same header means the same fields and the same recipients' entries.
             let mut buf = [0u8; MAX_HEADER_LEN];
-            let mut bytes = h.encode(&mut buf).unwrap().to_vec();
+            let mut bytes = h.encode_with(&wraps, &mut buf).unwrap().to_vec();
             let i = pos % bytes.len();
             bytes[i] ^= x;
-            prop_assert_ne!(Header::parse(&bytes).ok(), Some(h));
+            let parsed = Header::parse(&bytes).ok().map(|p| (p, read_entries(&p, &bytes)));
+            prop_assert_ne!(parsed, Some((h, wraps)));
         }
     }
 }

@@ -48,7 +48,7 @@ pub use reader::Reader;
 pub use header::{
     DEFAULT_CHUNK_SIZE, DIGEST_LEN, Encryption, Header, HpkeEncryption, MAX_CHUNK_SIZE,
     MAX_HEADER_LEN, MAX_IMAGE_LEN, MAX_RECIPIENTS, MAX_REGION_LEN, MAX_TARGET_LEN, MIN_CHUNK_SIZE,
-    Protection, RECIPIENT_LEN, Recipient, Recipients, Version,
+    Protection, RECIPIENT_LEN, Recipient, RecipientIds, Version,
 };
 pub use layout::PayloadLayout;
 pub use name::Name;

@@ -8,7 +8,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::header::{Header, MAX_HEADER_LEN};
+use crate::header::{
+    DIGEST_LEN, EntryTable, Header, MAX_HEADER_LEN, MAX_RECIPIENTS, Recipient, WRAP_LEN,
+};
 use crate::prefix::{PREFIX_LEN, Prefix};
 use crate::reader::Reader;
 
@@ -92,10 +94,16 @@ impl SignedMessage {
         }
     }
 
-    /// The message for `header`: context, prefix, canonical header encoding.
+    /// The message for `header`: context, prefix, canonical header encoding (an HPKE header's
+    /// wraps zero: [`Header::encode`]).
     pub fn for_header(header: &Header) -> Result<Self, Error> {
+        Self::for_header_with(header, &[])
+    }
+
+    /// The message for `header` with its recipients' entries `wraps` ([`Header::encode_with`]).
+    pub fn for_header_with(header: &Header, wraps: &[Recipient]) -> Result<Self, Error> {
         let mut enc = [0u8; MAX_HEADER_LEN];
-        let bytes = header.encode(&mut enc)?;
+        let bytes = header.encode_with(wraps, &mut enc)?;
         let header_len = u16::try_from(bytes.len()).map_err(|_| Error::BufferTooSmall)?;
         let mut m = Self::new();
         m.extend(&Prefix { header_len }.encode())?;
@@ -131,6 +139,50 @@ impl SignedMessage {
     /// SHA-256 of the whole signed message.
     pub fn digest(&self) -> [u8; 32] {
         Sha256::digest(self.as_bytes()).into()
+    }
+
+    /// SHA-256 of the whole message with `header`'s digest field, and with `wraps` also every
+    /// recipient's wrap (all but the key id of each HPKE entry), read as zeros: the associated
+    /// data of the chunks and of the HPKE wraps, hashed from the bytes as signed, without a
+    /// copy. `header` must be the header of this message: if its digest is not where it says,
+    /// [`Error::MalformedHeader`].
+    pub(crate) fn digest_zeroing(&self, header: &Header, wraps: bool) -> Result<[u8; 32], Error> {
+        const ZEROS: [u8; WRAP_LEN] = [0; WRAP_LEN];
+        let bad = Error::MalformedHeader;
+        let all = self.as_bytes();
+        let len = self.header_bytes().len();
+        let base = all.len().checked_sub(len).ok_or(bad)?;
+        let at = |offset: Option<usize>| offset.and_then(|o| o.checked_add(base)).ok_or(bad);
+        let digest = at(header.digest_offset(len))?;
+        let found = all
+            .get(digest..)
+            .and_then(|d| d.first_chunk::<DIGEST_LEN>());
+        if found != Some(&header.digest) {
+            return Err(bad);
+        }
+        // What is read as zeros, in message order: the digest, then each wrap.
+        let mut zeros = [(digest, DIGEST_LEN); 1 + MAX_RECIPIENTS];
+        let mut n = 1usize;
+        if let Some(t) = EntryTable::of(header, len).filter(|_| wraps) {
+            for (i, z) in zeros.iter_mut().skip(1).take(t.count()).enumerate() {
+                *z = (at(t.wrap(i))?, WRAP_LEN);
+                n = n.saturating_add(1);
+            }
+        }
+        // One call site of the hash update (a bootloader's flash).
+        #[inline(never)]
+        fn absorb(h: &mut Sha256, bytes: &[u8]) {
+            h.update(bytes);
+        }
+        let mut h = Sha256::new();
+        let mut from = 0usize;
+        let last = (all.len(), 0);
+        for (start, zero_len) in zeros.get(..n).unwrap_or_default().iter().chain([&last]) {
+            absorb(&mut h, all.get(from..*start).ok_or(bad)?);
+            absorb(&mut h, ZEROS.get(..*zero_len).ok_or(bad)?);
+            from = start.saturating_add(*zero_len);
+        }
+        Ok(h.finalize().into())
     }
 
     /// Signs the message (host side).

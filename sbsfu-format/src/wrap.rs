@@ -10,9 +10,10 @@ use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::header::{Encryption, Header, Protection, Recipient};
+use crate::header::{Encryption, Header, Recipient};
 use crate::hpke;
 use crate::keys::{ContentKey, DeviceKey};
+use crate::signed::SignedMessage;
 
 /// Associated data of the key wrap (domain separation from payload chunks).
 pub const WRAP_CONTEXT: &[u8] = b"sbsfu/v1/content-key-wrap";
@@ -68,25 +69,17 @@ pub fn unwrap_content_key(device: &DeviceKey, enc: &Encryption) -> Result<Conten
 pub const HPKE_INFO: &[u8] = b"sbsfu/v1/hpke-content-key";
 
 /// HPKE's associated data for the wraps of `header`: SHA-256 of the header's signed message
-/// (`"sbsfu/v1/container-header\0" || prefix || header`) with the digest and every
-/// recipient's `enc`, `wrapped_key` and `wrap_tag` set to zero.
+/// (`"sbsfu/v1/container-header\0" || prefix || header`, `message` as signed, or made by the
+/// sealer before the wraps exist) with the digest and every recipient's `enc`, `wrapped_key`
+/// and `wrap_tag` set to zero.
 ///
 /// It binds each wrap to every other header field (signer, target, version, counter, region,
 /// address, sizes, the recipients' key ids, the nonce prefix) without being circular: what is
 /// zeroed is what the wraps produce, and the digest, which the sealer learns only after the
 /// wraps are made. Both are bound anyway: the digest by the signature and by the final check,
 /// the wraps by every chunk's associated data ([`crate::payload_aad`]).
-pub fn hpke_wrap_aad(header: &Header) -> Result<[u8; 32], Error> {
-    let mut h = *header;
-    if let Protection::Hpke(p) = &mut h.protection {
-        p.recipients.as_mut_slice().iter_mut().for_each(|r| {
-            r.enc = [0; 32];
-            r.wrapped_key = [0; 32];
-            r.wrap_tag = [0; 16];
-        });
-    }
-    // The chunks' associated data of that header (which zeroes the digest): one code path.
-    crate::chunk::payload_aad(&h)
+pub fn hpke_wrap_aad(header: &Header, message: &SignedMessage) -> Result<[u8; 32], Error> {
+    message.digest_zeroing(header, true)
 }
 
 /// Seals `content` to the X25519 public key `recipient` with the ephemeral private key
@@ -177,51 +170,44 @@ mod tests {
     }
 
     use crate::header::tests::sample;
-    use crate::header::{HpkeEncryption, Recipients};
+    use crate::header::{HpkeEncryption, Protection, RecipientIds};
     use crate::keys::x25519_public_key;
 
-    fn wrapped(secrets: &[[u8; 32]]) -> Header {
+    /// A header encrypted to `secrets`' public keys, its signed message with the wraps, and
+    /// its recipients' entries.
+    fn wrapped(secrets: &[[u8; 32]]) -> (Header, SignedMessage, std::vec::Vec<Recipient>) {
         let publics: std::vec::Vec<[u8; 32]> = secrets.iter().map(x25519_public_key).collect();
-        let list: std::vec::Vec<Recipient> = publics
-            .iter()
-            .map(|p| Recipient {
-                key_id: KeyId::of_x25519(p),
-                ..Recipient::default()
-            })
-            .collect();
-        let mut h = sample(Protection::Hpke(HpkeEncryption {
-            recipients: Recipients::new(&list).unwrap(),
+        let ids: std::vec::Vec<KeyId> = publics.iter().map(KeyId::of_x25519).collect();
+        let h = sample(Protection::Hpke(HpkeEncryption {
+            recipients: RecipientIds::new(&ids).unwrap(),
             nonce_prefix: [7; 7],
         }));
-        let aad = hpke_wrap_aad(&h).unwrap();
+        let aad = hpke_wrap_aad(&h, &SignedMessage::for_header(&h).unwrap()).unwrap();
         let ck = ContentKey::from_bytes([4; 32]);
-        if let Protection::Hpke(p) = &mut h.protection {
-            for (i, r) in p.recipients.as_mut_slice().iter_mut().enumerate() {
-                let eph = [0x40 + i as u8; 32];
-                *r = wrap_to_recipient(&publics[i], &eph, &ck, &aad).unwrap();
-            }
-        }
-        h
-    }
-
-    fn recipients(h: &Header) -> std::vec::Vec<Recipient> {
-        let Protection::Hpke(p) = &h.protection else {
-            unreachable!()
-        };
-        p.recipients.as_slice().to_vec()
+        let list: std::vec::Vec<Recipient> = publics
+            .iter()
+            .enumerate()
+            .map(|(i, p)| wrap_to_recipient(p, &[0x40 + i as u8; 32], &ck, &aad).unwrap())
+            .collect();
+        let m = SignedMessage::for_header_with(&h, &list).unwrap();
+        (h, m, list)
     }
 
     #[test]
     fn each_recipient_unwraps_its_own_and_nothing_else() {
         let secrets = [[1u8; 32], [2; 32], [3; 32]];
-        let h = wrapped(&secrets);
+        let (h, m, list) = wrapped(&secrets);
         // The wraps do not change the associated data they were made under.
-        let aad = hpke_wrap_aad(&h).unwrap();
-        let list = recipients(&h);
+        let aad = hpke_wrap_aad(&h, &m).unwrap();
+        assert_eq!(
+            aad,
+            hpke_wrap_aad(&h, &SignedMessage::for_header(&h).unwrap()).unwrap()
+        );
         for (i, s) in secrets.iter().enumerate() {
             let dev = DeviceKey::x25519(*s);
             let public = dev.public_key().unwrap();
             assert_eq!(list[i].key_id, dev.id());
+            assert_eq!(h.recipient(m.header_bytes(), i), Some(list[i]));
             let ck = unwrap_from_recipient(&dev, &public, &list[i], &aad).unwrap();
             assert_eq!(ck.as_bytes(), &[4; 32]);
             for (j, r) in list.iter().enumerate().filter(|(j, _)| *j != i) {
@@ -244,10 +230,11 @@ mod tests {
 
     #[test]
     fn the_wrap_is_bound_to_the_rest_of_the_header() {
-        let h = wrapped(&[[1u8; 32]]);
+        let (h, m, list) = wrapped(&[[1u8; 32]]);
         let dev = DeviceKey::x25519([1; 32]);
         let public = dev.public_key().unwrap();
-        let r = recipients(&h)[0];
+        let r = list[0];
+        let aad_of = |c: &Header| hpke_wrap_aad(c, &SignedMessage::for_header(c).unwrap()).unwrap();
         let mut changed = [h; 4];
         changed[0].security_counter += 1;
         changed[1].target = crate::Name::new("other").unwrap();
@@ -256,22 +243,65 @@ mod tests {
             p.nonce_prefix[0] ^= 1;
         }
         for c in &changed {
-            let aad = hpke_wrap_aad(c).unwrap();
             assert_eq!(
-                unwrap_from_recipient(&dev, &public, &r, &aad).err(),
+                unwrap_from_recipient(&dev, &public, &r, &aad_of(c)).err(),
                 Some(Error::Authentication)
             );
         }
         // The digest is not bound here (it is signed, and checked at the end).
         let mut d = h;
         d.digest = [0x99; 32];
-        let aad = hpke_wrap_aad(&d).unwrap();
-        assert!(unwrap_from_recipient(&dev, &public, &r, &aad).is_ok());
+        assert!(unwrap_from_recipient(&dev, &public, &r, &aad_of(&d)).is_ok());
         for i in 0..32 {
             let mut bad = r;
             bad.wrapped_key[i] ^= 0x80;
-            let aad = hpke_wrap_aad(&h).unwrap();
+            let aad = hpke_wrap_aad(&h, &m).unwrap();
             assert!(unwrap_from_recipient(&dev, &public, &bad, &aad).is_err());
+        }
+    }
+
+    #[test]
+    fn the_associated_data_is_hashed_from_the_signed_bytes() {
+        // Hashing the bytes as signed, with ranges read as zero, gives what hashing a
+        // re-encoding with those fields set to zero gives, for every protection.
+        let (h, m, _) = wrapped(&[[1u8; 32], [2; 32]]);
+        let mut zero = h;
+        zero.digest = [0; 32];
+        let wraps_zero = SignedMessage::for_header(&zero).unwrap().digest();
+        assert_eq!(hpke_wrap_aad(&h, &m).unwrap(), wraps_zero);
+        let mut h2 = h;
+        h2.digest = [0x5a; 32];
+        let (_, _, list) = wrapped(&[[1u8; 32], [2; 32]]);
+        let m2 = SignedMessage::for_header_with(&h2, &list).unwrap();
+        let expected = SignedMessage::for_header_with(&zero, &list)
+            .unwrap()
+            .digest();
+        assert_eq!(crate::payload_aad(&h2, &m2).unwrap(), expected);
+        assert_ne!(crate::payload_aad(&h2, &m2).unwrap(), wraps_zero);
+        for p in [
+            Protection::SignedOnly {
+                chain_head: [3; 32],
+            },
+            Protection::Aes256Gcm(Encryption {
+                device_key: KeyId([9; 8]),
+                wrap_nonce: [1; 12],
+                wrapped_key: [2; 32],
+                wrap_tag: [3; 16],
+                nonce_prefix: [4; 7],
+            }),
+        ] {
+            let mut s = sample(p);
+            s.digest = [0x77; 32];
+            let mut z = s;
+            z.digest = [0; 32];
+            let m = SignedMessage::for_header(&s).unwrap();
+            let expected = SignedMessage::for_header(&z).unwrap().digest();
+            assert_eq!(crate::payload_aad(&s, &m).unwrap(), expected);
+            // A header that is not the message's is refused, not hashed.
+            assert_eq!(
+                crate::payload_aad(&z, &m).err(),
+                Some(Error::MalformedHeader)
+            );
         }
     }
 }

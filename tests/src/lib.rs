@@ -275,7 +275,13 @@ pub fn resign(
     let (head, head_len) = SignedHeader::parse(container).expect("head");
     let mut h = head.header;
     edit(&mut h);
-    let m = sbsfu_format::SignedMessage::for_header(&h).unwrap();
+    // An HPKE header's recipients' entries, kept while the edit keeps its recipients.
+    let wraps: Vec<_> = (0..)
+        .map_while(|i| head.header.recipient(head.message.header_bytes(), i))
+        .collect();
+    let m = sbsfu_format::SignedMessage::for_header_with(&h, &wraps)
+        .or_else(|_| sbsfu_format::SignedMessage::for_header(&h))
+        .unwrap();
     let mut out = m.container_bytes().to_vec();
     out.extend_from_slice(&m.sign(&signing_key(signer)));
     out.extend_from_slice(&container[head_len..]);

@@ -595,13 +595,29 @@ fn flash_bytes(elf: &Path) -> Result<(u64, u64, u64)> {
     ))
 }
 
-/// `cargo xtask f4-bench`.
-pub fn f4_bench() -> Result {
-    setup::mcu_target()?;
-    setup::qemu_tools()?;
-    let cli = sbsfu_cli()?;
-    fs::create_dir_all(root().join("target/f4-test")).map_err(|e| e.to_string())?;
+/// The example bootloader's footprint: flash (shipping build) and RAM (initialized and zeroed
+/// data, and the peak stack of a `measure` build over a normal boot and two installs at reset).
+#[derive(Clone, Copy)]
+struct Footprint {
+    flash: u64,
+    data: u64,
+    bss: u64,
+    peak: u32,
+}
 
+impl Footprint {
+    fn ram(&self) -> u64 {
+        self.data + self.bss + u64::from(self.peak)
+    }
+
+    /// Whether flash and RAM are within the budgets: 64 KiB and 16 KiB.
+    fn within_budgets(&self) -> [bool; 2] {
+        [self.flash <= 65536, self.ram() <= 16384]
+    }
+}
+
+fn footprint(cli: &Path) -> Result<Footprint> {
+    fs::create_dir_all(root().join("target/f4-test")).map_err(|e| e.to_string())?;
     step("bootloader footprint (shipping profile: opt-level s, fat LTO, compact SHA-2)");
     let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], None, Sha2::Compact)?;
     let (flash, data, bss) = flash_bytes(&boot)?;
@@ -614,10 +630,10 @@ pub fn f4_bench() -> Result {
         Some("target/f4-measure"),
         Sha2::Compact,
     )?;
-    let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
-    let update = app_container(&cli, "1.0.1", "2", "target/f4-test/app-1.0.1.sfu")?;
+    let app = app_container(cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
+    let update = app_container(cli, "1.0.1", "2", "target/f4-test/app-1.0.1.sfu")?;
     let hpke_update = hpke::app_container(
-        &cli,
+        cli,
         "1.0.1",
         "2",
         "keys-example/device-x25519.pub.pem",
@@ -646,6 +662,47 @@ pub fn f4_bench() -> Result {
         println!("    peak stack, {name}: {p} bytes");
         peak = peak.max(p);
     }
+    Ok(Footprint {
+        flash,
+        data,
+        bss,
+        peak,
+    })
+}
+
+/// `cargo xtask test`'s check of the bootloader's flash and RAM budgets: the footprint part of
+/// `f4-bench`, without its instruction counts.
+pub fn f4_footprint() -> Result {
+    setup::mcu_target()?;
+    setup::qemu_tools()?;
+    let cli = sbsfu_cli()?;
+    let f = footprint(&cli)?;
+    let [flash_ok, ram_ok] = f.within_budgets();
+    println!(
+        "bootloader flash: {} bytes (<= 65536: {}); ram: {} bytes (<= 16384: {})",
+        f.flash,
+        verdict(flash_ok),
+        f.ram(),
+        verdict(ram_ok)
+    );
+    if !(flash_ok && ram_ok) {
+        return Err("the bootloader is over its flash or RAM budget (see above)".into());
+    }
+    Ok(())
+}
+
+/// `cargo xtask f4-bench`.
+pub fn f4_bench() -> Result {
+    setup::mcu_target()?;
+    setup::qemu_tools()?;
+    let cli = sbsfu_cli()?;
+    let fp = footprint(&cli)?;
+    let Footprint {
+        flash,
+        data,
+        bss,
+        peak,
+    } = fp;
 
     step("instruction counts under QEMU -icount (TIM2 counts one per instruction)");
     let c = bench_counts(&cli)?;
@@ -666,7 +723,7 @@ pub fn f4_bench() -> Result {
     let install = per_kib(c.install);
     println!();
     println!("bootloader flash: {flash} bytes");
-    println!("bootloader ram: {} bytes", data + bss + u64::from(peak));
+    println!("bootloader ram: {} bytes", fp.ram());
     println!("ed25519 verify: {} instructions", c.ed25519);
     println!(
         "install path: {:.0} instructions per KiB (decrypt + authenticate + hash + program); raw AES-256-GCM + SHA-256: {:.0} per KiB; ratio {:.3}",
@@ -693,9 +750,10 @@ pub fn f4_bench() -> Result {
         c.raw_sha as f64 / c.image_bytes as f64,
         c.reset_install
     );
+    let [flash_ok, ram_ok] = fp.within_budgets();
     let budgets = [
-        flash <= 65536,
-        data + bss + u64::from(peak) <= 16384,
+        flash_ok,
+        ram_ok,
         install / raw <= 1.1,
         c.boot_1mib <= 45_000_000,
     ];

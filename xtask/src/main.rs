@@ -409,6 +409,10 @@ fn test() -> Result {
     run_cargo("test --release -p sbsfu-device power_cut -- --nocapture")?;
     step("the STM32F4 on QEMU");
     f4::f4_test()?;
+    // The flash and RAM budgets of the example bootloader (f4-bench's footprint, without its
+    // instruction counts: one more firmware build and three boots under QEMU).
+    step("the example bootloader within 64 KiB of flash and 16 KiB of RAM");
+    f4::f4_footprint()?;
     step("no_std builds for the MCU (thumbv7em-none-eabihf)");
     run_cargo(
         "build -p sbsfu-format -p sbsfu-device -p sbsfu-link --target thumbv7em-none-eabihf",

@@ -138,7 +138,7 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
         fail("bench.sfu must be encrypted")
     };
     let key = unwrap_content_key(&device_keys[0], &enc).unwrap_or_else(|_| fail("unwrap"));
-    let aad = payload_aad(&h).unwrap_or_else(|_| fail("aad"));
+    let aad = payload_aad(&h, &head.message).unwrap_or_else(|_| fail("aad"));
     let cipher = ChunkCipher::new(&key, enc.nonce_prefix, aad);
     let layout = PayloadLayout::of(&h).unwrap_or_else(|_| fail("layout"));
     let mut chunk = [0u8; CHUNK];
@@ -234,10 +234,15 @@ fn decapsulate(ic: &Icount, head: &[u8]) {
     let Protection::Hpke(hpke) = h.protection else {
         fail("hpke.head must be HPKE")
     };
-    let aad = hpke_wrap_aad(&h).unwrap_or_else(|_| fail("wrap aad"));
-    let (found, lookup) = ic.measure(|| policy.recipient(&hpke));
-    let (key, public, recipient) = found.unwrap_or_else(|_| fail("recipient"));
-    let (r, open) = ic.measure(|| unwrap_from_recipient(key, &public, recipient, &aad));
+    let aad = hpke_wrap_aad(&h, &signed.message).unwrap_or_else(|_| fail("wrap aad"));
+    // The lookup: this device's key among the recipients' ids, then its entry in the header
+    // bytes.
+    let (found, lookup) = ic.measure(|| {
+        let (key, public, i) = policy.recipient(&hpke).ok()?;
+        Some((key, public, h.recipient(signed.message.header_bytes(), i)?))
+    });
+    let (key, public, recipient) = found.unwrap_or_else(|| fail("recipient"));
+    let (r, open) = ic.measure(|| unwrap_from_recipient(key, &public, &recipient, &aad));
     r.unwrap_or_else(|_| fail("decapsulation"));
     println!("bench: hpke_lookup {lookup}");
     println!("bench: hpke_open {open}");

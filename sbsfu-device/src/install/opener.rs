@@ -337,7 +337,7 @@ impl<'p, const N: usize, H: ImageHasher> Opener<'p, N, H> {
         }
         self.set_phase(Phase::Open {
             payload: Stream::Chunks {
-                auth: Payload::for_header(&header, self.policy)?,
+                auth: Payload::for_header(&header, self.head.message(), self.policy)?,
                 layout: PayloadLayout::of(&header)?,
                 index: 0,
             },

@@ -2,9 +2,9 @@
 //! schemes. A new scheme (a crypto suite: HPKE, say) is a new `Protection` in the format, a
 //! variant here, and the lookup of its key in [`Policy`].
 
-use sbsfu_format::Header;
 use sbsfu_format::Protection;
 use sbsfu_format::{ChunkCipher, LINK_LEN, TAG_LEN, chain_link, payload_aad};
+use sbsfu_format::{Header, SignedMessage};
 use sbsfu_format::{hpke_wrap_aad, unwrap_content_key, unwrap_from_recipient};
 
 use crate::Error;
@@ -30,8 +30,13 @@ pub(super) enum Payload {
 impl Payload {
     /// The scheme `header` names, with its key: for an encrypted payload, the content key
     /// unwrapped with the device key the header names (by key id) among `policy`'s, or
-    /// decapsulated (HPKE) with the X25519 key of the recipient that names this device.
-    pub(super) fn for_header(header: &Header, policy: &Policy<'_>) -> Result<Self, Error> {
+    /// decapsulated (HPKE) with the X25519 key of the recipient that names this device, its
+    /// entry read from `message` (the signed bytes of `header`).
+    pub(super) fn for_header(
+        header: &Header,
+        message: &SignedMessage,
+        policy: &Policy<'_>,
+    ) -> Result<Self, Error> {
         Ok(match &header.protection {
             Protection::SignedOnly { chain_head } => Payload::Chain {
                 expected: *chain_head,
@@ -42,19 +47,22 @@ impl Payload {
                 Payload::Gcm(ChunkCipher::new(
                     &content_key,
                     enc.nonce_prefix,
-                    payload_aad(header)?,
+                    payload_aad(header, message)?,
                 ))
             }
             Protection::Hpke(hpke) => {
                 // This device's recipient entry by key id, then HPKE decapsulation: the same
                 // payload from here on.
-                let (device_key, public, recipient) = policy.recipient(hpke)?;
-                let content_key =
-                    unwrap_from_recipient(device_key, &public, recipient, &hpke_wrap_aad(header)?)?;
+                let (device_key, public, index) = policy.recipient(hpke)?;
+                let recipient = header
+                    .recipient(message.header_bytes(), index)
+                    .ok_or(Error::Format(sbsfu_format::Error::MalformedHeader))?;
+                let aad = hpke_wrap_aad(header, message)?;
+                let content_key = unwrap_from_recipient(device_key, &public, &recipient, &aad)?;
                 Payload::Gcm(ChunkCipher::new(
                     &content_key,
                     hpke.nonce_prefix,
-                    payload_aad(header)?,
+                    payload_aad(header, message)?,
                 ))
             }
         })

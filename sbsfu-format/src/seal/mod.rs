@@ -31,7 +31,7 @@ use std::vec::Vec;
 use crate::Error;
 use crate::chunk::{ChunkCipher, NONCE_PREFIX_LEN};
 use crate::header::{
-    Encryption, Header, HpkeEncryption, Protection, Recipient, Recipients, Version,
+    Encryption, Header, HpkeEncryption, Protection, Recipient, RecipientIds, Version,
 };
 use crate::keys::{ContentKey, DeviceKey, KeyId};
 use crate::layout::PayloadLayout;
@@ -187,20 +187,17 @@ impl SealParams<'_> {
             }) => {
                 // Key ids now; the wraps once the rest of the header is known (their
                 // associated data).
-                let ids: Vec<Recipient> = list
+                let ids: Vec<KeyId> = list
                     .iter()
-                    .map(|r| Recipient {
-                        key_id: KeyId::of_x25519(&r.public_key),
-                        ..Recipient::default()
-                    })
+                    .map(|r| KeyId::of_x25519(&r.public_key))
                     .collect();
                 Protection::Hpke(HpkeEncryption {
-                    recipients: Recipients::new(&ids).ok_or(Error::InvalidRecipients)?,
+                    recipients: RecipientIds::new(&ids).ok_or(Error::InvalidRecipients)?,
                     nonce_prefix: *nonce_prefix,
                 })
             }
         };
-        let mut header = Header {
+        let header = Header {
             signer: KeyId::of_ed25519(&self.signer),
             target: Name::new(self.target)?,
             version: self.version,
@@ -212,6 +209,7 @@ impl SealParams<'_> {
             digest: [0; 32],
             protection,
         };
+        let mut wraps = Vec::new();
         if let (
             Some(EncryptParams {
                 wrap: Wrap::Recipients(list),
@@ -221,22 +219,27 @@ impl SealParams<'_> {
             Protection::Hpke(_),
         ) = (&self.encryption, header.protection)
         {
-            let aad = hpke_wrap_aad(&header)?;
-            if let Protection::Hpke(p) = &mut header.protection {
-                for (slot, r) in p.recipients.as_mut_slice().iter_mut().zip(list) {
-                    *slot = wrap_to_recipient(&r.public_key, &r.ephemeral, content_key, &aad)?;
-                }
+            // The header with its wraps zero (the encoding without them) is what they bind.
+            let aad = hpke_wrap_aad(&header, &SignedMessage::for_header(&header)?)?;
+            for r in list {
+                wraps.push(wrap_to_recipient(
+                    &r.public_key,
+                    &r.ephemeral,
+                    content_key,
+                    &aad,
+                )?);
             }
         }
         // The one check of every field (the image length against `MAX_IMAGE_LEN` included).
         let layout = PayloadLayout::of(&header)?;
-        let template = SignedMessage::for_header(&header)?;
+        let template = SignedMessage::for_header_with(&header, &wraps)?;
         let cipher = self.encryption.as_ref().map(|e| {
             // The associated data: the signed message with the digest zero, which it is here.
             ChunkCipher::new(&e.content_key, e.nonce_prefix, template.digest())
         });
         Ok(Prepared {
             header,
+            wraps,
             layout,
             header_len: template.header_bytes().len(),
             cipher,
@@ -247,6 +250,8 @@ impl SealParams<'_> {
 /// A container ready to seal ([`SealParams::prepare`]).
 pub struct Prepared {
     header: Header,
+    /// An HPKE header's recipients' entries (the header keeps their key ids).
+    wraps: Vec<Recipient>,
     layout: PayloadLayout,
     header_len: usize,
     cipher: Option<ChunkCipher>,
@@ -277,7 +282,7 @@ impl Prepared {
             let chain_head = chain::chain_backward(&self.layout, out, payload_start)?;
             header.protection = Protection::SignedOnly { chain_head };
         }
-        let message = SignedMessage::for_header(&header).map_err(invalid)?;
+        let message = SignedMessage::for_header_with(&header, &self.wraps).map_err(invalid)?;
         out.seek(SeekFrom::Start(0))?;
         out.write_all(message.container_bytes())?;
         out.write_all(&[0u8; SIGNATURE_LEN])?;
@@ -396,7 +401,7 @@ mod tests {
         let cipher = ChunkCipher::new(
             &ContentKey::from_bytes([3; 32]),
             [5; 7],
-            payload_aad(&h).unwrap(),
+            payload_aad(&h, &head.message).unwrap(),
         );
         for i in 0..layout.chunk_count() {
             let at = layout.wire_offset(i) as usize;
