@@ -194,6 +194,16 @@ fn select_region(regions: &[&mut dyn Region], h: &Header) -> Result<usize, Error
     Ok(index)
 }
 
+/// Checks the length a link announced for a container against the one its verified head
+/// implies: shorter is [`Error::Truncated`], longer [`Error::TrailingBytes`].
+pub(crate) fn check_container_len(announced: u32, expected: u32) -> Result<(), Error> {
+    match announced.cmp(&expected) {
+        core::cmp::Ordering::Less => Err(Error::Truncated),
+        core::cmp::Ordering::Greater => Err(Error::TrailingBytes),
+        core::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Checks that the image of the verified header `h` goes to `region`: its load address, its
 /// chunks in whole write units, its padded length within the region.
 pub(crate) fn check_region(region: &dyn Region, h: &Header) -> Result<(), Error> {

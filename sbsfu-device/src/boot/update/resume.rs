@@ -5,6 +5,7 @@ use super::{Resumable, STAGE_BUFFER, Stager, Staging, container_id};
 use crate::Error;
 use crate::boot::state::Phase;
 use crate::flash::{SequentialWriter, is_blank};
+use crate::install::check_container_len;
 use crate::install::head::HeadReader;
 
 /// What [`Stager::begin`] found in the slot (the type a data region's installer returns too).
@@ -36,13 +37,7 @@ impl<'s, const N: usize> Stager<'s, N> {
             return Err(Error::TrailingBytes);
         }
         let (header, expected) = self.check_head(&reader)?;
-        if container_len != expected {
-            return Err(if container_len < expected {
-                Error::Truncated
-            } else {
-                Error::TrailingBytes
-            });
-        }
+        check_container_len(container_len, expected)?;
         let id = container_id(&reader);
         let head_len = u32::try_from(head.len()).map_err(|_| Error::TrailingBytes)?;
         if let (Some(r), Staging::Storing { .. } | Staging::Done { .. }) =

@@ -7,8 +7,8 @@ use super::{RegionBegun, RegionInstaller, Run};
 use crate::Error;
 use crate::flash::{SequentialWriter, is_blank};
 use crate::install::Event;
-use crate::install::check_region;
 use crate::install::opener::Opener;
+use crate::install::{check_container_len, check_region};
 
 impl<const N: usize> RegionInstaller<'_, N> {
     /// Verifies `head` (signature, target, floor, encryption policy, chunk size, region, load
@@ -38,13 +38,7 @@ impl<const N: usize> RegionInstaller<'_, N> {
             .len()
             .saturating_sub(PREFIX_LEN.saturating_add(SIGNATURE_LEN));
         let expected = u32::try_from(layout.container_len(header_len)).unwrap_or(u32::MAX);
-        if container_len != expected {
-            return Err(if container_len < expected {
-                Error::Truncated
-            } else {
-                Error::TrailingBytes
-            });
-        }
+        check_container_len(container_len, expected)?;
         let new = Head::new(head)?;
         let id = new.id();
         let same = |h: &Head| h.as_bytes() == head;
