@@ -93,12 +93,37 @@ fn exchange<T: Target>(
 trait Powered: Clone {
     /// One power-on: `f` runs with the application's link target.
     fn power_on<R>(&mut self, f: impl FnOnce(&mut dyn Target) -> R) -> R;
+    /// Its simulated flash.
+    fn flash(&mut self) -> &mut dyn Metered;
+}
+
+/// What the tests ask of a simulated flash, whatever its geometry.
+trait Metered {
     /// Counts flash operations from here.
     fn count_from_here(&mut self);
     /// Flash operations counted.
     fn ops(&self) -> usize;
+    /// Power will be lost at `cut`.
+    fn arm(&mut self, cut: Cut);
     /// Power comes back; whether it had been lost.
     fn revive(&mut self) -> bool;
+}
+
+impl<const W: usize, const E: usize> Metered for SimFlash<W, E> {
+    fn count_from_here(&mut self) {
+        SimFlash::count_from_here(self);
+    }
+    fn ops(&self) -> usize {
+        SimFlash::ops(self)
+    }
+    fn arm(&mut self, cut: Cut) {
+        SimFlash::arm(self, cut);
+    }
+    fn revive(&mut self) -> bool {
+        let dead = self.is_dead();
+        SimFlash::revive(self);
+        dead
+    }
 }
 
 impl Powered for Device {
@@ -106,23 +131,15 @@ impl Powered for Device {
         self.with_link(true, |t| f(t))
             .unwrap_or_else(|e| panic!("the application could not start its stager: {e}"))
     }
-    fn count_from_here(&mut self) {
-        self.flash.count_from_here();
-    }
-    fn ops(&self) -> usize {
-        self.flash.ops()
-    }
-    fn revive(&mut self) -> bool {
-        let dead = self.flash.is_dead();
-        self.flash.revive();
-        dead
+    fn flash(&mut self) -> &mut dyn Metered {
+        &mut self.flash
     }
 }
 
 /// One power-on of the device and one push of `c` over `wire`, in simulated time.
 fn attempt<D: Powered>(dev: &mut D, c: &[u8], session: u16, wire: Wire) -> End {
     let end = dev.power_on(|mut target| exchange(&mut target, c, session, wire));
-    if dev.revive() {
+    if dev.flash().revive() {
         return End::PowerCut;
     }
     match end {
@@ -134,24 +151,41 @@ fn attempt<D: Powered>(dev: &mut D, c: &[u8], session: u16, wire: Wire) -> End {
 /// Each container is refused with its code, before the device's flash is touched.
 fn refused_before_flash<D: Powered>(dev: &mut D, cases: [(&[u8], ErrorCode); 2]) {
     for (c, code) in cases {
-        dev.count_from_here();
+        dev.flash().count_from_here();
         match attempt(dev, c, 3, Wire::default()) {
             End::Failed(sbsfu_link::Error::Refused(r)) => assert_eq!(r.code, code, "{r}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(dev.ops(), 0, "flash touched before the head was refused");
+        assert_eq!(
+            dev.flash().ops(),
+            0,
+            "flash touched before the head was refused"
+        );
     }
 }
 
 /// How many flash operations one clean push of `c` to (a copy of) `fresh` takes.
 fn clean_push_ops<D: Powered>(fresh: &D, c: &[u8]) -> usize {
     let mut probe = fresh.clone();
-    probe.count_from_here();
+    probe.flash().count_from_here();
     assert!(matches!(
         attempt(&mut probe, c, 1, Wire::default()),
         End::Done(_)
     ));
-    probe.ops()
+    probe.flash().ops()
+}
+
+/// A copy of `fresh` after a push of `c` over `wire` that power `cut` ended.
+fn cut_during<D: Powered>(fresh: &D, c: &[u8], cut: Cut, wire: Wire) -> D {
+    let mut dev = fresh.clone();
+    dev.flash().arm(cut);
+    let first = attempt(&mut dev, c, session(cut.op), wire);
+    assert!(
+        matches!(first, End::PowerCut),
+        "op {}: no power cut ({first:?})",
+        cut.op
+    );
+    dev
 }
 
 /// The ways power is lost at a flash operation, taken in turn.
@@ -258,19 +292,13 @@ fn a_power_cut_at_every_flash_operation_of_a_lossy_transfer_is_resumed() {
     let fresh = provisioned(&im, Counter::None);
     let ops = clean_push_ops(&fresh, &im.new_c);
     let (mut resumed, mut points) = (0, 0);
+    let lossy = Wire {
+        drop_every: 17,
+        ..Wire::default()
+    };
     for op in 1..=ops {
-        let mut dev = fresh.clone();
         let tear = TEARS[op % TEARS.len()];
-        dev.flash.arm(Cut { op, tear });
-        let lossy = Wire {
-            drop_every: 17,
-            ..Wire::default()
-        };
-        let first = attempt(&mut dev, &im.new_c, session(op), lossy);
-        assert!(
-            matches!(first, End::PowerCut),
-            "op {op}/{ops}: no power cut ({first:?})"
-        );
+        let mut dev = cut_during(&fresh, &im.new_c, Cut { op, tear }, lossy);
         // Nothing half received is ever pending.
         assert!(!matches!(dev.state().phase, Phase::Pending { .. }) || op == ops);
         match attempt(&mut dev, &im.new_c, session(op) + 1, lossy) {
@@ -316,49 +344,60 @@ impl DataDevice {
         }
     }
 
-    /// One power-on: the application keeps the data region's installer behind the link.
-    fn with_link<T>(&mut self, f: impl FnOnce(&mut InstallerTarget<'_, CHUNK_BUF>) -> T) -> T {
+    /// `f` with the external flash as the application sees it.
+    fn with_flash<T>(
+        &mut self,
+        f: impl FnOnce(&BootFlash<'_, &mut SimFlash<4, 4096>, Sectors<'static>>) -> T,
+    ) -> T {
         let cell = RefCell::new(&mut self.flash);
-        let flash = BootFlash {
+        f(&BootFlash {
             flash: &cell,
             sectors: Sectors(&DATA_SECTORS),
             address: DATA_ADDRESS,
-        };
-        let mut region = flash.region("assets", DATA_REGION).unwrap();
-        let mut l0 = flash.region("log0", DATA_LOG[0]).unwrap();
-        let mut l1 = flash.region("log1", DATA_LOG[1]).unwrap();
-        let signers = [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
-        let dks = [device_key()];
-        let policy = data_policy(&signers, &dks);
-        let installer =
-            RegionInstaller::<CHUNK_BUF>::new(&policy, &mut region, [&mut l0, &mut l1]).unwrap();
-        let info = DeviceInfo {
-            busy_ms: 3000,
-            accepts_reset: false,
-        };
-        let mut target = InstallerTarget::new(installer, "stm32f405", info);
-        f(&mut target)
+        })
+    }
+
+    /// One power-on: the application keeps the data region's installer behind the link.
+    fn with_link<T>(&mut self, f: impl FnOnce(&mut InstallerTarget<'_, CHUNK_BUF>) -> T) -> T {
+        self.with_flash(|flash| {
+            let mut region = flash.region("assets", DATA_REGION).unwrap();
+            let mut l0 = flash.region("log0", DATA_LOG[0]).unwrap();
+            let mut l1 = flash.region("log1", DATA_LOG[1]).unwrap();
+            let signers = data_signers();
+            let dks = [device_key()];
+            let policy = data_policy(&signers, &dks);
+            let installer =
+                RegionInstaller::<CHUNK_BUF>::new(&policy, &mut region, [&mut l0, &mut l1])
+                    .unwrap();
+            let info = DeviceInfo {
+                busy_ms: 3000,
+                accepts_reset: false,
+            };
+            let mut target = InstallerTarget::new(installer, "stm32f405", info);
+            f(&mut target)
+        })
     }
 
     /// The image in the region verifies from flash against `c`'s head.
     fn verifies(&mut self, c: &[u8]) -> bool {
-        let head_len = head_len(c);
-        let cell = RefCell::new(&mut self.flash);
-        let flash = BootFlash {
-            flash: &cell,
-            sectors: Sectors(&DATA_SECTORS),
-            address: DATA_ADDRESS,
-        };
-        let mut region = flash.region("assets", DATA_REGION).unwrap();
-        let signers = [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()];
-        let policy = data_policy(&signers, &[]);
-        verify_region(&mut region, &c[..head_len], &policy, &mut [0; 256]).is_ok()
+        let head = &c[..head_len(c)];
+        self.with_flash(|flash| {
+            let mut region = flash.region("assets", DATA_REGION).unwrap();
+            let signers = data_signers();
+            let policy = data_policy(&signers, &[]);
+            verify_region(&mut region, head, &policy, &mut [0; 256]).is_ok()
+        })
     }
 
     /// The first `len` bytes of the region.
     fn data(&self, len: usize) -> &[u8] {
         &self.flash.data()[..len]
     }
+}
+
+/// The keys the data region trusts: the test signer's.
+fn data_signers() -> [TrustedKey; 1] {
+    [TrustedKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()]
 }
 
 fn data_policy<'a>(
@@ -404,16 +443,8 @@ impl Powered for DataDevice {
     fn power_on<R>(&mut self, f: impl FnOnce(&mut dyn Target) -> R) -> R {
         self.with_link(|t| f(t))
     }
-    fn count_from_here(&mut self) {
-        self.flash.count_from_here();
-    }
-    fn ops(&self) -> usize {
-        self.flash.ops()
-    }
-    fn revive(&mut self) -> bool {
-        let dead = self.flash.is_dead();
-        self.flash.revive();
-        dead
+    fn flash(&mut self) -> &mut dyn Metered {
+        &mut self.flash
     }
 }
 
@@ -587,16 +618,13 @@ fn a_power_cut_at_every_flash_operation_of_a_data_install_is_resumed() {
         let c = data_container(&img, encrypted, 6);
         let ops = clean_push_ops(&fresh, &c);
         let mut resumed = 0;
+        let lossy = Wire {
+            drop_every: 13,
+            ..Wire::default()
+        };
         for op in 1..=ops {
-            let mut dev = fresh.clone();
             let tear = TEARS[op % TEARS.len()];
-            dev.flash.arm(Cut { op, tear });
-            let lossy = Wire {
-                drop_every: 13,
-                ..Wire::default()
-            };
-            let first = attempt(&mut dev, &c, session(op), lossy);
-            assert!(matches!(first, End::PowerCut), "op {op}/{ops}: {first:?}");
+            let mut dev = cut_during(&fresh, &c, Cut { op, tear }, lossy);
             // Marked installed only while the image verifies: the old one until the new one
             // is begun, the new one once verified in full.
             match installed_version(&mut dev) {
@@ -892,7 +920,7 @@ impl<'c> Push<'c> {
     fn through_resets<D: Powered>(mut self, dev: &mut D) -> Result<Report, sbsfu_link::Error> {
         loop {
             let stop = dev.power_on(|t| self.power_on(t));
-            dev.revive();
+            dev.flash().revive();
             if matches!(stop, Stop::Finished) {
                 return self.result();
             }

@@ -16,10 +16,10 @@ use crate::hello::Hello;
 use crate::text::{ContainerId, Text};
 use crate::{Error, ErrorCode, MAX_HEAD_LEN, MAX_TEXT_LEN, PROTOCOL_VERSION, Refusal};
 
-/// Request kinds.
 mod reply;
 mod request;
 
+/// Message kinds.
 mod kind {
     pub const QUERY: u8 = 0x01;
     pub const BEGIN: u8 = 0x02;

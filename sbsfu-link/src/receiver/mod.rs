@@ -63,23 +63,14 @@ enum State {
 }
 
 impl State {
-    fn number(&self) -> Option<u16> {
+    /// The session's number and `Begin` tag, if there is a session.
+    fn session(&self) -> Option<(u16, u32)> {
         match self {
             State::Idle => None,
             State::Erasing { s, .. } | State::Receiving { s, .. } | State::Committed { s, .. } => {
-                Some(s.number)
+                Some((s.number, s.tag))
             }
-            State::Failed { number, .. } => Some(*number),
-        }
-    }
-
-    fn tag(&self) -> Option<u32> {
-        match self {
-            State::Idle => None,
-            State::Erasing { s, .. } | State::Receiving { s, .. } | State::Committed { s, .. } => {
-                Some(s.tag)
-            }
-            State::Failed { tag, .. } => Some(*tag),
+            State::Failed { number, tag, .. } => Some((*number, *tag)),
         }
     }
 }
@@ -324,7 +315,7 @@ impl<const F: usize> Core<F> {
             } => self.on_data(session, offset, bytes, target),
             Request::Commit { session } => self.on_commit(session, target),
             Request::Reset { session } => {
-                if self.state.number() != Some(session) {
+                if self.state.session().map(|(number, _)| number) != Some(session) {
                     self.error(session, ErrorCode::NO_SESSION, "no such session");
                 } else if target.accepts_reset() {
                     self.reply(Reply::Resetting { session });
@@ -344,7 +335,7 @@ impl<const F: usize> Core<F> {
         head: &[u8],
         target: &mut T,
     ) {
-        if self.state.number() == Some(number) && self.state.tag() == Some(tag) {
+        if self.state.session() == Some((number, tag)) {
             // The same Begin again (our reply was lost): say it again, then where we are.
             match self.state {
                 State::Erasing { s, .. } | State::Receiving { s, .. } => {

@@ -68,6 +68,15 @@ impl Bench {
         out
     }
 
+    /// The target saw no write out of order, no write to unerased flash.
+    fn assert_no_violations(&self) {
+        assert!(
+            self.target.violations().is_empty(),
+            "{:?}",
+            self.target.violations()
+        );
+    }
+
     fn data(&mut self, image: &[u8], from: usize, to: usize) -> Vec<Reply> {
         self.send(Request::Data {
             session: 1,
@@ -91,15 +100,17 @@ fn ready(image: &[u8]) -> Bench {
     let mut b = bench();
     begin(&mut b, image, 1);
     let replies = b.poll_all();
-    assert_eq!(
-        replies.last(),
-        Some(&Reply::Ack {
-            session: 1,
-            received: 0,
-            durable: 0
-        })
-    );
+    assert_eq!(replies.last(), Some(&ack(0, 0)));
     b
+}
+
+/// Session 1's acknowledgement.
+fn ack(received: u32, durable: u32) -> Reply {
+    Reply::Ack {
+        session: 1,
+        received,
+        durable,
+    }
 }
 
 fn code(replies: &[Reply]) -> Option<ErrorCode> {
@@ -127,7 +138,7 @@ fn the_head_is_verified_before_anything_is_erased() {
         Some(ErrorCode::AUTHENTICATION)
     );
     assert_eq!(b.target.flash_ops(), 0);
-    assert!(b.target.violations().is_empty());
+    b.assert_no_violations();
 }
 
 #[test]
@@ -156,46 +167,24 @@ fn the_destination_is_erased_before_data_flows_with_progress() {
             done,
             total: 20_480,
         })
-        .chain([Reply::Ack {
-            session: 1,
-            received: 0,
-            durable: 0,
-        }])
+        .chain([ack(0, 0)])
         .collect();
     assert_eq!(replies, expect);
-    assert_eq!(
-        b.data(&image, 0, 500),
-        vec![Reply::Ack {
-            session: 1,
-            received: 500,
-            durable: 256
-        }]
-    );
-    assert!(
-        b.target.violations().is_empty(),
-        "{:?}",
-        b.target.violations()
-    );
+    assert_eq!(b.data(&image, 0, 500), vec![ack(500, 256)]);
+    b.assert_no_violations();
 }
 
 #[test]
 fn duplicates_and_gaps_are_handled_by_offset() {
     let image = container(20_000, 3);
     let mut b = ready(&image);
-    let ack = |received, durable| {
-        vec![Reply::Ack {
-            session: 1,
-            received,
-            durable,
-        }]
-    };
-    assert_eq!(b.data(&image, 0, 300), ack(300, 256));
+    assert_eq!(b.data(&image, 0, 300), vec![ack(300, 256)]);
     // A duplicate is acknowledged again, not written again (the target would record a
     // write at the wrong offset).
-    assert_eq!(b.data(&image, 0, 300), ack(300, 256));
-    assert_eq!(b.data(&image, 100, 200), ack(300, 256));
+    assert_eq!(b.data(&image, 0, 300), vec![ack(300, 256)]);
+    assert_eq!(b.data(&image, 100, 200), vec![ack(300, 256)]);
     // Overlapping: only the new part is written.
-    assert_eq!(b.data(&image, 200, 600), ack(600, 512));
+    assert_eq!(b.data(&image, 200, 600), vec![ack(600, 512)]);
     // A gap is reported once, then frames past it are dropped silently.
     assert_eq!(
         b.data(&image, 900, 1000),
@@ -205,8 +194,8 @@ fn duplicates_and_gaps_are_handled_by_offset() {
         }]
     );
     assert_eq!(b.data(&image, 1000, 1100), vec![]);
-    assert_eq!(b.data(&image, 600, 900), ack(900, 768));
-    assert_eq!(b.data(&image, 900, 1000), ack(1000, 768));
+    assert_eq!(b.data(&image, 600, 900), vec![ack(900, 768)]);
+    assert_eq!(b.data(&image, 900, 1000), vec![ack(1000, 768)]);
     // Past the end.
     let past = b.send(Request::Data {
         session: 1,
@@ -214,11 +203,7 @@ fn duplicates_and_gaps_are_handled_by_offset() {
         bytes: &[0; 20],
     });
     assert_eq!(code(&past), Some(ErrorCode::OUT_OF_RANGE));
-    assert!(
-        b.target.violations().is_empty(),
-        "{:?}",
-        b.target.violations()
-    );
+    b.assert_no_violations();
 }
 
 #[test]
@@ -305,14 +290,7 @@ fn a_repeated_begin_is_answered_with_the_current_state() {
     );
     b.poll_all();
     assert_eq!(begin(&mut b, &image, 1), first);
-    assert_eq!(
-        b.poll_all(),
-        vec![Reply::Ack {
-            session: 1,
-            received: 0,
-            durable: 0
-        }]
-    );
+    assert_eq!(b.poll_all(), vec![ack(0, 0)]);
     // A new session number is a new Begin: the target resumes its container.
     b.data(&image, 0, 600);
     let again = begin(&mut b, &image, 2);
@@ -348,14 +326,7 @@ fn hello_reports_frame_window_and_the_partial_container() {
     assert_eq!(app.partial, Some(crate::hello::Partial { id, durable }));
     assert_eq!(durable, 768);
     // Asking does not disturb the transfer.
-    assert_eq!(
-        b.data(&image, 1000, 1100),
-        vec![Reply::Ack {
-            session: 1,
-            received: 1100,
-            durable: 1024
-        }]
-    );
+    assert_eq!(b.data(&image, 1000, 1100), vec![ack(1100, 1024)]);
 }
 
 #[test]

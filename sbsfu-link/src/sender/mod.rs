@@ -32,7 +32,7 @@ use crate::hello::Hello;
 use crate::message::{Reply, Request};
 use crate::target::EraseProgress;
 use crate::{Error, MAX_FRAME_LEN, MIN_FRAME_LEN};
-use source::{encode_begin, encode_data};
+use source::Carrying;
 
 /// Pushes one container read from `S`, with frames of up to `F` bytes
 /// ([`MIN_FRAME_LEN`] `<= F <=` [`MAX_FRAME_LEN`]; the device's `max_frame` may lower it).
@@ -272,13 +272,11 @@ impl<S: Source, const F: usize> Sender<S, F> {
                 // In Erasing, a repeated Begin asks the device where it is.
                 let ms = self.busy_ms();
                 self.arm(now, ms);
-                encode_begin(
-                    &mut self.out,
-                    &mut self.source,
-                    self.session,
-                    self.len,
-                    self.head_len,
-                )
+                let begin = Carrying::Begin {
+                    container_len: self.len,
+                    head_len: self.head_len,
+                };
+                source::encode(&mut self.out, &mut self.source, self.session, begin)
             }
             Phase::Sending => self.next_data(now)?,
             Phase::Committing if self.send_due => {
@@ -327,7 +325,8 @@ impl<S: Source, const F: usize> Sender<S, F> {
         }
         let n = self.data_len.min(self.len.saturating_sub(self.next));
         let offset = self.next;
-        let written = encode_data(&mut self.out, &mut self.source, self.session, offset, n);
+        let data = Carrying::Data { offset, len: n };
+        let written = source::encode(&mut self.out, &mut self.source, self.session, data);
         if written.is_ok() {
             if offset < self.highest {
                 self.report.retransmits = self.report.retransmits.saturating_add(1);

@@ -53,28 +53,35 @@ fn put_source<S: Source>(
     Ok(())
 }
 
-pub(super) fn encode_begin<S: Source>(
-    out: &mut [u8],
-    source: &mut S,
-    session: u16,
-    container_len: u32,
-    head_len: u16,
-) -> Result<usize, Error> {
-    let mut w = FrameWriter::new(out);
-    Request::begin_header(&mut w, session, container_len, usize::from(head_len));
-    put_source(&mut w, source, 0, u32::from(head_len))?;
-    w.finish().ok_or(Error::FrameTooSmall)
+/// A request that carries bytes of the source.
+pub(super) enum Carrying {
+    /// A `Begin`: the head, the first `head_len` bytes.
+    Begin { container_len: u32, head_len: u16 },
+    /// A `Data`: `len` bytes from `offset`.
+    Data { offset: u32, len: u32 },
 }
 
-pub(super) fn encode_data<S: Source>(
+/// One frame: the request's fields, then the source's bytes straight after them.
+pub(super) fn encode<S: Source>(
     out: &mut [u8],
     source: &mut S,
     session: u16,
-    offset: u32,
-    len: u32,
+    request: Carrying,
 ) -> Result<usize, Error> {
     let mut w = FrameWriter::new(out);
-    Request::data_header(&mut w, session, offset, usize::try_from(len).unwrap_or(0));
+    let (offset, len) = match request {
+        Carrying::Begin {
+            container_len,
+            head_len,
+        } => {
+            Request::begin_header(&mut w, session, container_len, usize::from(head_len));
+            (0, u32::from(head_len))
+        }
+        Carrying::Data { offset, len } => {
+            Request::data_header(&mut w, session, offset, usize::try_from(len).unwrap_or(0));
+            (offset, len)
+        }
+    };
     put_source(&mut w, source, offset, len)?;
     w.finish().ok_or(Error::FrameTooSmall)
 }

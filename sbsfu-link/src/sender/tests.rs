@@ -13,6 +13,9 @@ use std::vec::Vec;
 
 const F: usize = 1024;
 
+/// Bytes of container in a full `Data` frame of `F` bytes.
+const D: usize = max_body_len(F) - DATA_OVERHEAD;
+
 fn config() -> Config {
     Config {
         session: 7,
@@ -50,6 +53,11 @@ fn ack(session: u16, received: u32, durable: u32) -> Vec<u8> {
         received,
         durable,
     })
+}
+
+/// The device's report of a gap: it waits for `expected`.
+fn nak(session: u16, expected: u32) -> Vec<u8> {
+    wire(Reply::Nak { session, expected })
 }
 
 /// The device's acceptance of the head: data from `resume_from`, after erasing `erase_total`.
@@ -138,8 +146,7 @@ fn anything_but_a_container_is_refused_before_a_byte_is_sent() {
 fn the_window_bounds_frames_in_flight() {
     let image = container(20_000, 2);
     let mut s = flowing(&image);
-    let d = (max_body_len(F) - DATA_OVERHEAD) as u32;
-    let n = d as usize;
+    let (d, n) = (D as u32, D);
     assert_eq!(
         sent(&mut s, 5),
         vec![(3, 7, 0, n), (3, 7, d, n), (3, 7, 2 * d, n)]
@@ -154,30 +161,17 @@ fn the_window_bounds_frames_in_flight() {
 fn a_nak_or_a_timeout_goes_back_to_the_first_unacknowledged_byte() {
     let image = container(20_000, 3);
     let mut s = flowing(&image);
-    let d = (max_body_len(F) - DATA_OVERHEAD) as u32;
-    let n = d as usize;
+    let (d, n) = (D as u32, D);
     sent(&mut s, 5);
     // The device got frame 0, lost frame 1, saw frame 2 past the gap.
     s.receive(&ack(7, d, 0), 6);
-    s.receive(
-        &wire(Reply::Nak {
-            session: 7,
-            expected: d,
-        }),
-        6,
-    );
+    s.receive(&nak(7, d), 6);
     assert_eq!(
         sent(&mut s, 6),
         vec![(3, 7, d, n), (3, 7, 2 * d, n), (3, 7, 3 * d, n)]
     );
     // A second Nak for the same gap is a duplicate: no second rewind.
-    s.receive(
-        &wire(Reply::Nak {
-            session: 7,
-            expected: d,
-        }),
-        7,
-    );
+    s.receive(&nak(7, d), 7);
     assert_eq!(sent(&mut s, 7), vec![]);
     // Silence: after the timeout, again from the first unacknowledged byte.
     let deadline = s.deadline().unwrap();
@@ -290,10 +284,7 @@ fn a_lost_session_begins_again_under_a_new_number() {
     assert_eq!(sent(&mut s, 7), vec![(2, 8, 0, 100)]);
     s.receive(&accepted(8, 4096, 0), 8);
     s.receive(&ack(8, 4096, 4096), 8);
-    assert_eq!(
-        sent(&mut s, 8)[0],
-        (3, 8, 4096, max_body_len(F) - DATA_OVERHEAD)
-    );
+    assert_eq!(sent(&mut s, 8)[0], (3, 8, 4096, D));
     // The push started from scratch; the restart is counted.
     assert_eq!(s.report.restarts, 1);
     assert_eq!(s.report.resumed_from, 0);

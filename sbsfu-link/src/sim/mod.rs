@@ -94,6 +94,14 @@ mod tests {
             .collect()
     }
 
+    /// The link goes down at `ms` and stays down.
+    fn link_down_from(ms: u64) -> Faults {
+        Faults {
+            cut_ms: Some((ms, u64::MAX / 2_000_000)),
+            ..Faults::default()
+        }
+    }
+
     fn assert_committed(device: &Device<F>, image: &[u8], result: &Result<Report, Error>) {
         let report = result.as_ref().unwrap();
         assert_eq!(report.outcome, Some(Outcome::Pending));
@@ -118,92 +126,70 @@ mod tests {
         assert_eq!(d.receiver.stats().crc_errors, 0);
     }
 
-    #[test]
-    fn dropped_frames_are_sent_again() {
-        let image = container(LEN, 2);
+    /// Pushes container `seed` through line faults each way; it must commit.
+    fn commits_despite(
+        seed: u64,
+        to_device: Vec<Option<Fault>>,
+        to_host: Vec<Option<Fault>>,
+    ) -> (Device<F>, Report) {
+        let image = container(LEN, seed);
         let mut d = device();
         let faults = Faults {
-            to_device: every(5, Fault::Drop, 60),
-            to_host: every(7, Fault::Drop, 60),
+            to_device,
+            to_host,
             ..Faults::default()
         };
         let (result, _) = push(&image, &mut d, &faults);
         assert_committed(&d, &image, &result);
-        assert!(result.unwrap().retransmits > 0);
+        (d, result.unwrap())
+    }
+
+    #[test]
+    fn dropped_frames_are_sent_again() {
+        let (_, report) = commits_despite(2, every(5, Fault::Drop, 60), every(7, Fault::Drop, 60));
+        assert!(report.retransmits > 0);
     }
 
     #[test]
     fn corrupted_frames_are_dropped_and_sent_again() {
-        let image = container(LEN, 3);
-        let mut d = device();
-        let faults = Faults {
-            to_device: (0..80)
-                .map(|i| {
-                    (i % 3 == 1).then_some(Fault::Corrupt {
-                        at: i * 37,
-                        bit: (i % 8) as u8,
-                    })
+        let to_device = (0..80)
+            .map(|i| {
+                (i % 3 == 1).then_some(Fault::Corrupt {
+                    at: i * 37,
+                    bit: (i % 8) as u8,
                 })
-                .collect(),
-            to_host: every(4, Fault::Corrupt { at: 5, bit: 3 }, 60),
-            ..Faults::default()
-        };
-        let (result, _) = push(&image, &mut d, &faults);
-        assert_committed(&d, &image, &result);
+            })
+            .collect();
+        let to_host = every(4, Fault::Corrupt { at: 5, bit: 3 }, 60);
+        let (d, _) = commits_despite(3, to_device, to_host);
         assert!(d.receiver.stats().crc_errors + d.receiver.stats().broken > 0);
     }
 
     #[test]
     fn duplicated_frames_are_ignored_by_offset() {
-        let image = container(LEN, 4);
-        let mut d = device();
-        let faults = Faults {
-            to_device: vec![Some(Fault::Duplicate); 200],
-            to_host: vec![Some(Fault::Duplicate); 200],
-            ..Faults::default()
-        };
-        let (result, _) = push(&image, &mut d, &faults);
         // The target saw every byte exactly once: it records any write out of order.
-        assert_committed(&d, &image, &result);
+        let duplicates = vec![Some(Fault::Duplicate); 200];
+        commits_despite(4, duplicates.clone(), duplicates);
     }
 
     #[test]
     fn reordered_frames_are_recovered() {
-        let image = container(LEN, 5);
-        let mut d = device();
-        let faults = Faults {
-            to_device: every(3, Fault::Delay { ms: 30 }, 60),
-            to_host: every(5, Fault::Delay { ms: 40 }, 60),
-            ..Faults::default()
-        };
-        let (result, _) = push(&image, &mut d, &faults);
-        assert_committed(&d, &image, &result);
+        let to_device = every(3, Fault::Delay { ms: 30 }, 60);
+        commits_despite(5, to_device, every(5, Fault::Delay { ms: 40 }, 60));
     }
 
     #[test]
     fn garbage_between_frames_is_skipped() {
-        let image = container(LEN, 6);
-        let mut d = device();
-        let faults = Faults {
-            to_device: garbage(50),
-            to_host: garbage(20),
-            ..Faults::default()
-        };
-        let (result, _) = push(&image, &mut d, &faults);
-        assert_committed(&d, &image, &result);
+        let (_, report) = commits_despite(6, garbage(50), garbage(20));
         // The frames after the noise survived: no frame was sent twice.
-        assert_eq!(result.unwrap().retransmits, 0);
+        assert_eq!(report.retransmits, 0);
     }
 
     #[test]
     fn a_cut_link_times_out_and_the_next_push_resumes() {
         let image = container(LEN, 7);
         let mut d = device();
-        let cut = Faults {
-            cut_ms: Some((120, u64::MAX / 2_000_000)),
-            ..Faults::default()
-        };
-        let (result, trace) = push(&image, &mut d, &cut);
+        let (result, trace) = push(&image, &mut d, &link_down_from(120));
         let Err(Error::Timeout { phase, acked }) = result else {
             panic!("{result:?}")
         };
@@ -302,11 +288,7 @@ mod tests {
         let a = container(LEN, 12);
         let b = container(LEN, 13);
         let mut d = device();
-        let cut = Faults {
-            cut_ms: Some((120, u64::MAX / 2_000_000)),
-            ..Faults::default()
-        };
-        let (result, trace) = push(&a, &mut d, &cut);
+        let (result, trace) = push(&a, &mut d, &link_down_from(120));
         assert!(matches!(result, Err(Error::Timeout { .. })));
         assert!(d.target.partial().unwrap().1 > 0);
         let (result, _) = push_from(&b, &mut d, &Faults::default(), 2, trace.end_ns);
