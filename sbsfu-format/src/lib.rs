@@ -26,6 +26,7 @@ extern crate std;
 mod chunk;
 mod error;
 mod header;
+mod hex;
 mod hpke;
 mod keys;
 mod keyset;
@@ -38,11 +39,14 @@ mod record;
 mod seal;
 mod signed;
 mod wrap;
+mod writer;
 
 pub use error::Error;
 
 // The checked reader behind every parser here, for protocols that follow the same rules (the link).
 pub use reader::Reader;
+// How ids and digests print (key ids, container ids): lowercase hex.
+pub use hex::Hex;
 
 // The container, in wire order: prefix, header, signature over both, payload.
 pub use header::{

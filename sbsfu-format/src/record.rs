@@ -8,6 +8,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::reader::{Reader, check_magic};
+use crate::writer::Writer;
 use crate::{DeviceKey, Error, KEY_ID_LEN, KeyId, MAX_TARGET_LEN, Name};
 
 /// The eight bytes a device record starts with.
@@ -81,12 +82,12 @@ impl RecordFields<'_> {
         if self.calibration.len() > MAX_CALIBRATION_LEN || self.fields.len() > MAX_FIELDS {
             return Err(Error::InvalidRecord);
         }
-        let mut w = Writer { out, at: 0 };
+        let mut w = Writer::at(out, 0);
         w.put(RECORD_MAGIC)?;
         w.put(&RECORD_VERSION.to_be_bytes())?;
         w.put(&[0, 0])?; // the length, filled in below
-        w.put_short(self.serial.as_bytes())?;
-        w.put_short(self.target.as_bytes())?;
+        put_short(&mut w, self.serial.as_bytes())?;
+        put_short(&mut w, self.target.as_bytes())?;
         w.put(&[key_kind(self.key)])?;
         w.put(&self.key.id().0)?;
         w.put(self.key.as_bytes())?;
@@ -100,8 +101,8 @@ impl RecordFields<'_> {
             if earlier.iter().any(|(n, _)| n == name) {
                 return Err(Error::InvalidRecord);
             }
-            w.put_short(name.as_bytes())?;
-            w.put_short(value.as_bytes())?;
+            put_short(&mut w, name.as_bytes())?;
+            put_short(&mut w, value.as_bytes())?;
         }
         let total =
             w.at.checked_add(RECORD_CHECKSUM_LEN)
@@ -333,31 +334,10 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// A checked writer over an output buffer.
-struct Writer<'o> {
-    out: &'o mut [u8],
-    at: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let end = self
-            .at
-            .checked_add(bytes.len())
-            .ok_or(Error::BufferTooSmall)?;
-        self.out
-            .get_mut(self.at..end)
-            .ok_or(Error::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.at = end;
-        Ok(())
-    }
-
-    /// A length byte, then the bytes (at most 255, which every bound here is below).
-    fn put_short(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.put(&[u8::try_from(bytes.len()).map_err(|_| Error::InvalidRecord)?])?;
-        self.put(bytes)
-    }
+/// A length byte, then the bytes (at most 255, which every bound here is below).
+fn put_short(w: &mut Writer<'_>, bytes: &[u8]) -> Result<(), Error> {
+    w.put(&[u8::try_from(bytes.len()).map_err(|_| Error::InvalidRecord)?])?;
+    w.put(bytes)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::header::{
 };
 use crate::prefix::{PREFIX_LEN, Prefix};
 use crate::reader::Reader;
+use crate::writer::Writer;
 
 /// Domain separation prepended to the signed bytes (25 bytes plus a NUL).
 pub const SIGNATURE_CONTEXT: &[u8; 26] = b"sbsfu/v1/container-header\0";
@@ -50,15 +51,9 @@ impl<const N: usize> ContextBuf<N> {
 
     /// Appends bytes.
     pub(crate) fn extend(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(Error::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(Error::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.len = end;
+        let mut w = Writer::at(&mut self.buf, self.len);
+        w.put(bytes)?;
+        self.len = w.at;
         Ok(())
     }
 

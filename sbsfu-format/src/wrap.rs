@@ -169,7 +169,7 @@ mod tests {
         let _ = KeyId([0; 8]);
     }
 
-    use crate::header::tests::sample;
+    use crate::header::tests::{encrypted, sample};
     use crate::header::{HpkeEncryption, Protection, RecipientIds};
     use crate::keys::x25519_public_key;
 
@@ -282,13 +282,7 @@ mod tests {
             Protection::SignedOnly {
                 chain_head: [3; 32],
             },
-            Protection::Aes256Gcm(Encryption {
-                device_key: KeyId([9; 8]),
-                wrap_nonce: [1; 12],
-                wrapped_key: [2; 32],
-                wrap_tag: [3; 16],
-                nonce_prefix: [4; 7],
-            }),
+            encrypted(),
         ] {
             let mut s = sample(p);
             s.digest = [0x77; 32];

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use sbsfu_format::Hex;
+
 use crate::{Error, MAX_TEXT_LEN};
 
 /// Up to [`MAX_TEXT_LEN`] bytes of printable ASCII (`0x20..=0x7E`): safe to print on any
@@ -74,7 +76,7 @@ pub struct ContainerId(pub [u8; 32]);
 
 impl fmt::Display for ContainerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        Hex(&self.0).fmt(f)
     }
 }
 

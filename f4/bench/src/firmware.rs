@@ -110,16 +110,21 @@ fn main() -> ! {
     }
 }
 
+/// What each measurement checks against: the F405 target, no floor, signed-only allowed.
+fn policy<'a>(signers: &'a [TrustedKey], device_keys: &'a [DeviceKey]) -> Policy<'a> {
+    Policy {
+        target: TARGET,
+        signers,
+        device_keys,
+        min_security_counter: 0,
+        require_encryption: false,
+    }
+}
+
 fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLASH>) {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).unwrap_or_else(|_| fail("key"))];
     let device_keys = [DeviceKey::from_bytes(DEVICE_KEY)];
-    let policy = Policy {
-        target: TARGET,
-        signers: &signers,
-        device_keys: &device_keys,
-        min_security_counter: 0,
-        require_encryption: false,
-    };
+    let policy = policy(&signers, &device_keys);
     let Ok((head, head_len)) = SignedHeader::parse(container) else {
         fail("bench.sfu head")
     };
@@ -220,13 +225,7 @@ fn measure(ic: &Icount, container: &[u8], boot: &mut RamFlash<'static, BOOT_FLAS
 /// AES-256-GCM over 32 bytes), as the installer does at the head of an HPKE container.
 fn decapsulate(ic: &Icount, head: &[u8]) {
     let device_keys = [DeviceKey::x25519(DEVICE_X25519_KEY)];
-    let policy = Policy {
-        target: TARGET,
-        signers: &[],
-        device_keys: &device_keys,
-        min_security_counter: 0,
-        require_encryption: false,
-    };
+    let policy = policy(&[], &device_keys);
     let Ok((signed, _)) = SignedHeader::parse(head) else {
         fail("hpke.head")
     };
@@ -251,13 +250,7 @@ fn decapsulate(ic: &Icount, head: &[u8]) {
 /// Boot verification of 1 MiB: the whole flash, as signed by the host (the head file).
 fn boot_verify(ic: &Icount, flash_head: &[u8], flash: InternalFlash) {
     let signers = [TrustedKey::from_bytes(&SIGNING_KEY).unwrap_or_else(|_| fail("key"))];
-    let policy = Policy {
-        target: TARGET,
-        signers: &signers,
-        device_keys: &[],
-        min_security_counter: 0,
-        require_encryption: false,
-    };
+    let policy = policy(&signers, &[]);
     let mut whole = FlashRegion::new(
         "app",
         flash,

@@ -184,6 +184,32 @@ fn installed(head: &[u8]) -> Option<Installed> {
     })
 }
 
+/// The steps of a resumable transfer, which the [`Stager`] and the [`RegionInstaller`] both
+/// have as inherent methods of the same signatures: a [`Transfer`] calls them as they are.
+macro_rules! resumable_steps {
+    ($t:ident) => {
+        fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
+            $t::begin(self, head, container_len)
+        }
+
+        fn erase_step(&mut self) -> Result<(u32, u32), Error> {
+            $t::erase_step(self)
+        }
+
+        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+            $t::write(self, offset, bytes)
+        }
+
+        fn durable(&self) -> u32 {
+            $t::durable(self)
+        }
+
+        fn commit(&mut self) -> Result<(), Error> {
+            $t::commit(self).map(drop)
+        }
+    };
+}
+
 impl<const N: usize> Transfer for Stager<'_, N> {
     const OUTCOME: Outcome = Outcome::Pending;
     const CHUNK_SIZE: usize = N;
@@ -201,25 +227,7 @@ impl<const N: usize> Transfer for Stager<'_, N> {
         })
     }
 
-    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
-        Stager::begin(self, head, container_len)
-    }
-
-    fn erase_step(&mut self) -> Result<(u32, u32), Error> {
-        Stager::erase_step(self)
-    }
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        Stager::write(self, offset, bytes)
-    }
-
-    fn durable(&self) -> u32 {
-        Stager::durable(self)
-    }
-
-    fn commit(&mut self) -> Result<(), Error> {
-        Stager::commit(self).map(drop)
-    }
+    resumable_steps!(Stager);
 }
 
 impl<const N: usize> Transfer for RegionInstaller<'_, N> {
@@ -242,25 +250,7 @@ impl<const N: usize> Transfer for RegionInstaller<'_, N> {
         })
     }
 
-    fn begin(&mut self, head: &[u8], container_len: u32) -> Result<RegionBegun, Error> {
-        RegionInstaller::begin(self, head, container_len)
-    }
-
-    fn erase_step(&mut self) -> Result<(u32, u32), Error> {
-        RegionInstaller::erase_step(self)
-    }
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        RegionInstaller::write(self, offset, bytes)
-    }
-
-    fn durable(&self) -> u32 {
-        RegionInstaller::durable(self)
-    }
-
-    fn commit(&mut self) -> Result<(), Error> {
-        RegionInstaller::commit(self).map(drop)
-    }
+    resumable_steps!(RegionInstaller);
 }
 
 /// Two targets behind one receiver: a container whose header names `region` goes to

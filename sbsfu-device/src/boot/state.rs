@@ -6,6 +6,7 @@ use sbsfu_format::MAX_HEAD_LEN;
 
 use crate::Error;
 use crate::flash::Region;
+use crate::install::head::HeadCopy;
 use crate::store::record_log::{MAX_PAYLOAD, RecordLog};
 
 /// Where the update stands.
@@ -56,8 +57,7 @@ pub struct BootState {
     pub confirmed: Option<u8>,
     /// Where the update stands.
     pub phase: Phase,
-    active: [u8; MAX_HEAD_LEN],
-    active_len: usize,
+    active: HeadCopy,
 }
 
 impl fmt::Debug for BootState {
@@ -66,7 +66,7 @@ impl fmt::Debug for BootState {
             .field("floor", &self.floor)
             .field("confirmed", &self.confirmed)
             .field("phase", &self.phase)
-            .field("active_head_len", &self.active_len)
+            .field("active_head_len", &self.active.as_bytes().len())
             .finish()
     }
 }
@@ -78,8 +78,7 @@ impl Default for BootState {
             floor: 0,
             confirmed: None,
             phase: Phase::Idle,
-            active: [0; MAX_HEAD_LEN],
-            active_len: 0,
+            active: HeadCopy::EMPTY,
         }
     }
 }
@@ -92,31 +91,18 @@ impl BootState {
     /// The signed head (prefix, header, signature) of the image fully installed and verified in
     /// the active slot; `None` while the active slot is being written.
     pub fn active(&self) -> Option<&[u8]> {
-        self.active.get(..self.active_len).filter(|h| !h.is_empty())
+        Some(self.active.as_bytes()).filter(|h| !h.is_empty())
     }
 
     /// Sets (or clears) the active image's head.
     pub fn set_active(&mut self, head: Option<&[u8]>) -> Result<(), Error> {
-        let head = head.unwrap_or(&[]);
-        self.active
-            .get_mut(..head.len())
-            .ok_or(Error::CorruptState)?
-            .copy_from_slice(head);
-        self.active_len = head.len();
+        self.active = HeadCopy::new(head.unwrap_or(&[])).ok_or(Error::CorruptState)?;
         Ok(())
     }
 
     /// Sets the active image's head from its two parts (prefix and header, then signature).
     pub(crate) fn set_active_parts(&mut self, body: &[u8], signature: &[u8]) -> Result<(), Error> {
-        let len = body.len().saturating_add(signature.len());
-        let (a, b) = self
-            .active
-            .get_mut(..len)
-            .ok_or(Error::CorruptState)?
-            .split_at_mut(body.len());
-        a.copy_from_slice(body);
-        b.copy_from_slice(signature);
-        self.active_len = len;
+        self.active = HeadCopy::from_parts(body, signature).ok_or(Error::CorruptState)?;
         Ok(())
     }
 
@@ -129,7 +115,8 @@ impl BootState {
             Phase::Reverting { slot } => (4, slot, 0),
             Phase::Receiving { slot, .. } => (5, slot, 0),
         };
-        let len = u16::try_from(self.active_len).map_err(|_| Error::CorruptState)?;
+        let active = self.active.as_bytes();
+        let len = u16::try_from(active.len()).map_err(|_| Error::CorruptState)?;
         let mut fixed = [0u8; FIXED];
         fixed[0] = VERSION;
         fixed[1..5].copy_from_slice(&self.floor.to_le_bytes());
@@ -138,13 +125,13 @@ impl BootState {
         fixed[7] = slot;
         fixed[8] = boots;
         fixed[9..11].copy_from_slice(&len.to_le_bytes());
-        let total = FIXED.saturating_add(self.active_len);
+        let total = FIXED.saturating_add(active.len());
         out.get_mut(..FIXED)
             .ok_or(Error::CorruptState)?
             .copy_from_slice(&fixed);
         out.get_mut(FIXED..total)
             .ok_or(Error::CorruptState)?
-            .copy_from_slice(self.active().unwrap_or(&[]));
+            .copy_from_slice(active);
         // Only a receiving state has more: its durable length.
         let Phase::Receiving { durable, .. } = self.phase else {
             return Ok(total);

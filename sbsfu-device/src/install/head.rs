@@ -3,11 +3,57 @@
 //! the stager, boot-time verification and the host's header-only `verify` all use them.
 
 use sbsfu_format::Header;
+use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
 use sbsfu_format::{PREFIX_LEN, Prefix, check_magic_prefix};
-use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::keys::Policy;
+
+/// A signed head (prefix, header, signature) copied into RAM: what an install hands to the
+/// boot state, and what a resumable install keeps of the container it is receiving.
+#[derive(Clone, Copy)]
+pub(crate) struct HeadCopy {
+    bytes: [u8; MAX_HEAD_LEN],
+    len: usize,
+}
+
+impl HeadCopy {
+    /// No head.
+    pub(crate) const EMPTY: Self = Self {
+        bytes: [0; MAX_HEAD_LEN],
+        len: 0,
+    };
+
+    /// `body` (prefix and header) then `signature`; `None` if together they exceed
+    /// [`MAX_HEAD_LEN`].
+    pub(crate) fn from_parts(body: &[u8], signature: &[u8]) -> Option<Self> {
+        let len = body.len().checked_add(signature.len())?;
+        let mut copy = Self::EMPTY;
+        let (a, b) = copy.bytes.get_mut(..len)?.split_at_mut(body.len());
+        a.copy_from_slice(body);
+        b.copy_from_slice(signature);
+        copy.len = len;
+        Some(copy)
+    }
+
+    /// A head received whole; `None` if longer than [`MAX_HEAD_LEN`].
+    pub(crate) fn new(head: &[u8]) -> Option<Self> {
+        Self::from_parts(head, &[])
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// Two copies are equal when they hold the same head (whatever lies past it).
+impl PartialEq for HeadCopy {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for HeadCopy {}
 
 /// Copies as much of `src` as fits into `dst[*have..want]`; returns bytes taken.
 pub(crate) fn fill(dst: &mut [u8], have: &mut usize, want: usize, src: &[u8]) -> usize {

@@ -25,12 +25,13 @@ pub use source::IoSource;
 pub use source::{Source, install_from};
 
 use sbsfu_format::Header;
-use sbsfu_format::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedMessage};
+use sbsfu_format::{SIGNATURE_LEN, SignedMessage};
 
 use crate::Error;
 use crate::flash::{Region, SequentialWriter};
 use crate::keys::Policy;
 use digest::image_sha256;
+use head::HeadCopy;
 
 /// A completed install: the image is in flash and matched its signed digest.
 ///
@@ -39,25 +40,19 @@ use digest::image_sha256;
 #[derive(Clone)]
 pub struct Installed {
     header: Header,
-    head: [u8; MAX_HEAD_LEN],
-    head_len: usize,
+    head: HeadCopy,
 }
 
 impl Installed {
-    fn new(header: Header, message: &SignedMessage, signature: &[u8; SIGNATURE_LEN]) -> Self {
-        let mut head = [0u8; MAX_HEAD_LEN];
-        let body = message.container_bytes();
-        let head_len = body.len().saturating_add(SIGNATURE_LEN).min(MAX_HEAD_LEN);
-        let (a, b) = head.split_at_mut(body.len().min(MAX_HEAD_LEN));
-        a.copy_from_slice(body.get(..a.len()).unwrap_or(&[]));
-        if let Some(s) = b.get_mut(..SIGNATURE_LEN) {
-            s.copy_from_slice(signature);
-        }
-        Self {
-            header,
-            head,
-            head_len,
-        }
+    fn new(
+        header: Header,
+        message: &SignedMessage,
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> Result<Self, Error> {
+        // A verified head always fits: the signed message is bounded by the same constant.
+        let head = HeadCopy::from_parts(message.container_bytes(), signature)
+            .ok_or(Error::TrailingBytes)?;
+        Ok(Self { header, head })
     }
 
     /// The verified header.
@@ -67,7 +62,7 @@ impl Installed {
 
     /// The container's head exactly as received: prefix, header, signature.
     pub fn signed_head(&self) -> &[u8] {
-        self.head.get(..self.head_len).unwrap_or(&[])
+        self.head.as_bytes()
     }
 }
 
@@ -143,7 +138,7 @@ impl<'a, const N: usize, H: ImageHasher> Installer<'a, N, H> {
     pub fn finish(&mut self) -> Result<Installed, Error> {
         self.feed(&[])?;
         let (header, message, signature) = self.opener.finished()?;
-        Ok(Installed::new(*header, message, signature))
+        Installed::new(*header, message, signature)
     }
 
     /// [`Self::finish`], without copying the signed head out: the verified header, and the

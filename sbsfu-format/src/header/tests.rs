@@ -20,7 +20,7 @@ pub(crate) fn sample(protection: Protection) -> Header {
     }
 }
 
-fn encrypted() -> Protection {
+pub(crate) fn encrypted() -> Protection {
     Protection::Aes256Gcm(Encryption {
         device_key: KeyId([9; 8]),
         wrap_nonce: [0xa0; 12],

@@ -1,34 +1,24 @@
 //! The install log's record: which container the region is receiving, and how far, or which
 //! one it holds installed (module documentation of [`super`]).
 
-use sbsfu_format::{Header, LINK_LEN, MAX_HEAD_LEN, PayloadLayout, SignedHeader};
+use sbsfu_format::{Header, LINK_LEN, PayloadLayout, SignedHeader};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
+use crate::install::head::HeadCopy;
 use crate::store::record_log::MAX_PAYLOAD;
 
-/// A signed head, held in RAM.
+/// The signed head of the container being received, held in RAM.
 #[derive(Clone, Copy)]
-pub(super) struct Head {
-    bytes: [u8; MAX_HEAD_LEN],
-    len: usize,
-}
+pub(super) struct Head(HeadCopy);
 
 impl Head {
     pub(super) fn new(head: &[u8]) -> Result<Self, Error> {
-        let mut bytes = [0u8; MAX_HEAD_LEN];
-        bytes
-            .get_mut(..head.len())
-            .ok_or(Error::TrailingBytes)?
-            .copy_from_slice(head);
-        Ok(Self {
-            bytes,
-            len: head.len(),
-        })
+        HeadCopy::new(head).map(Self).ok_or(Error::TrailingBytes)
     }
 
     pub(super) fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
+        self.0.as_bytes()
     }
 
     pub(super) fn id(&self) -> [u8; 32] {
@@ -53,7 +43,7 @@ impl Head {
             .map_or(0, |l| l.wire_offset(index));
         u32::try_from(wire)
             .unwrap_or(u32::MAX)
-            .saturating_add(u32::try_from(self.len).unwrap_or(u32::MAX))
+            .saturating_add(u32::try_from(self.as_bytes().len()).unwrap_or(u32::MAX))
     }
 }
 
