@@ -100,8 +100,8 @@ pub struct SignArgs {
 pub struct SignerArgs<R: SignerRole> {
     /// The private key that signs here (`--key`, `--root-key`).
     #[arg(
-        long = R::KEY,
-        help = R::KEY_HELP,
+        long = R::OPTIONS[0],
+        help = R::HELP[0],
         value_name = "PEM",
         required_unless_present = EXTERNAL_SIGNER,
         conflicts_with = EXTERNAL_SIGNER
@@ -110,8 +110,8 @@ pub struct SignerArgs<R: SignerRole> {
     /// The public key of the signer elsewhere (`--pubkey`, `--root-pubkey`).
     #[arg(
         id = EXTERNAL_SIGNER,
-        long = R::PUBKEY,
-        help = R::PUBKEY_HELP,
+        long = R::OPTIONS[1],
+        help = R::HELP[1],
         value_name = "PEM",
         requires_all = ["unsigned_out", "tbs_out"]
     )]
@@ -120,43 +120,37 @@ pub struct SignerArgs<R: SignerRole> {
     role: PhantomData<R>,
 }
 
-/// The names and help of a [`SignerArgs`]' two options.
+/// What a [`SignerArgs`]' two options are called, and their help.
 pub trait SignerRole {
-    /// The private key's option.
-    const KEY: &'static str;
-    /// Its help.
-    const KEY_HELP: &'static str;
-    /// The signer-elsewhere public key's option.
-    const PUBKEY: &'static str;
-    /// Its help.
-    const PUBKEY_HELP: &'static str;
+    /// The private key's option and the signer-elsewhere public key's.
+    const OPTIONS: [&'static str; 2];
+    /// Their help.
+    const HELP: [&'static str; 2];
 }
 
 /// `sign`'s signer: a firmware signing key.
 #[derive(Debug)]
 pub enum FirmwareSigner {}
 
-impl SignerRole for FirmwareSigner {
-    const KEY: &'static str = "key";
-    const KEY_HELP: &'static str =
-        "Ed25519 signing key (PKCS#8 PEM, plain or passphrase-protected)";
-    const PUBKEY: &'static str = "pubkey";
-    const PUBKEY_HELP: &'static str = "Sign elsewhere (HSM, signing service): the signer's public \
-        key. Writes --unsigned-out and --tbs-out instead of --out; complete with `sbsfu \
-        attach-signature`";
-}
-
 /// `keyset create`'s signer: the root key.
 #[derive(Debug)]
 pub enum RootSigner {}
 
+impl SignerRole for FirmwareSigner {
+    const OPTIONS: [&'static str; 2] = ["key", "pubkey"];
+    const HELP: [&'static str; 2] = [
+        "Ed25519 signing key (PKCS#8 PEM, plain or passphrase-protected)",
+        "Sign elsewhere (HSM, signing service): the signer's public key. Writes --unsigned-out \
+         and --tbs-out instead of --out; complete with `sbsfu attach-signature`",
+    ];
+}
+
 impl SignerRole for RootSigner {
-    const KEY: &'static str = "root-key";
-    const KEY_HELP: &'static str =
-        "The root key (PKCS#8 PEM). It signs key sets only, never firmware";
-    const PUBKEY: &'static str = "root-pubkey";
-    const PUBKEY_HELP: &'static str =
-        "Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out";
+    const OPTIONS: [&'static str; 2] = ["root-key", "root-pubkey"];
+    const HELP: [&'static str; 2] = [
+        "The root key (PKCS#8 PEM). It signs key sets only, never firmware",
+        "Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out",
+    ];
 }
 
 /// The id of [`SignerArgs::pubkey`], on which [`SignedOutputArgs`] depends.
