@@ -55,7 +55,7 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
             args.signers.len()
         )));
     }
-    let (root_key, root_path) = match (&args.root_key, &args.root_pubkey) {
+    let (root_key, root_path) = match (&args.signer.key, &args.signer.pubkey) {
         (Some(p), _) => (Some(read_signing_key(p, pass)?), p),
         (None, Some(p)) => (None, p),
         (None, None) => return Err(Error::Usage("give --root-key or --root-pubkey".into())),

@@ -98,7 +98,7 @@ enum Signer {
 
 /// Signs (and encrypts) `args.input`.
 pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
-    let (signer, key_path) = match (&args.key, &args.pubkey) {
+    let (signer, key_path) = match (&args.signer.key, &args.signer.pubkey) {
         (Some(k), _) => (Signer::Local(read_signing_key(k, pass)?), k),
         (None, Some(p)) => (Signer::External(read_public_key(p, pass)?), p),
         (None, None) => {

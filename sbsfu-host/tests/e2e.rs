@@ -36,8 +36,11 @@ fn keygen_never_overwrites_without_force() {
     let dir = workspace();
     let d = dir.path();
     let before = fs::read(d.join("signing.pem")).unwrap();
-    let out = sbsfu(d, &["keygen", "--type", "ed25519", "--out", "signing.pem"]);
-    assert_eq!(code(&out), 1);
+    fails(
+        d,
+        &["keygen", "--type", "ed25519", "--out", "signing.pem"],
+        1,
+    );
     assert_eq!(fs::read(d.join("signing.pem")).unwrap(), before);
     ok(d, &words("keygen --type ed25519 --out signing.pem --force"));
     assert_ne!(fs::read(d.join("signing.pem")).unwrap(), before);
@@ -77,10 +80,8 @@ fn sign_refuses_an_empty_input() {
     fs::write(d.join("empty.bin"), b"").unwrap();
     let before = files(d);
     for encrypted in [false, true] {
-        let out = sbsfu(d, &sign_args(encrypted, "empty.bin", "empty.sfu"));
-        assert_eq!(code(&out), 1);
         assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
+            fails(d, &sign_args(encrypted, "empty.bin", "empty.sfu"), 1),
             "sbsfu: error: empty.bin: is empty: there is no image to sign\n"
         );
         assert_eq!(files(d), before);
@@ -118,9 +119,8 @@ fn decrypt_writes_the_image_privately() {
 
 #[test]
 fn every_encrypted_container_has_fresh_keys_and_nonces() {
-    let dir = workspace();
+    let dir = app_workspace(10_000);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(10_000)).unwrap();
     ok(d, &sign_args(true, "app.bin", "a.sfu"));
     ok(d, &sign_args(true, "app.bin", "b.sfu"));
     let json = |f: &str| -> serde_json::Value {
@@ -165,26 +165,23 @@ fn failed_commands_leave_no_file() {
     // A bad argument discovered after parsing.
     let mut bad = sign_args(true, "app.bin", "new.sfu");
     bad[8] = "Not-A-Target";
-    assert_eq!(code(&sbsfu(d, &bad)), 2);
+    fails(d, &bad, 2);
     // A missing input.
-    assert_eq!(
-        code(&sbsfu(d, &sign_args(true, "missing.bin", "new.sfu"))),
-        1
-    );
+    fails(d, &sign_args(true, "missing.bin", "new.sfu"), 1);
     // A container that fails half-way through decryption.
     let mut c = fs::read(d.join("app.sfu")).unwrap();
     let n = c.len();
     c[n - 100] ^= 1;
     fs::write(d.join("tampered.sfu"), &c).unwrap();
     let before_tampered = files(d);
-    let out = sbsfu(
+    let err = fails(
         d,
         &words(
             "decrypt --pubkey signing.pub.pem --decrypt-key device.key tampered.sfu --out out.bin",
         ),
+        3,
     );
-    assert_eq!(code(&out), 3);
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    assert_eq!(err.lines().count(), 1);
     assert_eq!(files(d), before_tampered);
     // Replacing an existing output with a failed decrypt keeps the old file.
     fs::write(d.join("out.bin"), b"old").unwrap();
@@ -274,9 +271,8 @@ fn memory_stays_flat_for_large_images() {
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    let dir = workspace();
+    let dir = app_workspace(5000);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(5000)).unwrap();
     let mut args = sign_args(true, "app.bin", "app.sfu");
     args.push("--json");
     let sign: serde_json::Value = serde_json::from_str(&ok(d, &args)).unwrap();
@@ -383,9 +379,8 @@ fn x25519_keys_interoperate_with_openssl_and_hpke_round_trips() {
     // Another device's key, or the AES key: refused, exit 3, nothing written.
     ok(d, &["keygen", "--type", "x25519", "--out", "other.pem"]);
     for key in ["other.pem", "device.key"] {
-        let out = sbsfu(d, &words(&decrypt_line(key, "never.bin")));
-        assert_eq!(code(&out), 3, "{key}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("other devices' keys"));
+        let err = fails(d, &words(&decrypt_line(key, "never.bin")), 3);
+        assert!(err.contains("other devices' keys"));
         assert!(!d.join("never.bin").exists());
     }
 }

@@ -253,9 +253,7 @@ fn a_stray_record_far_from_the_code_is_refused_or_windowed() {
     let hex = fixture(d, "microbit-micropython.hex.gz");
     let mut args = sign_args(false, hex.to_str().unwrap(), "x.sfu");
     args.retain(|a| *a != "--load-address" && *a != "0x08020000");
-    let out = sbsfu(d, &args);
-    assert_eq!(code(&out), 1);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(d, &args, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("data at 0x100010c0 lies 255.") && err.contains("--address-range 0x0.."),
@@ -322,14 +320,14 @@ fn a_sparse_hex_signs_in_memory_bounded_by_its_data() {
     assert_eq!(json["load_address"], 0x0800_0000);
     assert_eq!(json["image_len"], 0x1000_0010);
     // Without --max-span, the stray record is named.
-    let out = sbsfu(
+    let err = fails(
         d,
         &words(
             "sign --key signing.pem --version 1.0.0 --security-counter 1 --target t --in sparse.hex --out no.sfu",
         ),
+        1,
     );
-    assert_eq!(code(&out), 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 8: data at 0x18000000 lies"));
+    assert!(err.contains("line 8: data at 0x18000000 lies"));
 }
 
 #[test]
@@ -423,9 +421,7 @@ fn malformed_inputs_fail_in_one_line_and_leave_no_file() {
         // Without --load-address: a raw binary fails on its content before it needs one.
         let mut args = sign_args(false, name, "bad.sfu");
         args.retain(|a| *a != "--load-address" && *a != "0x08020000");
-        let out = sbsfu(d, &args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(code(&out), 1, "{name}: {err}");
+        let err = fails(d, &args, 1);
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
         assert!(
             err.starts_with(&format!("sbsfu: error: {name}: ")),
@@ -441,23 +437,21 @@ fn malformed_inputs_fail_in_one_line_and_leave_no_file() {
 fn a_failure_after_the_output_was_written_leaves_no_file() {
     // The container is sealed into a temporary file; the rename onto a directory fails, and
     // nothing is left. With --pubkey, the .tbs already renamed into place is removed again.
-    let dir = workspace();
+    let dir = app_workspace(100_000);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(100_000)).unwrap();
     fs::create_dir(d.join("taken")).unwrap();
     let before = files(d);
-    let out = sbsfu(d, &sign_args(true, "app.bin", "taken"));
-    assert_eq!(code(&out), 1);
-    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    let err = fails(d, &sign_args(true, "app.bin", "taken"), 1);
+    assert_eq!(err.lines().count(), 1);
     assert_eq!(files(d), before);
     assert_eq!(fs::read_dir(d.join("taken")).unwrap().count(), 0);
-    let out = sbsfu(
+    fails(
         d,
         &words(
             "sign --pubkey signing.pub.pem --version 1.0.0 --security-counter 1 --target t --load-address 0 --in app.bin --tbs-out app.tbs --unsigned-out taken",
         ),
+        1,
     );
-    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(files(d), before);
 }
 
@@ -535,9 +529,7 @@ fn keys_as_openssl_writes_them() {
         refused.push(("v1.pem", "PKCS#5 v1 pbeWithMD5AndDES-CBC"));
     }
     for (key, what) in refused {
-        let out = sbsfu(d, &["--passphrase-file", "pass", "pubkey", "--key", key]);
-        assert_eq!(code(&out), 4, "{key}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = fails(d, &["--passphrase-file", "pass", "pubkey", "--key", key], 4);
         assert_eq!(err.lines().count(), 1);
         assert!(err.contains(&format!("is encrypted with {what}")), "{err}");
         assert!(
@@ -597,9 +589,9 @@ fn export_key_prints_the_device_key_and_writes_it_privately() {
     let help = ok(d, &["export-key", "--help"]);
     assert!(help.contains("SECRET"), "{help}");
     // A signing key is not a device key.
-    let out = sbsfu(
+    fails(
         d,
         &["export-key", "--key", "signing.pem", "--format", "raw"],
+        4,
     );
-    assert_eq!(code(&out), 4);
 }

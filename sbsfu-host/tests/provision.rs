@@ -203,16 +203,15 @@ fn provision_batch_writes_every_image_and_the_fleet_or_nothing() {
         inspected["recipient_key_ids"],
         serde_json::json!([devices[1]["key_id"]])
     );
-    let unknown = sbsfu(d, &words(&fleet_sign("Z-9", "z9.sfu")));
-    assert_eq!(code(&unknown), 1);
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("lists no device Z-9"));
+    let unknown = fails(d, &words(&fleet_sign("Z-9", "z9.sfu")), 1);
+    assert!(unknown.contains("lists no device Z-9"));
     // A failed batch (the last row repeats a serial) leaves no file at all.
     fs::write(d.join("dup.csv"), "serial\nB-1\nB-2\nB-1\n").unwrap();
-    let failed = sbsfu(
+    fails(
         d,
         &[&base[..], &["--batch", "dup.csv", "--out-dir", "failed"]].concat(),
+        1,
     );
-    assert_eq!(code(&failed), 1);
     assert!(!d.join("failed").exists() || files(&d.join("failed")).is_empty());
     // Nor does one that fails on its last device (a serial too long for the record).
     let long = "L".repeat(40);
@@ -256,13 +255,10 @@ fn provision_bootloader_may_end_at_the_record_not_in_it() {
     let flash = fs::read(d.join("full.bin")).unwrap();
     assert_eq!(&flash[..RECORD], &boot[..RECORD]);
     assert_eq!(record(&flash).serial(), "SN-8");
-    let out = sbsfu(d, &args("boot-over.bin", "over.bin"));
-    assert_eq!(code(&out), 1);
+    let err = fails(d, &args("boot-over.bin", "over.bin"), 1);
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("spans 0x08000000..0x0800fc01: outside the bootloader region"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        err.contains("spans 0x08000000..0x0800fc01: outside the bootloader region"),
+        "{err}"
     );
     assert!(!d.join("over.bin").exists());
 }

@@ -250,24 +250,18 @@ fn refusals_and_broken_links_are_one_line_with_their_exit_code() {
     let tcp = format!("127.0.0.1:{port}");
     {
         let _sim = Sim::start(dir, port, false);
-        let out = sbsfu(dir, &["push", "--tcp", &tcp, "other.sfu"]);
-        assert_eq!(code(&out), 3);
         assert_eq!(
-            String::from_utf8(out.stderr).unwrap(),
+            fails(dir, &["push", "--tcp", &tcp, "other.sfu"], 3),
             "sbsfu: error: other.sfu: refused by the device: image is for another target (code 0x0104)\n"
         );
-        let out = sbsfu(dir, &["push", "--tcp", &tcp, "junk.sfu"]);
-        assert_eq!(code(&out), 1);
         assert_eq!(
-            String::from_utf8(out.stderr).unwrap(),
+            fails(dir, &["push", "--tcp", &tcp, "junk.sfu"], 1),
             "sbsfu: error: junk.sfu: not an sbsfu container (bad magic)\n"
         );
     }
     // Nothing listens any more.
-    let out = sbsfu(dir, &["push", "--tcp", &tcp, "other.sfu"]);
-    assert_eq!(code(&out), 1);
     assert_eq!(
-        String::from_utf8(out.stderr).unwrap(),
+        fails(dir, &["push", "--tcp", &tcp, "other.sfu"], 1),
         format!("sbsfu: error: tcp {tcp}: Connection refused (os error 111)\n")
     );
 }

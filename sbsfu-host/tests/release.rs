@@ -123,9 +123,8 @@ fn openssl_sign(d: &Path, key: &str, tbs: &str, sig: &str) {
 
 #[test]
 fn external_signing_with_openssl_completes_the_container() {
-    let dir = workspace();
+    let dir = app_workspace(10_000);
     let d = dir.path();
-    fs::write(d.join("app.bin"), pattern(10_000)).unwrap();
     ok(
         d,
         &words(
@@ -141,11 +140,11 @@ fn external_signing_with_openssl_completes_the_container() {
     assert_eq!(&unsigned[..head.len()], head);
     assert_eq!(&unsigned[head.len()..head.len() + 64], &[0u8; 64]);
     // Unsigned, it is rejected.
-    let out = sbsfu(
+    fails(
         d,
         &["verify", "--pubkey", "signing.pub.pem", "app.unsigned"],
+        3,
     );
-    assert_eq!(code(&out), 3);
 
     openssl_sign(d, "signing.pem", "app.tbs", "app.sig");
     let msg = ok(
@@ -164,14 +163,14 @@ fn external_signing_with_openssl_completes_the_container() {
     // A signature of anything else is refused, and no output appears.
     fs::write(d.join("other.tbs"), b"something else").unwrap();
     openssl_sign(d, "signing.pem", "other.tbs", "other.sig");
-    let out = sbsfu(
+    let err = fails(
         d,
         &words(
             "attach-signature --pubkey signing.pub.pem --sig other.sig app.unsigned --out bad.sfu",
         ),
+        3,
     );
-    assert_eq!(code(&out), 3);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify under"));
+    assert!(err.contains("does not verify under"));
     assert!(!d.join("bad.sfu").exists());
 }
 
@@ -216,16 +215,13 @@ fn passphrase_protected_keys_in_ci_and_with_openssl() {
     // A wrong passphrase: a clean key error, and no output.
     let mut wrong = sign_args(true, "app.bin", "wrong.sfu");
     wrong.extend(["--passphrase-file", "wrong"]);
-    let out = sbsfu(d, &wrong);
-    assert_eq!(code(&out), 4);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(d, &wrong, 4);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("wrong passphrase"), "{err}");
     assert!(!d.join("wrong.sfu").exists());
     // No passphrase anywhere and no terminal: an error at once, never a hang.
-    let out = sbsfu(d, &["pubkey", "--key", "signing.pem"]);
-    assert_eq!(code(&out), 4);
-    assert!(String::from_utf8_lossy(&out.stderr).contains(
+    let err = fails(d, &["pubkey", "--key", "signing.pem"], 4);
+    assert!(err.contains(
         "is passphrase-protected: give --passphrase-file FILE or set SBSFU_KEY_PASSPHRASE"
     ));
     // And a key OpenSSL encrypted is read too.
@@ -359,31 +355,33 @@ fn key_rotation_with_an_offline_root() {
     assert!(trust("k2.sks", "new.sfu").status.success());
 
     // A device at epoch 2 refuses epoch 1 again.
-    let out = sbsfu(
+    let err = fails(
         d,
         &words("keyset verify --root root.pub.pem k1.sks --current-epoch 2"),
+        3,
     );
-    assert_eq!(code(&out), 3);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not newer than the epoch 2"));
+    assert!(err.contains("is not newer than the epoch 2"));
     // A firmware key cannot sign a key set: it is not the root the device holds.
-    let out = sbsfu(
+    ok(
         d,
         &words(
             "keyset create --root-key signing.pem --epoch 3 --target stm32f405 --signer next.pub.pem --out k3.sks",
         ),
     );
-    assert!(out.status.success());
-    let out = sbsfu(d, &["keyset", "verify", "--root", "root.pub.pem", "k3.sks"]);
-    assert_eq!(code(&out), 3);
+    fails(
+        d,
+        &["keyset", "verify", "--root", "root.pub.pem", "k3.sks"],
+        3,
+    );
     // And the root key cannot be listed as a firmware signer.
-    let out = sbsfu(
+    let err = fails(
         d,
         &words(
             "keyset create --root-key root.pem --epoch 3 --target stm32f405 --signer root.pub.pem --out k3.sks",
         ),
+        2,
     );
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("never firmware"));
+    assert!(err.contains("never firmware"));
 }
 
 #[test]
@@ -404,13 +402,9 @@ fn data_payloads_name_their_region() {
         &words("verify --json --pubkey signing.pub.pem data.sfu"),
     ));
     assert_eq!(v["region"], "data");
-    let out = sbsfu(d, &{
-        let mut a = sign_args(false, "calibration.bin", "x.sfu");
-        a.extend(["--region", "Data!"]);
-        a
-    });
-    assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid header"));
+    let mut bad_region = sign_args(false, "calibration.bin", "x.sfu");
+    bad_region.extend(["--region", "Data!"]);
+    assert!(fails(d, &bad_region, 2).contains("invalid header"));
 }
 
 #[test]
@@ -427,6 +421,5 @@ fn completions_for_every_shell() {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
-    let out = sbsfu(dir.path(), &["completions", "tcsh"]);
-    assert_eq!(code(&out), 2);
+    fails(dir.path(), &["completions", "tcsh"], 2);
 }

@@ -2,6 +2,7 @@
 //! (`attach-signature` completes either), and `inspect`, `verify`, `decrypt`, `keyset inspect`
 //! and `keyset verify` to check what was made.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -31,18 +32,9 @@ pub enum InputFormat {
 /// `sbsfu sign`
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Ed25519 signing key (PKCS#8 PEM, plain or passphrase-protected).
-    #[arg(
-        long,
-        value_name = "PEM",
-        required_unless_present = EXTERNAL_SIGNER,
-        conflicts_with = EXTERNAL_SIGNER
-    )]
-    pub key: Option<PathBuf>,
-    /// Sign elsewhere (HSM, signing service): the signer's public key. Writes --unsigned-out and
-    /// --tbs-out instead of --out; complete with `sbsfu attach-signature`.
-    #[arg(id = EXTERNAL_SIGNER, long = "pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
-    pub pubkey: Option<PathBuf>,
+    /// Who signs: --key, or --pubkey to sign elsewhere.
+    #[command(flatten)]
+    pub signer: SignerArgs<FirmwareSigner>,
     /// Encrypt the payload for devices holding this AES-256 device key.
     #[arg(long, value_name = "KEY", conflicts_with = "encrypt_to")]
     pub encrypt_key: Option<PathBuf>,
@@ -100,8 +92,68 @@ pub struct SignArgs {
     pub signed: SignedOutputArgs,
 }
 
-/// The id that `sign --pubkey` and `keyset create --root-pubkey` share: the public key of a signer
-/// elsewhere (an HSM, a signing service), which [`SignedOutputArgs`] depends on.
+/// Who signs a container (`sign`) or a key set (`keyset create`): a private key here, or the
+/// public key of a signer elsewhere (an HSM, a signing service), with which [`SignedOutputArgs`]
+/// writes --unsigned-out and --tbs-out instead of --out. `R` names the two options (clap cannot
+/// rename the fields of a flattened struct) and gives their help.
+#[derive(Debug, Args)]
+pub struct SignerArgs<R: SignerRole> {
+    /// The private key that signs here (`--key`, `--root-key`).
+    #[arg(
+        long = R::OPTIONS[0],
+        help = R::HELP[0],
+        value_name = "PEM",
+        required_unless_present = EXTERNAL_SIGNER,
+        conflicts_with = EXTERNAL_SIGNER
+    )]
+    pub key: Option<PathBuf>,
+    /// The public key of the signer elsewhere (`--pubkey`, `--root-pubkey`).
+    #[arg(
+        id = EXTERNAL_SIGNER,
+        long = R::OPTIONS[1],
+        help = R::HELP[1],
+        value_name = "PEM",
+        requires_all = ["unsigned_out", "tbs_out"]
+    )]
+    pub pubkey: Option<PathBuf>,
+    #[arg(skip)]
+    role: PhantomData<R>,
+}
+
+/// What a [`SignerArgs`]' two options are called, and their help.
+pub trait SignerRole {
+    /// The private key's option and the signer-elsewhere public key's.
+    const OPTIONS: [&'static str; 2];
+    /// Their help.
+    const HELP: [&'static str; 2];
+}
+
+/// `sign`'s signer: a firmware signing key.
+#[derive(Debug)]
+pub enum FirmwareSigner {}
+
+/// `keyset create`'s signer: the root key.
+#[derive(Debug)]
+pub enum RootSigner {}
+
+impl SignerRole for FirmwareSigner {
+    const OPTIONS: [&'static str; 2] = ["key", "pubkey"];
+    const HELP: [&'static str; 2] = [
+        "Ed25519 signing key (PKCS#8 PEM, plain or passphrase-protected)",
+        "Sign elsewhere (HSM, signing service): the signer's public key. Writes --unsigned-out \
+         and --tbs-out instead of --out; complete with `sbsfu attach-signature`",
+    ];
+}
+
+impl SignerRole for RootSigner {
+    const OPTIONS: [&'static str; 2] = ["root-key", "root-pubkey"];
+    const HELP: [&'static str; 2] = [
+        "The root key (PKCS#8 PEM). It signs key sets only, never firmware",
+        "Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out",
+    ];
+}
+
+/// The id of [`SignerArgs::pubkey`], on which [`SignedOutputArgs`] depends.
 const EXTERNAL_SIGNER: &str = "external_signer";
 
 /// Where `sign` and `keyset create` write: the signed file, or, with a signer elsewhere, the file
@@ -161,17 +213,9 @@ pub enum KeysetCommand {
 /// `sbsfu keyset create`
 #[derive(Debug, Args)]
 pub struct KeysetCreateArgs {
-    /// The root key (PKCS#8 PEM). It signs key sets only, never firmware.
-    #[arg(
-        long,
-        value_name = "PEM",
-        required_unless_present = EXTERNAL_SIGNER,
-        conflicts_with = EXTERNAL_SIGNER
-    )]
-    pub root_key: Option<PathBuf>,
-    /// Sign elsewhere: the root public key. Writes --unsigned-out and --tbs-out.
-    #[arg(id = EXTERNAL_SIGNER, long = "root-pubkey", value_name = "PEM", requires_all = ["unsigned_out", "tbs_out"])]
-    pub root_pubkey: Option<PathBuf>,
+    /// Who signs: --root-key, or --root-pubkey to sign elsewhere.
+    #[command(flatten)]
+    pub signer: SignerArgs<RootSigner>,
     /// Epoch: higher than the set devices hold now.
     #[arg(long, value_parser = parse_u32, value_name = "N")]
     pub epoch: u32,

@@ -4,6 +4,7 @@
 mod encrypted;
 mod write;
 
+use std::fmt::Display;
 use std::fs;
 use std::path::Path;
 
@@ -97,43 +98,42 @@ fn algorithm_of(path: &Path, der: &SecretDocument) -> Result<ObjectIdentifier> {
         .map_err(|e| Error::key(path, format!("not a PKCS#8 key ({e})")))
 }
 
+/// The error for a key file of the wrong kind: it is `found`, not `expected`.
+fn wrong_kind(path: &Path, found: impl Display, expected: &str) -> Error {
+    Error::key(path, format!("is {found}, not {expected}"))
+}
+
+/// The error for a key file whose PEM block is labelled `label`, not `expected`.
+fn wrong_label(path: &Path, expected: &str, label: &str) -> Error {
+    Error::key(path, format!("expected {expected}, found a PEM {label}"))
+}
+
+/// What [`read_signing_key`] and [`read_public_key`] expect.
+const SIGNING_KEY: &str = "an Ed25519 signing key";
+/// What [`read_device_key`] expects.
+const DEVICE_KEY: &str = "a device key (X25519 or AES-256)";
+
 /// Reads an Ed25519 private key: PKCS#8 PEM, plain or passphrase-protected.
 pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
     let (label, der) = read_pem(path)?;
     let not_ed25519 =
         |e: pkcs8::Error| Error::key(path, format!("not an Ed25519 PKCS#8 private key ({e})"));
-    let a_device_key = || {
-        Err(Error::key(
-            path,
-            "is a device key (AES-256), not an Ed25519 signing key",
-        ))
-    };
-    let an_x25519_key = || {
-        Err(Error::key(
-            path,
-            "is an X25519 device key (it decrypts), not an Ed25519 signing key",
-        ))
-    };
+    let a_device_key = || wrong_kind(path, "a device key (AES-256)", SIGNING_KEY);
+    let an_x25519_key = || wrong_kind(path, "an X25519 device key (it decrypts)", SIGNING_KEY);
     match label.as_str() {
-        "PRIVATE KEY" if algorithm_of_plain(&der) == Some(X25519_OID) => an_x25519_key(),
+        "PRIVATE KEY" if algorithm_of_plain(&der) == Some(X25519_OID) => Err(an_x25519_key()),
         "PRIVATE KEY" => SigningKey::from_pkcs8_der(&der).map_err(not_ed25519),
         ENCRYPTED_LABEL => {
             let der = decrypt(path, &der, pass)?;
             match algorithm_of(path, &der)? {
                 ED25519_OID => SigningKey::from_pkcs8_der(der.as_bytes()).map_err(not_ed25519),
-                AES256_GCM_OID => a_device_key(),
-                X25519_OID => an_x25519_key(),
-                oid => Err(Error::key(
-                    path,
-                    format!("is a {oid} key, not an Ed25519 signing key"),
-                )),
+                AES256_GCM_OID => Err(a_device_key()),
+                X25519_OID => Err(an_x25519_key()),
+                oid => Err(wrong_kind(path, format_args!("a {oid} key"), SIGNING_KEY)),
             }
         }
-        DEVICE_KEY_LABEL => a_device_key(),
-        other => Err(Error::key(
-            path,
-            format!("expected a PRIVATE KEY, found a PEM {other}"),
-        )),
+        DEVICE_KEY_LABEL => Err(a_device_key()),
+        other => Err(wrong_label(path, "a PRIVATE KEY", other)),
     }
 }
 
@@ -141,17 +141,15 @@ pub fn read_signing_key(path: &Path, pass: &Passphrase) -> Result<SigningKey> {
 pub fn read_public_key(path: &Path, pass: &Passphrase) -> Result<VerifyingKey> {
     let (label, der) = read_pem(path)?;
     match label.as_str() {
-        "PUBLIC KEY" if spki_algorithm(&der) == Some(X25519_OID) => Err(Error::key(
+        "PUBLIC KEY" if spki_algorithm(&der) == Some(X25519_OID) => Err(wrong_kind(
             path,
-            "is an X25519 device public key (it encrypts), not an Ed25519 signing key",
+            "an X25519 device public key (it encrypts)",
+            SIGNING_KEY,
         )),
         "PUBLIC KEY" => VerifyingKey::from_public_key_der(&der)
             .map_err(|e| Error::key(path, format!("not an Ed25519 public key ({e})"))),
         "PRIVATE KEY" | ENCRYPTED_LABEL => read_signing_key(path, pass).map(|k| k.verifying_key()),
-        other => Err(Error::key(
-            path,
-            format!("expected a PUBLIC KEY, found a PEM {other}"),
-        )),
+        other => Err(wrong_label(path, "a PUBLIC KEY", other)),
     }
 }
 
@@ -192,18 +190,8 @@ fn device_key_from_pkcs8(path: &Path, der: &[u8]) -> Result<DeviceKey> {
                 .map_err(|e| Error::key(path, format!("not an X25519 private key ({e})")))?;
             Zeroizing::new(inner.as_bytes().to_vec())
         }
-        ED25519_OID => {
-            return Err(Error::key(
-                path,
-                "is an Ed25519 signing key, not a device key (X25519 or AES-256)",
-            ));
-        }
-        oid => {
-            return Err(Error::key(
-                path,
-                format!("is a {oid} key, not a device key (X25519 or AES-256)"),
-            ));
-        }
+        ED25519_OID => return Err(wrong_kind(path, SIGNING_KEY, DEVICE_KEY)),
+        oid => return Err(wrong_kind(path, format_args!("a {oid} key"), DEVICE_KEY)),
     };
     let key: [u8; 32] = raw
         .as_slice()
@@ -237,10 +225,7 @@ pub fn read_device_key(path: &Path, pass: &Passphrase) -> Result<DeviceKey> {
             path,
             "is a public key; decrypting needs the device's private key",
         )),
-        other => Err(Error::key(
-            path,
-            format!("expected a device key, found a PEM {other}"),
-        )),
+        other => Err(wrong_label(path, "a device key", other)),
     }
 }
 
@@ -259,32 +244,30 @@ pub fn read_recipient_key(path: &Path) -> Result<[u8; 32]> {
             ));
         }
         DEVICE_KEY_LABEL => {
-            return Err(Error::key(
+            return Err(wrong_kind(
                 path,
-                "is an AES-256 device key, not an X25519 public key (give it to --encrypt-key)",
+                "an AES-256 device key",
+                "an X25519 public key (give it to --encrypt-key)",
             ));
         }
-        other => {
-            return Err(Error::key(
-                path,
-                format!("expected an X25519 PUBLIC KEY, found a PEM {other}"),
-            ));
-        }
+        other => return Err(wrong_label(path, "an X25519 PUBLIC KEY", other)),
     }
     let spki = SubjectPublicKeyInfoRef::from_der(&der)
         .map_err(|e| Error::key(path, format!("not a public key ({e})")))?;
     match spki.algorithm.oid {
         X25519_OID => {}
         ED25519_OID => {
-            return Err(Error::key(
+            return Err(wrong_kind(
                 path,
-                "is an Ed25519 public key (it verifies signatures), not an X25519 device key",
+                "an Ed25519 public key (it verifies signatures)",
+                "an X25519 device key",
             ));
         }
         oid => {
-            return Err(Error::key(
+            return Err(wrong_kind(
                 path,
-                format!("is a {oid} key, not an X25519 key"),
+                format_args!("a {oid} key"),
+                "an X25519 key",
             ));
         }
     }

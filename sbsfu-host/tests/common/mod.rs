@@ -35,6 +35,14 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `sbsfu`, which must fail with exit code `code`; returns its standard error.
+pub fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = sbsfu(dir, args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(self::code(&out), code, "sbsfu {args:?}: {err}");
+    err
+}
+
 /// The exit code.
 pub fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally, not by a signal")
@@ -123,10 +131,16 @@ pub fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-/// A [`workspace`] with `app.bin` (`pattern(len)`) signed, and encrypted if so, into `app.sfu`.
-pub fn signed_app(len: usize, encrypted: bool) -> TempDir {
+/// A [`workspace`] with an image, `app.bin`: `pattern(len)`.
+pub fn app_workspace(len: usize) -> TempDir {
     let dir = workspace();
     fs::write(dir.path().join("app.bin"), pattern(len)).unwrap();
+    dir
+}
+
+/// An [`app_workspace`] with `app.bin` signed, and encrypted if so, into `app.sfu`.
+pub fn signed_app(len: usize, encrypted: bool) -> TempDir {
+    let dir = app_workspace(len);
     ok(dir.path(), &sign_args(encrypted, "app.bin", "app.sfu"));
     dir
 }
