@@ -20,7 +20,7 @@ use sbsfu_device::boot::{BootFlash, DeviceInfo, STM32F405_LAYOUT, Stager, Stager
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::device_keys::device_keys;
 use sbsfu_f4::keys::{SIGNING_KEY, TARGET};
-use sbsfu_f4::layout::FLASH_SIZE;
+use sbsfu_f4::layout::{FLASH_SIZE, SMALLEST_SECTOR, WRITE_SIZE};
 use sbsfu_link::Receiver;
 use semihosting::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use stm32f4::stm32f405 as pac;
@@ -142,8 +142,9 @@ impl ReadNorFlash for HostFlash {
 }
 
 impl NorFlash for HostFlash {
-    const WRITE_SIZE: usize = 4;
-    const ERASE_SIZE: usize = 16 * 1024;
+    // The internal flash's geometry: the file stands in for it.
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = SMALLEST_SECTOR;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), HostFlashError> {
         let blank = [0xFFu8; 1024];

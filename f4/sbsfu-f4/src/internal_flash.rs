@@ -28,7 +28,9 @@ use sbsfu_device::{SectorMap, Sectors};
 use stm32f4::stm32f405::FLASH;
 use stm32f4::stm32f405::flash::cr::PSIZE;
 
-use crate::layout::{FLASH_BASE, FLASH_SIZE, OTP_BASE, OTP_WORDS, SECTORS};
+use crate::layout::{
+    FLASH_BASE, FLASH_SIZE, OTP_BASE, OTP_WORDS, SECTORS, SMALLEST_SECTOR, WRITE_SIZE,
+};
 use crate::watchdog::Watchdog;
 
 const KEY1: u32 = 0x4567_0123;
@@ -166,9 +168,8 @@ impl ReadNorFlash for InternalFlash {
 }
 
 impl NorFlash for InternalFlash {
-    const WRITE_SIZE: usize = 4;
-    /// The smallest sector; erases must follow the real, uneven sector boundaries.
-    const ERASE_SIZE: usize = 16 * 1024;
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = SMALLEST_SECTOR;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
         let map = Sectors(&SECTORS);

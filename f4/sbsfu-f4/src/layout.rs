@@ -11,6 +11,11 @@ pub const FLASH_BASE: u32 = STM32F405_FLASH;
 pub const FLASH_SIZE: u32 = 1024 * 1024;
 /// Its sectors.
 pub const SECTORS: [u32; 12] = STM32F405_SECTORS;
+/// Bytes programmed at a time: 32-bit words (x32 parallelism, 2.7-3.6 V).
+pub const WRITE_SIZE: usize = 4;
+/// The smallest sector, which is what the `NorFlash` trait's erase unit can say of sectors this
+/// uneven; erases must still follow [`SECTORS`].
+pub const SMALLEST_SECTOR: usize = 16 * 1024;
 
 /// Where the OTP area is mapped (RM0090 section 3.8).
 pub const OTP_BASE: u32 = 0x1FFF_7800;
