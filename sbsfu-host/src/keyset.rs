@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use crate::cli::{KeysetCreateArgs, KeysetVerifyArgs};
 use crate::error::{Error, Result};
-use crate::keys::{is_dev_key, read_public_key, read_signing_key, trusted_key};
+use crate::keys::{read_public_key, trusted_key};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
 use crate::report::{Report, line};
+use crate::signer::Signing;
 
 /// Reads and parses a key-set file (nothing verified).
 pub fn read(path: &Path) -> Result<SignedKeySet> {
@@ -55,19 +56,9 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
             args.signers.len()
         )));
     }
-    let (root_key, root_path) = match (&args.signer.key, &args.signer.pubkey) {
-        (Some(p), _) => (Some(read_signing_key(p, pass)?), p),
-        (None, Some(p)) => (None, p),
-        (None, None) => return Err(Error::Usage("give --root-key or --root-pubkey".into())),
-    };
-    let root = match &root_key {
-        Some(k) => k.verifying_key(),
-        None => read_public_key(root_path, pass)?,
-    };
+    let signing = Signing::read(&args.signer, &args.signed, pass)?;
+    let root = signing.public();
     let root_id = KeyId::of_ed25519(root.as_bytes());
-    if is_dev_key(root_id) && !args.signed.allow_dev_key {
-        return Err(Error::DevKey(root_path.clone()));
-    }
     let mut keys: Vec<[u8; 32]> = Vec::new();
     for p in &args.signers {
         let k = read_public_key(p, pass)?.to_bytes();
@@ -95,14 +86,9 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
             other => Error::Usage(format!("invalid key set: {other}")),
         })?;
     let mut buf = [0u8; MAX_KEYSET_LEN];
-    match (
-        &root_key,
-        &args.signed.out,
-        &args.signed.unsigned_out,
-        &args.signed.tbs_out,
-    ) {
-        (Some(k), Some(out_path), _, _) => {
-            let signed = SignedKeySet::sign(set, k)
+    match signing {
+        Signing::Here { key, out: out_path } => {
+            let signed = SignedKeySet::sign(set, &key)
                 .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
             let mut out = Output::create(out_path, true, PUBLIC)?;
             out.write_all(signed.encode(&mut buf))?;
@@ -113,7 +99,11 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
                 fields: KeySetFields::new(&signed),
             })
         }
-        (None, _, Some(unsigned_path), Some(tbs_path)) => {
+        Signing::Elsewhere {
+            unsigned: unsigned_path,
+            tbs: tbs_path,
+            ..
+        } => {
             let message = set
                 .message()
                 .map_err(|e| Error::Usage(format!("encoding failed: {e}")))?;
@@ -133,9 +123,6 @@ pub fn create(args: &KeysetCreateArgs, pass: &Passphrase) -> Result<Created> {
                 fields: KeySetFields::new(&unsigned),
             })
         }
-        _ => Err(Error::Usage(
-            "give --root-key with --out, or --root-pubkey with --unsigned-out and --tbs-out".into(),
-        )),
     }
 }
 

@@ -28,6 +28,7 @@ mod provision;
 mod push;
 mod report;
 mod sign;
+mod signer;
 mod verify;
 
 use std::io::{self, Write};

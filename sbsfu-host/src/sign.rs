@@ -5,9 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
 use sbsfu_format::MAX_IMAGE_LEN;
-use sbsfu_format::{ContentKey, KeyId, MAX_RECIPIENTS};
+use sbsfu_format::{ContentKey, MAX_RECIPIENTS};
 use sbsfu_format::{
     EncryptParams, Prepared, RecipientKey, SealParams, Sealed, Threads, Wrap, write_signature,
 };
@@ -18,13 +17,11 @@ use crate::cli::SignArgs;
 use crate::error::{Error, Result};
 use crate::image::extents::LeftOut;
 use crate::image::{self, Image, Kind, Options};
-use crate::keys::{
-    is_dev_key, random_bytes, read_device_key, read_public_key, read_recipient_key,
-    read_signing_key, x25519_key_id,
-};
+use crate::keys::{is_dev_key, random_bytes, read_device_key, read_recipient_key, x25519_key_id};
 use crate::output::{Output, PUBLIC, commit_all};
 use crate::passphrase::Passphrase;
 use crate::report::{HeaderFields, Report, line};
+use crate::signer::Signing;
 
 /// What `sign` wrote.
 #[derive(Serialize)]
@@ -90,30 +87,10 @@ impl Signed {
     }
 }
 
-/// Who signs.
-enum Signer {
-    Local(SigningKey),
-    External(VerifyingKey),
-}
-
 /// Signs (and encrypts) `args.input`.
 pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
-    let (signer, key_path) = match (&args.signer.key, &args.signer.pubkey) {
-        (Some(k), _) => (Signer::Local(read_signing_key(k, pass)?), k),
-        (None, Some(p)) => (Signer::External(read_public_key(p, pass)?), p),
-        (None, None) => {
-            return Err(Error::Usage(
-                "give --key, or --pubkey to sign elsewhere".into(),
-            ));
-        }
-    };
-    let public = match &signer {
-        Signer::Local(k) => k.verifying_key().to_bytes(),
-        Signer::External(k) => k.to_bytes(),
-    };
-    if is_dev_key(KeyId::of_ed25519(&public)) && !args.signed.allow_dev_key {
-        return Err(Error::DevKey(key_path.clone()));
-    }
+    let signing = Signing::read(&args.signer, &args.signed, pass)?;
+    let public = signing.public().to_bytes();
     let device_key = match &args.encrypt_key {
         Some(p) => {
             let k = read_device_key(p, pass)?;
@@ -211,13 +188,8 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
 
     let input = image.kind();
     let left_out = image.left_out().to_vec();
-    match (
-        signer,
-        &args.signed.out,
-        &args.signed.unsigned_out,
-        &args.signed.tbs_out,
-    ) {
-        (Signer::Local(key), Some(out_path), _, _) => {
+    match signing {
+        Signing::Here { key, out: out_path } => {
             let mut out = Output::create(out_path, true, PUBLIC)?;
             let sealed = seal_image(&prepared, &args.input, &image, &mut out)?;
             let signature = sealed.message.sign(&key);
@@ -228,7 +200,11 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
             out.commit()?;
             Ok(Signed::new(&sealed, input, out_path, None, left_out))
         }
-        (Signer::External(_), _, Some(unsigned_path), Some(tbs_path)) => {
+        Signing::Elsewhere {
+            unsigned: unsigned_path,
+            tbs: tbs_path,
+            ..
+        } => {
             let mut unsigned = Output::create(unsigned_path, true, PUBLIC)?;
             let mut tbs = Output::create(tbs_path, true, PUBLIC)?;
             let sealed = seal_image(&prepared, &args.input, &image, &mut unsigned)?;
@@ -242,9 +218,6 @@ pub fn sign(args: &SignArgs, pass: &Passphrase) -> Result<Signed> {
                 left_out,
             ))
         }
-        _ => Err(Error::Usage(
-            "give --key with --out, or --pubkey with --unsigned-out and --tbs-out".into(),
-        )),
     }
 }
 

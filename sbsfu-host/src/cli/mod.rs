@@ -13,7 +13,7 @@ pub use device::{DeviceSimArgs, LinkArgs, ProvisionArgs, PushArgs};
 pub use keys::{ExportFormat, ExportKeyArgs, KeyType, KeygenArgs, PubkeyArgs, PubkeyFormat};
 pub use release::{
     AttachArgs, DecryptArgs, InputFormat, InspectArgs, KeysetCommand, KeysetCreateArgs,
-    KeysetVerifyArgs, SignArgs, TrustArgs, VerifyArgs,
+    KeysetVerifyArgs, SignArgs, SignedOutputArgs, SignerArgs, SignerRole, TrustArgs, VerifyArgs,
 };
 
 /// Secure firmware update containers: sign, encrypt, inspect and verify.
