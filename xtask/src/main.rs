@@ -5,6 +5,8 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 mod bench_provision;
 mod docs;
@@ -37,7 +39,11 @@ jobs:
             `cargo bench` runs the criterion micro-benchmarks
 ";
 
+/// When this job started: every step's title shows the time since (CI logs show where it goes).
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(Instant::now);
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(),
@@ -117,8 +123,10 @@ fn show(cmd: &Command) -> String {
         .join(" ")
 }
 
+/// A step's title, after the minutes and seconds since the job started: `==> [12:34] title`.
 fn step(title: &str) {
-    println!("\n==> {title}");
+    let secs = STARTED.get_or_init(Instant::now).elapsed().as_secs();
+    println!("\n==> [{:02}:{:02}] {title}", secs / 60, secs % 60);
 }
 
 /// Builds the `sbsfu` CLI (cargo's progress shown: a first build takes minutes) and returns it.

@@ -52,7 +52,7 @@ pub(super) fn app_container(
     to: &str,
     out: &str,
 ) -> Result<Vec<u8>> {
-    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     sbsfu(
         cli,
