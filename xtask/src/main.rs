@@ -413,8 +413,19 @@ fn test() -> Result {
     // device crate's own default (sha2's SHA-256) too.
     step("the device crate's unit tests with its default features");
     run_cargo("test -p sbsfu-device --lib")?;
-    step("power cuts at every flash operation of an update and a revert (release build)");
-    run_cargo("test --release -p sbsfu-device power_cut -- --nocapture")?;
+    // The full version, as `--release` runs it (it cuts less often where debug assertions are
+    // on), but built in the dev profile with the device crate optimised and its debug assertions
+    // off: it then reuses the dependencies of the step before instead of a release build of all
+    // of them (criterion, proptest, the crypto), and runs as fast (docs/PERFORMANCE.md).
+    step(
+        "power cuts at every flash operation of an update and a revert (the full version: \
+         the device crate optimised, without debug assertions)",
+    );
+    run_cargo(
+        "test -p sbsfu-device --test power_cut \
+         --config profile.dev.package.sbsfu-device.debug-assertions=false \
+         --config profile.dev.package.sbsfu-device.opt-level=3 -- --nocapture",
+    )?;
     step("the STM32F4 on QEMU");
     f4::f4_test()?;
     // The flash and RAM budgets of the example bootloader (f4-bench's footprint, without its
