@@ -34,13 +34,29 @@ enum Sha2 {
     Unrolled,
 }
 
-/// Builds firmware with the shipping profile; returns the ELF.
-fn firmware(
+/// Where each firmware build's ELF is copied, under a name of its own (`f4-boot-ram-otp`,
+/// `f4-app-receive-1.1.0`): every variant is built in the one target directory, where the next
+/// variant's build replaces the ELF that cargo leaves under the binary's name.
+const ELF_DIR: &str = "target/f4-elf";
+
+/// Builds firmware with the shipping profile; returns its ELF, copied into [`ELF_DIR`].
+fn firmware(package: &str, bin: &str, features: &[&str], sha2: Sha2) -> Result<PathBuf> {
+    firmware_version(package, bin, features, sha2, None)
+}
+
+/// [`firmware`], with `SBSFU_APP_VERSION` set to `version` if given (the example application
+/// reports that version: `option_env!`, so that only the application's own crate is rebuilt).
+///
+/// All variants share the default target directory, and so every dependency's artifacts: the
+/// features differ only in our firmware crates (`receive` adds sbsfu-link and sbsfu-device's
+/// `link`, built once more), and the crypto crates are compiled once. The unrolled SHA-2 build
+/// changes RUSTFLAGS, which would rebuild everything: it keeps a directory of its own.
+fn firmware_version(
     package: &str,
     bin: &str,
     features: &[&str],
-    target_dir: Option<&str>,
     sha2: Sha2,
+    version: Option<&str>,
 ) -> Result<PathBuf> {
     let mut c = cargo();
     c.args([
@@ -53,25 +69,33 @@ fn firmware(
         "-p",
         package,
     ]);
+    let mut name = std::iter::once(bin)
+        .chain(features.iter().copied())
+        .collect::<Vec<_>>();
+    let mut target = root().join("target");
     if sha2 == Sha2::Unrolled {
         // RUSTFLAGS replaces (not extends) the flags of .cargo/config.toml: the compact-SHA
         // one goes, the compact-AES one stays.
         c.env("RUSTFLAGS", "--cfg aes_backend_soft=\"compact\"");
         // It does not fit the bootloader's 64K: link it larger, to measure it.
         c.env("SBSFU_BOOT_FLASH", "128K");
+        target = root().join("target/f4-unrolled");
+        c.arg("--target-dir").arg(&target);
+        name.push("unrolled");
     }
     if !features.is_empty() {
         c.arg("--features").arg(features.join(","));
     }
-    let dir = match target_dir {
-        Some(d) => {
-            c.arg("--target-dir").arg(d);
-            root().join(d)
-        }
-        None => root().join("target"),
-    };
+    if let Some(v) = version {
+        c.env("SBSFU_APP_VERSION", v);
+        name.push(v);
+    }
     run(&mut c)?;
-    Ok(dir.join(MCU).join("firmware").join(bin))
+    let built = target.join(MCU).join("firmware").join(bin);
+    let elf = root().join(ELF_DIR).join(name.join("-"));
+    fs::create_dir_all(root().join(ELF_DIR)).map_err(|e| e.to_string())?;
+    fs::copy(&built, &elf).map_err(|e| format!("{} to {}: {e}", built.display(), elf.display()))?;
+    Ok(elf)
 }
 
 /// Runs the CLI on one command line (its arguments hold no spaces), from the workspace root.
@@ -318,7 +342,7 @@ pub fn f4_board_data() -> Result {
 /// The example application, signed and encrypted for the example layout, straight from the
 /// linker's ELF (the load address comes from the file).
 fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<Vec<u8>> {
-    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     sbsfu(
         cli,
@@ -334,7 +358,7 @@ fn app_container(cli: &Path, version: &str, counter: &str, out: &str) -> Result<
 /// The application's ELF, its objcopy'd HEX and its objcopy'd binary (no gaps: see `objcopy`) must sign into
 /// the same signed-only container: one image whichever file the build system hands over.
 fn same_image_from_elf_hex_and_bin(cli: &Path) -> Result {
-    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], Sha2::Compact)?;
     let dir = root().join("target/f4-test");
     objcopy(&elf, &dir.join("app.bin"))?;
     objcopy_hex(&elf, &dir.join("app.hex"))?;
@@ -399,7 +423,7 @@ pub fn f4_test() -> Result {
         "on-target round trip: host-made containers through sbsfu-device on an emulated STM32F405",
     );
     test_containers(&cli, "target/f4-test", "0x0800C000", 40 * 1024)?;
-    let elf = firmware("sbsfu-f4-test", "f4-test", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-test", "f4-test", &[], Sha2::Compact)?;
     let out = qemu::run(&Run {
         elf: &elf,
         load: &[],
@@ -422,13 +446,7 @@ pub fn f4_test() -> Result {
     same_image_from_elf_hex_and_bin(&cli)?;
 
     let app = app_container(&cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
-    let boot = firmware(
-        "sbsfu-f4-boot",
-        "f4-boot",
-        &["ram-otp"],
-        Some("target/f4-ram-otp"),
-        Sha2::Compact,
-    )?;
+    let boot = firmware("sbsfu-f4-boot", "f4-boot", &["ram-otp"], Sha2::Compact)?;
     let devices = factory::provision_batch(&cli, &boot, "target/f4-test/app.sfu")?;
     for device in &devices {
         step(&format!(
@@ -475,13 +493,7 @@ pub fn f4_test() -> Result {
     push::push_scenarios(&cli, &boot)?;
     step("the same test firmware for a board (real flash, embedded data): it builds");
     f4_board_data()?;
-    firmware(
-        "sbsfu-f4-test",
-        "f4-test",
-        &["board"],
-        Some("target/f4-board-build"),
-        Sha2::Compact,
-    )?;
+    firmware("sbsfu-f4-test", "f4-test", &["board"], Sha2::Compact)?;
 
     println!(
         "\nf4-test OK: {cases} on-target cases, factory images of sbsfu provision booted with \
@@ -523,7 +535,7 @@ struct Counts {
 }
 
 fn bench_counts(cli: &Path) -> Result<Counts> {
-    let elf = firmware("sbsfu-f4-bench", "f4-bench", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-bench", "f4-bench", &[], Sha2::Compact)?;
     let dir = root().join("target/f4-bench");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     write(&dir.join("image.bin"), &bootable(image(16 * 1024, 7)))?;
@@ -623,17 +635,11 @@ impl Footprint {
 fn footprint(cli: &Path) -> Result<Footprint> {
     fs::create_dir_all(root().join("target/f4-test")).map_err(|e| e.to_string())?;
     step("bootloader footprint (shipping profile: opt-level s, fat LTO, compact SHA-2)");
-    let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], None, Sha2::Compact)?;
+    let boot = firmware("sbsfu-f4-boot", "f4-boot", &[], Sha2::Compact)?;
     let (flash, data, bss) = flash_bytes(&boot)?;
 
     step("bootloader peak stack: halted after a normal boot, and after an install at reset");
-    let measure = firmware(
-        "sbsfu-f4-boot",
-        "f4-boot",
-        &["measure"],
-        Some("target/f4-measure"),
-        Sha2::Compact,
-    )?;
+    let measure = firmware("sbsfu-f4-boot", "f4-boot", &["measure"], Sha2::Compact)?;
     let app = app_container(cli, "1.0.0", "1", "target/f4-test/app.sfu")?;
     let update = app_container(cli, "1.0.1", "2", "target/f4-test/app-1.0.1.sfu")?;
     let hpke_update = hpke::app_container(
@@ -713,13 +719,7 @@ pub fn f4_bench() -> Result {
     // The image SHA-256 is `fast-sha256`'s either way: sha2's unrolled backend changes only
     // Ed25519's SHA-512, hence only the size.
     step("the bootloader with sha2's unrolled backend (not shipped: too large)");
-    let unrolled = firmware(
-        "sbsfu-f4-boot",
-        "f4-boot",
-        &[],
-        Some("target/f4-unrolled"),
-        Sha2::Unrolled,
-    )?;
+    let unrolled = firmware("sbsfu-f4-boot", "f4-boot", &[], Sha2::Unrolled)?;
     let unrolled_boot = flash_bytes(&unrolled)?.0;
 
     let per_kib = |n: u64| n as f64 * 1024.0 / c.image_bytes as f64;

@@ -25,23 +25,22 @@ use sbsfu_device::sim::SimFlash;
 use sbsfu_f4::config::{CHUNK, boot_config};
 use sbsfu_f4::keys::{DEVICE_KEY, SIGNING_KEY};
 
-use super::{IMAGE_FROM, LAYOUT, MCU, Scenario, boot_run, flash_file, provision, read, write};
-use crate::{Result, cargo, root, run, step};
+use super::{IMAGE_FROM, LAYOUT, Scenario, boot_run, flash_file, provision, read, write};
+use crate::{Result, root, step};
 
 /// The flash image the receiving application writes through semihosting (see receive.rs).
 const HOST_FLASH: &str = "target/f4-test/push-flash.bin";
-/// Where the receiving application is built (not to disturb the plain one's build).
-const TARGET_DIR: &str = "target/f4-push";
 
 /// The receiving application, built as `version`, signed and encrypted with security counter
 /// `counter`: its container.
 fn receiving_app(cli: &Path, version: &str, counter: u32) -> Result<Vec<u8>> {
-    run(cargo()
-        .args(["build", "--quiet", "--profile", "firmware", "--target", MCU])
-        .args(["-p", "sbsfu-f4-app", "--features", "receive"])
-        .args(["--target-dir", TARGET_DIR])
-        .env("SBSFU_APP_VERSION", version))?;
-    let elf = root().join(TARGET_DIR).join(MCU).join("firmware/f4-app");
+    let elf = super::firmware_version(
+        "sbsfu-f4-app",
+        "f4-app",
+        &["receive"],
+        super::Sha2::Compact,
+        Some(version),
+    )?;
     let out = format!("target/f4-test/app-{version}.sfu");
     let status = Command::new(cli)
         .current_dir(root())

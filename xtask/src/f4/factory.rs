@@ -178,7 +178,7 @@ pub(super) fn per_device_update(cli: &Path, devices: &[Device]) -> Result {
     let [device, other] = devices else {
         return Err("two provisioned devices expected".into());
     };
-    let elf = super::firmware("sbsfu-f4-app", "f4-app", &[], None, super::Sha2::Compact)?;
+    let elf = super::firmware("sbsfu-f4-app", "f4-app", &[], super::Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     let sign = |serial: &str, version: &str, counter: u32| -> Result<Vec<u8>> {
         let out = format!("{DIR}/{serial}-{version}.sfu");

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use super::{
-    IMAGE_FROM, Scenario, Sha2, boot_run, firmware, flash_file, provision, read, refused, sbsfu,
-};
+use super::{IMAGE_FROM, Scenario, Sha2, boot_run, firmware, flash_file, provision, read, sbsfu};
 use crate::{Result, root, step};
 
 /// The development device's X25519 public key (keys-example/), what a build machine holds.
@@ -52,7 +50,7 @@ pub(super) fn app_container(
     to: &str,
     out: &str,
 ) -> Result<Vec<u8>> {
-    let elf = firmware("sbsfu-f4-app", "f4-app", &[], None, Sha2::Compact)?;
+    let elf = firmware("sbsfu-f4-app", "f4-app", &[], Sha2::Compact)?;
     let elf = elf.to_str().ok_or("non-UTF-8 path")?;
     sbsfu(
         cli,
@@ -74,46 +72,51 @@ pub(super) fn boot_chain(cli: &Path, app: &[u8], boot: &Path) -> Result {
         "example bootloader: installs an update encrypted to its X25519 key (HPKE) at reset and boots it",
     );
     let update = app_container(cli, "1.1.0", "2", DEVICE_PUB, "target/f4-test/app-hpke.sfu")?;
-    let image = provision(app, Scenario::Installing(&update))?;
-    let file = flash_file(&image, "flash-hpke.bin")?;
-    let out = boot_run(boot, &[(&file, IMAGE_FROM)])?;
     // A device never provisioned (its record's region erased): the compiled-in keys.
-    if out.status != Some(0)
-        || !out
-            .output
-            .contains("sbsfu-boot: no device record: the compiled-in development keys")
-        || !out.output.contains("sbsfu-boot: verified app 1.1.0")
-        || !out.output.contains("hello from the application")
-    {
-        return Err(format!(
-            "the bootloader did not install and boot the HPKE-encrypted update:\n{}",
-            out.output
-        ));
-    }
+    boot_expect(
+        boot,
+        provision(app, Scenario::Installing(&update))?,
+        "flash-hpke.bin",
+        &[
+            "sbsfu-boot: no device record: the compiled-in development keys",
+            "sbsfu-boot: verified app 1.1.0",
+        ],
+        "install and boot the HPKE-encrypted update",
+    )?;
 
     step("example bootloader: an update encrypted to another device's key is refused at its head");
     let other = other_device(cli, "target/f4-test")?;
     let foreign = app_container(cli, "1.2.0", "3", &other, "target/f4-test/app-foreign.sfu")?;
-    let image = provision(app, Scenario::Staged(&foreign))?;
-    let file = flash_file(&image, "flash-foreign.bin")?;
-    let out = boot_run(boot, &[(&file, IMAGE_FROM)])?;
     // The staged update is checked in full before the active slot is erased: refused at its
     // head, so the application in place verifies and runs as before.
-    if out.status != Some(0)
-        || !out
-            .output
-            .contains("sbsfu-boot: noted: encrypted to other devices' keys")
-        || !out.output.contains("sbsfu-boot: verified app 1.0.0")
-        || !out.output.contains("hello from the application")
-        || refused(&out, "")
-    {
-        return Err(format!(
-            "the bootloader did not refuse the update for another device and keep the \
-             installed application:\n{}",
-            out.output
-        ));
+    boot_expect(
+        boot,
+        provision(app, Scenario::Staged(&foreign))?,
+        "flash-foreign.bin",
+        &[
+            "sbsfu-boot: noted: encrypted to other devices' keys",
+            "sbsfu-boot: verified app 1.0.0",
+        ],
+        "refuse the update for another device and keep the installed application",
+    )
+}
+
+/// Boots `boot` on the flash `image` (written to `file`); fails, saying that the bootloader did
+/// not `what`, unless the boot ended well (exit status 0) with the application started, after
+/// the bootloader printed each of `lines`.
+fn boot_expect(boot: &Path, image: Vec<u8>, file: &str, lines: &[&str], what: &str) -> Result {
+    let file = flash_file(&image, file)?;
+    let out = boot_run(boot, &[(&file, IMAGE_FROM)])?;
+    let booted = out.status == Some(0)
+        && lines
+            .iter()
+            .chain(&["hello from the application"])
+            .all(|l| out.output.contains(l));
+    if booted {
+        Ok(())
+    } else {
+        Err(format!("the bootloader did not {what}:\n{}", out.output))
     }
-    Ok(())
 }
 
 /// The head of an HPKE container to the development device key, for the decapsulation count
