@@ -19,7 +19,8 @@
 //! Run with `cargo test --release -p sbsfu-device power_cut -- --nocapture`; it prints
 //! `power cuts: N points tested, 0 unbootable` and the count per fault kind. A debug build
 //! (plain `cargo test`) cuts every 7th operation and runs fewer random sequences, to keep the
-//! default test run quick; `cargo xtask test` runs the full release version.
+//! default test run quick. `cargo xtask test` runs the full version: it builds this crate
+//! without debug assertions (and optimised) in the dev profile, sharing the other tests' build.
 
 mod common;
 
