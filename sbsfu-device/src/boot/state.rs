@@ -96,14 +96,12 @@ impl BootState {
 
     /// Sets (or clears) the active image's head.
     pub fn set_active(&mut self, head: Option<&[u8]>) -> Result<(), Error> {
-        self.active = HeadCopy::new(head.unwrap_or(&[])).ok_or(Error::CorruptState)?;
-        Ok(())
+        self.set_active_parts(head.unwrap_or(&[]), &[])
     }
 
     /// Sets the active image's head from its two parts (prefix and header, then signature).
     pub(crate) fn set_active_parts(&mut self, body: &[u8], signature: &[u8]) -> Result<(), Error> {
-        self.active = HeadCopy::from_parts(body, signature).ok_or(Error::CorruptState)?;
-        Ok(())
+        self.active.set(body, signature).ok_or(Error::CorruptState)
     }
 
     fn encode(&self, out: &mut [u8; MAX_PAYLOAD]) -> Result<usize, Error> {

@@ -24,21 +24,23 @@ impl HeadCopy {
         len: 0,
     };
 
-    /// `body` (prefix and header) then `signature`; `None` if together they exceed
-    /// [`MAX_HEAD_LEN`].
-    pub(crate) fn from_parts(body: &[u8], signature: &[u8]) -> Option<Self> {
+    /// Holds `body` (prefix and header) then `signature` from now on; `None`, and the copy
+    /// unchanged, if together they exceed [`MAX_HEAD_LEN`]. (In place: a head is kilobyte-sized
+    /// next to the bootloader's stack, and a temporary would be a second one on it.)
+    pub(crate) fn set(&mut self, body: &[u8], signature: &[u8]) -> Option<()> {
         let len = body.len().checked_add(signature.len())?;
-        let mut copy = Self::EMPTY;
-        let (a, b) = copy.bytes.get_mut(..len)?.split_at_mut(body.len());
+        let (a, b) = self.bytes.get_mut(..len)?.split_at_mut(body.len());
         a.copy_from_slice(body);
         b.copy_from_slice(signature);
-        copy.len = len;
-        Some(copy)
+        self.len = len;
+        Some(())
     }
 
     /// A head received whole; `None` if longer than [`MAX_HEAD_LEN`].
     pub(crate) fn new(head: &[u8]) -> Option<Self> {
-        Self::from_parts(head, &[])
+        let mut copy = Self::EMPTY;
+        copy.set(head, &[])?;
+        Some(copy)
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {

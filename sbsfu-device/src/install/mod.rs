@@ -49,10 +49,16 @@ impl Installed {
         message: &SignedMessage,
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<Self, Error> {
+        let mut installed = Self {
+            header,
+            head: HeadCopy::EMPTY,
+        };
         // A verified head always fits: the signed message is bounded by the same constant.
-        let head = HeadCopy::from_parts(message.container_bytes(), signature)
+        installed
+            .head
+            .set(message.container_bytes(), signature)
             .ok_or(Error::TrailingBytes)?;
-        Ok(Self { header, head })
+        Ok(installed)
     }
 
     /// The verified header.
