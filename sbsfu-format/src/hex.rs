@@ -12,6 +12,25 @@ impl fmt::Display for Hex<'_> {
     }
 }
 
+/// Implements `Display` (lowercase hex) and `Debug` (`Name(hex)`) for an id newtype over a
+/// byte array: how every id prints.
+macro_rules! hex_id_fmt {
+    ($id:ident) => {
+        impl core::fmt::Display for $id {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::Display::fmt(&$crate::Hex(&self.0), f)
+            }
+        }
+
+        impl core::fmt::Debug for $id {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($id), "({})"), self)
+            }
+        }
+    };
+}
+pub(crate) use hex_id_fmt;
+
 #[cfg(test)]
 mod tests {
     use super::*;

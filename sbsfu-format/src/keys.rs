@@ -2,13 +2,11 @@
 //!
 //! Key types deliberately have no `Debug` or `Display`, and wipe themselves when dropped.
 
-use core::fmt;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::Hex;
+use crate::hex::hex_id_fmt;
 
 /// Length of a key identifier.
 pub const KEY_ID_LEN: usize = 8;
@@ -47,17 +45,7 @@ impl KeyId {
     }
 }
 
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Hex(&self.0).fmt(f)
-    }
-}
-
-impl fmt::Debug for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({self})")
-    }
-}
+hex_id_fmt!(KeyId);
 
 /// What kind of secret a [`DeviceKey`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

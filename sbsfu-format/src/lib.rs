@@ -57,7 +57,7 @@ pub use header::{
 pub use layout::PayloadLayout;
 pub use name::Name;
 pub use prefix::{FORMAT_VERSION, MAGIC, PREFIX_LEN, Prefix, check_magic_prefix};
-pub use signed::{MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader, SignedMessage};
+pub use signed::{ContainerId, MAX_HEAD_LEN, SIGNATURE_LEN, SignedHeader, SignedMessage};
 
 // How chunks are protected, and how the content key travels.
 pub use chunk::{ChunkCipher, LINK_LEN, NONCE_PREFIX_LEN, TAG_LEN, chain_link, payload_aad};

@@ -11,6 +11,7 @@ use crate::Error;
 use crate::header::{
     DIGEST_LEN, EntryTable, Header, MAX_HEADER_LEN, MAX_RECIPIENTS, Recipient, WRAP_LEN,
 };
+use crate::hex::hex_id_fmt;
 use crate::prefix::{PREFIX_LEN, Prefix};
 use crate::reader::Reader;
 use crate::writer::Writer;
@@ -24,6 +25,28 @@ pub const MAX_SIGNED_MESSAGE_LEN: usize = SIGNATURE_CONTEXT.len() + PREFIX_LEN +
 /// Upper bound on prefix, header and signature together: the most a device buffers before the
 /// payload starts.
 pub const MAX_HEAD_LEN: usize = PREFIX_LEN + MAX_HEADER_LEN + SIGNATURE_LEN;
+
+/// A container's id: the SHA-256 of its signed head (prefix, header, signature). It names a
+/// container across a link, a resumed transfer and a stager's slot; it proves nothing (anyone
+/// can hash a head). Displayed in lowercase hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ContainerId(pub [u8; 32]);
+
+impl ContainerId {
+    /// The id of the head `body` (prefix and header) followed by `signature`, given in the two
+    /// parts a head reader holds (or the whole head as `body` and an empty `signature`).
+    pub fn of(body: &[u8], signature: &[u8]) -> Self {
+        ContainerId(
+            Sha256::new()
+                .chain_update(body)
+                .chain_update(signature)
+                .finalize()
+                .into(),
+        )
+    }
+}
+
+hex_id_fmt!(ContainerId);
 
 /// A domain-separation context followed by appended bytes, in one fixed buffer: what an
 /// Ed25519 signature covers, verifiable with `verify_strict` without a copy.
@@ -244,6 +267,24 @@ mod tests {
         sample(Protection::SignedOnly {
             chain_head: [0; 32],
         })
+    }
+
+    #[test]
+    fn a_container_id_is_the_sha256_of_the_whole_head_and_prints_as_hex() {
+        let head = [7u8; 200];
+        let whole = ContainerId::of(&head, &[]);
+        assert_eq!(whole.0, <[u8; 32]>::from(Sha256::digest(head)));
+        assert_eq!(ContainerId::of(&head[..136], &head[136..]), whole);
+        let mut id = [0u8; 32];
+        id[0] = 0xAB;
+        id[31] = 0x01;
+        let s = std::format!("{}", ContainerId(id));
+        assert_eq!(s.len(), 64);
+        assert!(s.starts_with("ab00") && s.ends_with("0001"));
+        assert_eq!(
+            std::format!("{:?}", ContainerId(id)),
+            std::format!("ContainerId({s})")
+        );
     }
 
     #[test]

@@ -5,9 +5,9 @@ use sbsfu_format::Reader;
 use sbsfu_format::Version;
 use sbsfu_format::{MAX_REGION_LEN, MAX_TARGET_LEN};
 
+use crate::ContainerId;
 use crate::frame::Put;
 use crate::message::{put_u8, put_u16, put_u32, take_u8, take_u16, take_u32};
-use crate::text::ContainerId;
 use crate::{Error, MAX_BUSY_MS, MAX_FRAME_LEN, MAX_REGIONS, MAX_WINDOW, MIN_FRAME_LEN};
 
 /// `Hello` flag: the device accepts `Reset`.

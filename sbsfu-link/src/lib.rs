@@ -86,9 +86,10 @@ pub use error::{Error, ErrorCode, Refusal};
 pub use hello::{Description, Hello, Installed, Partial, RegionInfo, Regions};
 pub use message::{Outcome, Reply, Request};
 pub use receiver::Receiver;
+pub use sbsfu_format::ContainerId;
 pub use sender::{Config, Phase, Progress, Report, Sender, Source};
 pub use target::{Begun, EraseProgress, Target};
-pub use text::{ContainerId, Text};
+pub use text::Text;
 
 /// The protocol version this crate speaks: the first byte of every message.
 pub const PROTOCOL_VERSION: u8 = 1;

@@ -34,10 +34,10 @@
 //!    If verification fails, nothing is marked pending and the partial copy is discarded, so
 //!    the next `begin` of that container starts from 0.
 
+use crate::ContainerId;
 use crate::Refusal;
 use crate::hello::Description;
 use crate::message::Outcome;
-use crate::text::ContainerId;
 
 /// What [`Target::begin`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

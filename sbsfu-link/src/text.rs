@@ -1,8 +1,7 @@
-//! Bounded, owned, printable values carried by messages: error texts and container ids.
+//! Bounded, owned, printable text carried by messages (error texts). Container ids are
+//! `sbsfu_format::ContainerId`, re-exported at the crate root.
 
 use core::fmt;
-
-use sbsfu_format::Hex;
 
 use crate::{Error, MAX_TEXT_LEN};
 
@@ -69,27 +68,9 @@ impl fmt::Display for Text {
     }
 }
 
-/// A container's id: the SHA-256 of its signed head (prefix, header, signature), as the device
-/// computed it. Displayed in lowercase hex.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ContainerId(pub [u8; 32]);
-
-impl fmt::Display for ContainerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Hex(&self.0).fmt(f)
-    }
-}
-
-impl fmt::Debug for ContainerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ContainerId({self})")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::format;
 
     #[test]
     fn text_is_printable_ascii_and_bounded() {
@@ -103,15 +84,5 @@ mod tests {
         assert!(Text::from_bytes(&[b'a'; 64]).is_ok());
         assert_eq!(Text::lossy("caf\u{e9}\n").as_str(), "caf???");
         assert_eq!(Text::lossy(&"x".repeat(100)).as_str().len(), MAX_TEXT_LEN);
-    }
-
-    #[test]
-    fn container_id_prints_as_hex() {
-        let mut id = [0u8; 32];
-        id[0] = 0xAB;
-        id[31] = 0x01;
-        let s = format!("{}", ContainerId(id));
-        assert_eq!(s.len(), 64);
-        assert!(s.starts_with("ab00") && s.ends_with("0001"));
     }
 }

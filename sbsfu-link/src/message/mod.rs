@@ -11,9 +11,10 @@
 
 use sbsfu_format::Reader;
 
+use crate::ContainerId;
 use crate::frame::Put;
 use crate::hello::Hello;
-use crate::text::{ContainerId, Text};
+use crate::text::Text;
 use crate::{Error, ErrorCode, MAX_HEAD_LEN, MAX_TEXT_LEN, PROTOCOL_VERSION, Refusal};
 
 mod reply;

@@ -16,12 +16,12 @@
 //! session get `Error(NO_SESSION)`, so stale frames from an earlier connection cannot touch
 //! the current one. A repeated request is answered with the current state.
 
+use crate::ContainerId;
 use crate::error::ErrorCode;
 use crate::frame::{FrameReader, FrameStats, FrameWriter};
 use crate::hello::Hello;
 use crate::message::{Outcome, Reply, Request};
 use crate::target::{EraseProgress, Target};
-use crate::text::ContainerId;
 use crate::{Error, MAX_FRAME_LEN, MAX_WINDOW, MIN_FRAME_LEN, Refusal};
 
 /// One container being received.

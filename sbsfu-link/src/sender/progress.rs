@@ -1,8 +1,8 @@
 //! Where a push is, and what a finished push did.
 
+use crate::ContainerId;
 use crate::message::Outcome;
 use crate::target::EraseProgress;
-use crate::text::ContainerId;
 
 /// Where a push is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

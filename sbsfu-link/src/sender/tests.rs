@@ -1,4 +1,5 @@
 use super::*;
+use crate::ContainerId;
 use crate::Refusal;
 use crate::error::ErrorCode;
 use crate::frame::FrameReader as Requests;
@@ -6,7 +7,6 @@ use crate::frame::max_body_len;
 use crate::hello::{Description, Regions};
 use crate::message::DATA_OVERHEAD;
 use crate::sim::container;
-use crate::text::ContainerId;
 use sbsfu_format::Name;
 use std::vec;
 use std::vec::Vec;

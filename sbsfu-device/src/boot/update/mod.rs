@@ -5,9 +5,9 @@ mod resume;
 
 pub use resume::Begun;
 
-use sbsfu_format::Header;
 use sbsfu_format::PayloadLayout;
 use sbsfu_format::SignedHeader;
+use sbsfu_format::{ContainerId, Header};
 
 use super::config::BootConfig;
 use super::layout::BootRegions;
@@ -113,14 +113,9 @@ enum Staging {
     Failed(Error),
 }
 
-/// The SHA-256 of a verified head: the container's id.
+/// The id of a buffered head.
 fn container_id(head: &HeadReader) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    Sha256::new()
-        .chain_update(head.message().container_bytes())
-        .chain_update(head.signature())
-        .finalize()
-        .into()
+    ContainerId::of(head.message().container_bytes(), head.signature()).0
 }
 
 impl<'s, const N: usize> Stager<'s, N> {

@@ -1,8 +1,7 @@
 //! The install log's record: which container the region is receiving, and how far, or which
 //! one it holds installed (module documentation of [`super`]).
 
-use sbsfu_format::{Header, LINK_LEN, PayloadLayout, SignedHeader};
-use sha2::{Digest, Sha256};
+use sbsfu_format::{ContainerId, Header, LINK_LEN, PayloadLayout, SignedHeader};
 
 use crate::Error;
 use crate::install::head::HeadCopy;
@@ -22,7 +21,7 @@ impl Head {
     }
 
     pub(super) fn id(&self) -> [u8; 32] {
-        Sha256::digest(self.as_bytes()).into()
+        ContainerId::of(self.as_bytes(), &[]).0
     }
 
     /// The header, parsed but not verified: it names, it proves nothing.

@@ -5,8 +5,8 @@ use std::vec::Vec;
 
 use sbsfu_format::{MAGIC, PREFIX_LEN, Prefix, SIGNATURE_LEN};
 
+use crate::ContainerId;
 use crate::frame::crc32c;
-use crate::text::ContainerId;
 use crate::{ErrorCode, Refusal};
 
 /// The key of the double's stand-in signature.

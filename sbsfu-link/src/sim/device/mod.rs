@@ -23,11 +23,11 @@ use sbsfu_format::Name;
 use sbsfu_format::PREFIX_LEN;
 use sbsfu_format::SIGNATURE_LEN;
 
+use crate::ContainerId;
 use crate::frame::crc32c;
 use crate::hello::{Description, Installed, Partial, RegionInfo, Regions};
 use crate::message::Outcome;
 use crate::target::{Begun, EraseProgress, Target};
-use crate::text::ContainerId;
 use crate::{ErrorCode, Refusal};
 
 /// What survives a power cut: the progress record the Stager would keep in flash.
