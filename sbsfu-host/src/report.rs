@@ -34,12 +34,9 @@ pub fn json_error(e: &Error) -> Vec<u8> {
     format!("{value:#}\n").into_bytes()
 }
 
-/// Bytes as lower-case hex.
+/// Bytes as lower-case hex, as every id prints.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    sbsfu_format::Hex(bytes).to_string()
 }
 
 /// Appends `  name             value` (the aligned lines every report uses).

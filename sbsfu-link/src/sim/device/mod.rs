@@ -10,7 +10,7 @@
 mod containers;
 mod timing;
 
-pub use containers::{container, fake_id};
+pub use containers::container;
 pub use timing::FlashTiming;
 
 use containers::{SIM_HEADER_LEN, check_head};
